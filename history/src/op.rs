@@ -1,0 +1,216 @@
+//! Operations: invokes paired with their completions.
+
+use crate::error::HistoryError;
+use crate::event::{Event, EventType, Key, Process, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Took effect; the result is known.
+    Ok,
+    /// Definitely did not take effect.
+    Fail,
+    /// Unknown: may take effect at any time after its invoke, or never.
+    Info,
+}
+
+/// One client operation: an invoke paired with its completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Position among the history's client operations, in invoke order.
+    pub id: usize,
+    /// The client process.
+    pub process: u64,
+    /// The function (`read`, `write`, `cas`, `append`, ...).
+    pub f: String,
+    /// The key, absent for a single register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Key>,
+    /// The invoke's value (the argument).
+    pub argument: Value,
+    /// The completion's value (a read's result for `ok`).
+    pub result: Value,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// `index` of the invoke.
+    pub invoke_index: u64,
+    /// `time` of the invoke (ns).
+    pub invoke_time: u64,
+    /// `index` of the completion; `None` if the history ends before it completed.
+    pub complete_index: Option<u64>,
+    /// `time` of the completion (ns).
+    pub complete_time: Option<u64>,
+    /// Which node served it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Why it failed or is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Operation {
+    /// The operation in plain words, e.g. `process 3 read 4 from x`.
+    pub fn describe(&self) -> String {
+        let key = self
+            .key
+            .as_ref()
+            .map(|k| format!(" {k}"))
+            .unwrap_or_default();
+        let on = |prep: &str| {
+            self.key
+                .as_ref()
+                .map(|k| format!(" {prep} {k}"))
+                .unwrap_or_default()
+        };
+        let what = match (self.f.as_str(), self.outcome) {
+            ("read", Outcome::Ok) => format!("read {}{}", show(&self.result), on("from")),
+            ("read", _) => format!("read{key}"),
+            ("write", _) => format!("wrote {}{}", show(&self.argument), on("to")),
+            ("append", _) => format!("appended {}{}", show(&self.argument), on("to")),
+            ("cas", _) => match self.argument.as_array().map(Vec::as_slice) {
+                Some([from, to]) => {
+                    format!("compare-and-set{key} from {} to {}", show(from), show(to))
+                }
+                _ => format!("cas{key} {}", show(&self.argument)),
+            },
+            (f, _) => format!("{f}{key} {}", show(&self.argument)),
+        };
+        let tail = match self.outcome {
+            Outcome::Ok => String::new(),
+            Outcome::Fail => match &self.error {
+                Some(e) => format!(" (failed: {e})"),
+                None => " (failed)".into(),
+            },
+            Outcome::Info => match &self.error {
+                Some(e) => format!(" (outcome unknown: {e})"),
+                None => " (outcome unknown)".into(),
+            },
+        };
+        format!("process {} {what}{tail}", self.process)
+    }
+}
+
+/// A value in plain words: `null` reads as "nothing".
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".into(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Seconds with millisecond precision, for explanations: `1.204 s`.
+pub fn seconds(ns: u64) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A history split into client operations and nemesis events.
+#[derive(Debug, Clone, Default)]
+pub struct Paired {
+    /// Client operations in invoke order.
+    pub ops: Vec<Operation>,
+    /// Nemesis events, as recorded.
+    pub faults: Vec<Event>,
+}
+
+/// Pairs each client invoke with the next completion of the same process.
+///
+/// Rules (DESIGN §4): a process never has two operations in flight; a completion must
+/// follow an invoke of the same process and `f`; an invoke with no completion counts as
+/// `info`. `file` is used in error messages.
+pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
+    let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
+    let mut faults = Vec::new();
+    let mut in_flight: HashMap<u64, usize> = HashMap::new();
+    let structure = |ev: &Event, message: String| HistoryError::Structure {
+        file: file.to_string(),
+        index: ev.index,
+        message,
+    };
+    for ev in events {
+        let p = match ev.process {
+            Process::Nemesis => {
+                faults.push(ev.clone());
+                continue;
+            }
+            Process::Client(p) => p,
+        };
+        match ev.kind {
+            EventType::Invoke => {
+                if let Some(&open) = in_flight.get(&p) {
+                    return Err(structure(
+                        ev,
+                        format!(
+                            "process {p} invokes {} while its {} (invoked at event {}) has not completed; a process runs one operation at a time",
+                            ev.f, ops[open].f, ops[open].invoke_index
+                        ),
+                    ));
+                }
+                in_flight.insert(p, ops.len());
+                ops.push(Operation {
+                    id: ops.len(),
+                    process: p,
+                    f: ev.f.clone(),
+                    key: ev.key.clone(),
+                    argument: ev.value.clone(),
+                    result: Value::Null,
+                    outcome: Outcome::Info,
+                    invoke_index: ev.index,
+                    invoke_time: ev.time,
+                    complete_index: None,
+                    complete_time: None,
+                    node: ev.node.clone(),
+                    error: None,
+                });
+            }
+            kind => {
+                let Some(open) = in_flight.remove(&p) else {
+                    return Err(structure(
+                        ev,
+                        format!(
+                            "{:?} completion of {} by process {p} with no operation in flight",
+                            kind, ev.f
+                        )
+                        .to_lowercase(),
+                    ));
+                };
+                let op = &mut ops[open];
+                if op.f != ev.f {
+                    return Err(structure(
+                        ev,
+                        format!(
+                            "process {p} completes {} but its operation in flight is {}",
+                            ev.f, op.f
+                        ),
+                    ));
+                }
+                op.outcome = match kind {
+                    EventType::Ok => Outcome::Ok,
+                    EventType::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                op.result = ev.value.clone();
+                op.complete_index = Some(ev.index);
+                op.complete_time = Some(ev.time);
+                if ev.node.is_some() {
+                    op.node = ev.node.clone();
+                }
+                op.error = ev.error.clone();
+                if op.key.is_none() {
+                    op.key = ev.key.clone();
+                }
+            }
+        }
+    }
+    Ok(Paired { ops, faults })
+}
