@@ -1,0 +1,155 @@
+//! Running the external tools (`nsenter`, `nft`, `iptables`, `tc`, `ip`) with a time limit.
+//!
+//! The only effects here are child processes; what they are fed comes from
+//! [`crate::rules`].
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::NemesisError;
+
+/// How long one external command may take before it is killed and reported as failed.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The output of a command that exited with success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs `program args...`, feeding `stdin` if given, and fails unless it exits with 0.
+pub async fn run(
+    program: &str,
+    args: &[String],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<Output, NemesisError> {
+    let command_line = || {
+        std::iter::once(program.to_string())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let spawn_err = |source| NemesisError::Spawn {
+        program: program.to_string(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await.map_err(spawn_err)?;
+        drop(pipe);
+    }
+    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(result) => result.map_err(spawn_err)?,
+        Err(_) => {
+            return Err(NemesisError::Command {
+                command: command_line(),
+                status: format!("no exit within {} s (killed)", timeout.as_secs()),
+                stderr: String::new(),
+            })
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        return Err(NemesisError::Command {
+            command: command_line(),
+            status: out.status.to_string(),
+            stderr,
+        });
+    }
+    Ok(Output { stdout, stderr })
+}
+
+/// Runs `program args...` inside the network namespace at `netns`
+/// (`nsenter --net=PATH program args...`).
+pub async fn run_in_netns(
+    netns: &Path,
+    program: &str,
+    args: &[String],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<Output, NemesisError> {
+    let mut full = vec![format!("--net={}", netns.display()), program.to_string()];
+    full.extend(args.iter().cloned());
+    run("nsenter", &full, stdin, timeout).await
+}
+
+/// True when `program` can be started and exits with success given `args`
+/// (e.g. `nft --version`).
+pub async fn available(program: &str, args: &[&str]) -> bool {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    run(program, &args, None, Duration::from_secs(5))
+        .await
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn feeds_stdin_and_captures_stdout() {
+        let out = run("cat", &[], Some("hello\n"), COMMAND_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "hello\n");
+    }
+
+    #[tokio::test]
+    async fn reports_failure_with_status_and_stderr() {
+        let err = run(
+            "sh",
+            &args(&["-c", "echo oops >&2; exit 3"]),
+            None,
+            COMMAND_TIMEOUT,
+        )
+        .await
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sh -c"), "{text}");
+        assert!(text.contains("exit status: 3"), "{text}");
+        assert!(text.contains("oops"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn kills_a_command_that_overruns() {
+        let started = std::time::Instant::now();
+        let err = run("sleep", &args(&["5"]), None, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(err.to_string().contains("killed"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error() {
+        let err = run("faultline-no-such-tool", &[], None, COMMAND_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NemesisError::Spawn { .. }), "{err}");
+        assert!(!available("faultline-no-such-tool", &[]).await);
+        assert!(available("true", &[]).await);
+    }
+}
