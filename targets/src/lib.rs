@@ -1,1 +1,107 @@
-//! faultline-targets
+//! faultline-targets: the systems under test and where they run.
+//!
+//! [`runtime`] starts a cluster of nodes (Docker containers today) from a
+//! node binary, with a fixed IP, a data dir and a clock dir per node, and
+//! gives the campaign runner and the nemesis handles to start, kill, pause,
+//! resume and inspect each node.
+//!
+//! # Starting a cluster
+//!
+//! The runner checks the engine first (the error says what is missing and
+//! how to install it), prepares the image from the node binary, describes
+//! each node, and keeps the [`runtime::Cluster`] as the clean-up guard:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use faultline_targets::runtime::{
+//!     default_faketime_env, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
+//!     NodeName, NodeSpec, ReadyProbe, RunId, Runtime, RuntimeError,
+//! };
+//!
+//! async fn campaign() -> Result<(), RuntimeError> {
+//!     let docker = DockerRuntime::connect(DockerConfig::default()).await?;
+//!     docker.check().await?;
+//!     let runtime: Arc<dyn Runtime> = Arc::new(docker);
+//!
+//!     let binary = "/work/main/target/release/faultline-node";
+//!     let image = runtime.prepare_image(&ImageSpec::new(binary)).await?;
+//!     let clock_env = if image.capabilities.clock_faults {
+//!         default_faketime_env()
+//!     } else {
+//!         Vec::new() // clock faults unavailable: the nemesis must skip them
+//!     };
+//!
+//!     let run = RunId::generate();
+//!     let mut spec = ClusterSpec::new(run, "/var/tmp/faultline/run-1", binary);
+//!     let ips = spec.subnet.node_ips(3)?;
+//!     let peers: Vec<String> = ips
+//!         .iter()
+//!         .enumerate()
+//!         .map(|(i, ip)| format!("{}={ip}:7001", i + 1))
+//!         .collect();
+//!     for (i, ip) in ips.iter().enumerate() {
+//!         spec.nodes.push(NodeSpec {
+//!             name: NodeName::new(&format!("n{}", i + 1))?,
+//!             ip: *ip,
+//!             args: vec![
+//!                 "raft-register".into(),
+//!                 "--id".into(),
+//!                 (i + 1).to_string(),
+//!                 "--listen".into(),
+//!                 "0.0.0.0:7001".into(),
+//!                 "--peers".into(),
+//!                 peers.join(","),
+//!                 "--data-dir".into(),
+//!                 "/data".into(),
+//!             ],
+//!             env: clock_env.clone(),
+//!             ready: Some(ReadyProbe::health(7001)),
+//!         });
+//!     }
+//!
+//!     let cluster = Cluster::start(runtime, spec, &image).await?;
+//!     let n2 = cluster.node("n2")?;
+//!     let status = n2.kill().await?; // SIGKILL, waits until gone
+//!     assert!(status.pid.is_none());
+//!     let status = n2.start().await?; // new pid, new netns: re-apply grudges
+//!     println!("n2 netns now {:?}", status.netns_path);
+//!     n2.wait_ready(Duration::from_secs(10)).await?;
+//!     n2.set_clock_offset("+30s")?; // seen by n2 within ~1.5 s
+//!
+//!     cluster.collect_logs("/var/tmp/faultline/run-1/logs".as_ref()).await?;
+//!     cluster.teardown().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Host requirements
+//!
+//! Root; a local Docker engine (API 1.41 or newer) on its unix socket
+//! (`docker.io`); `ldd` (`libc-bin`); for clock faults Debian's
+//! `libfaketime` package; for the nemesis `nsenter` (`util-linux`). Nothing
+//! is pulled from a registry: the image is imported from a tar built here.
+//!
+//! # Where things are
+//!
+//! Decisions are pure and tested with literal data; the engine calls are
+//! thin and live under `runtime/docker/`:
+//!
+//! - names, labels and clean-up filters: `runtime/names.rs`;
+//! - subnet, gateway, node IPs, overlap check: `runtime/net.rs`;
+//! - `ldd` parsing, rootfs file list, content tag, tar: `runtime/ldd.rs`,
+//!   `runtime/rootfs.rs`;
+//! - libfaketime environment and offsets: `runtime/clock.rs`;
+//! - node states and what each action does in each: `runtime/state.rs`;
+//! - the cluster guard and node handles (any runtime): `runtime/cluster.rs`.
+//!
+//! # Caveat for callers
+//!
+//! Never send traffic to a node IP after [`runtime::Cluster::teardown`]:
+//! without the cluster's bridge, the host routes that private address to its
+//! default gateway.
+
+#![warn(missing_docs)]
+
+pub mod runtime;

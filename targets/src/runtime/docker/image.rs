@@ -1,0 +1,179 @@
+//! Preparing the node base image offline: list the libraries, build the
+//! rootfs tar, import it with `POST /images/create?fromSrc=-` under a content
+//! tag, or reuse the image with that tag.
+
+use std::path::{Path, PathBuf};
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::{body_full, Docker};
+use futures_util::TryStreamExt;
+
+use crate::runtime::ldd::{library_union, run_ldd};
+use crate::runtime::names::LABEL_FAULTLINE;
+use crate::runtime::rootfs::{content_tag, load_plan, rootfs_plan, write_tar};
+use crate::runtime::spec::{Capabilities, ImageSpec, PreparedImage};
+use crate::runtime::RuntimeError;
+
+/// Decides whether clock faults are possible from the libfaketime path asked
+/// for, whether that file exists and whether the node binary is static (a
+/// static binary ignores `LD_PRELOAD`). Returns the library to put in the
+/// image. Pure.
+pub(crate) fn faketime_choice(
+    asked: Option<&Path>,
+    exists: bool,
+    statically_linked: bool,
+) -> (Option<PathBuf>, Capabilities) {
+    match asked {
+        Some(_) if statically_linked => (
+            None,
+            Capabilities {
+                clock_faults: false,
+                clock_faults_unavailable: Some(
+                    "the node binary is statically linked, so libfaketime cannot be preloaded; \
+                     build it dynamically linked against glibc"
+                        .into(),
+                ),
+            },
+        ),
+        None => (
+            None,
+            Capabilities {
+                clock_faults: false,
+                clock_faults_unavailable: Some("libfaketime was not requested".into()),
+            },
+        ),
+        Some(path) if !exists => (
+            None,
+            Capabilities {
+                clock_faults: false,
+                clock_faults_unavailable: Some(format!(
+                    "{} not found: install the libfaketime package (apt-get install libfaketime)",
+                    path.display()
+                )),
+            },
+        ),
+        Some(path) => (
+            Some(path.to_path_buf()),
+            Capabilities {
+                clock_faults: true,
+                clock_faults_unavailable: None,
+            },
+        ),
+    }
+}
+
+/// Serialises imports within the process.
+static IMPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Builds or reuses the base image for `spec`.
+pub(crate) async fn prepare_image(
+    docker: &Docker,
+    spec: &ImageSpec,
+) -> Result<PreparedImage, RuntimeError> {
+    if !spec.binary.is_file() {
+        return Err(RuntimeError::io(
+            &spec.binary,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "node binary not found"),
+        ));
+    }
+    let binary_libs = run_ldd(&spec.binary).await?;
+    let exists = spec.faketime_lib.as_deref().is_some_and(Path::is_file);
+    let (faketime, capabilities) = faketime_choice(
+        spec.faketime_lib.as_deref(),
+        exists,
+        binary_libs.statically_linked,
+    );
+    if let Some(reason) = &capabilities.clock_faults_unavailable {
+        tracing::warn!("clock faults unavailable: {reason}");
+    }
+    let mut reports = vec![binary_libs];
+    if let Some(lib) = &faketime {
+        reports.push(run_ldd(lib).await?);
+    }
+    let libraries = library_union(&reports);
+    let plan = rootfs_plan(&libraries, faketime.as_deref());
+    let entries = load_plan(&plan).map_err(|(path, e)| RuntimeError::io(path, e))?;
+    let tag = content_tag(&entries);
+    let reference = format!("{}:{tag}", spec.repository);
+
+    // One import at a time in this process: two concurrent imports of the
+    // same content would leave an untagged image behind.
+    let _guard = IMPORT_LOCK.lock().await;
+    if docker.inspect_image(&reference).await.is_ok() {
+        tracing::debug!("reusing image {reference}");
+        return Ok(PreparedImage {
+            reference,
+            reused: true,
+            libraries,
+            capabilities,
+        });
+    }
+
+    let tar = write_tar(&entries).map_err(|e| RuntimeError::io("<rootfs tar>", e))?;
+    let options = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(&spec.repository)
+        .tag(&tag)
+        .changes(vec![format!("LABEL {LABEL_FAULTLINE}=1")])
+        .build();
+    let op = format!("import image {reference}");
+    let progress: Vec<_> = docker
+        .create_image(Some(options), Some(body_full(tar.into())), None)
+        .try_collect()
+        .await
+        .map_err(|e| RuntimeError::engine(op.clone(), e))?;
+    if let Some(err) = progress.iter().find_map(|p| p.error_detail.as_ref()) {
+        return Err(RuntimeError::engine(
+            op,
+            err.message
+                .clone()
+                .unwrap_or_else(|| "import failed".into()),
+        ));
+    }
+    // The import answers before the tag is visible on some engines: confirm.
+    docker
+        .inspect_image(&reference)
+        .await
+        .map_err(|e| RuntimeError::engine(format!("inspect imported image {reference}"), e))?;
+    Ok(PreparedImage {
+        reference,
+        reused: false,
+        libraries,
+        capabilities,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faketime_choices() {
+        let (lib, caps) = faketime_choice(Some(Path::new("/x/libfaketime.so.1")), true, false);
+        assert_eq!(lib, Some(PathBuf::from("/x/libfaketime.so.1")));
+        assert_eq!(
+            caps,
+            Capabilities {
+                clock_faults: true,
+                clock_faults_unavailable: None
+            }
+        );
+
+        let (lib, caps) = faketime_choice(Some(Path::new("/x/libfaketime.so.1")), false, false);
+        assert_eq!(lib, None);
+        assert!(!caps.clock_faults);
+        let reason = caps.clock_faults_unavailable.unwrap();
+        assert!(reason.contains("/x/libfaketime.so.1 not found"), "{reason}");
+        assert!(reason.contains("apt-get install libfaketime"), "{reason}");
+
+        let (lib, caps) = faketime_choice(None, false, false);
+        assert_eq!(lib, None);
+        assert!(!caps.clock_faults);
+
+        let (lib, caps) = faketime_choice(Some(Path::new("/x/libfaketime.so.1")), true, true);
+        assert_eq!(lib, None);
+        assert!(!caps.clock_faults);
+        let reason = caps.clock_faults_unavailable.unwrap();
+        assert!(reason.contains("statically linked"), "{reason}");
+    }
+}

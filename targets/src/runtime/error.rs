@@ -1,0 +1,140 @@
+//! The runtime's errors. Each message says what is wrong and, where the
+//! remedy is on the host, how to fix it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::ldd::RunLddError;
+use super::names::NameError;
+use super::net::PlanError;
+use super::spec::SpecError;
+use super::state::{Action, NodeState};
+
+/// Boxed lower-level error (engine client, process spawn).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong in a runtime.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The engine's socket does not exist.
+    #[error(
+        "Docker engine socket not found at {socket}: install docker.io and start it \
+         (apt-get install docker.io; systemctl start docker), or point DOCKER_HOST at \
+         the engine's unix socket"
+    )]
+    EngineSocketMissing {
+        /// The socket path that was tried.
+        socket: String,
+    },
+    /// The harness does not run as root.
+    #[error(
+        "the container runtime needs root (running as uid {uid}): faults enter node network \
+         namespaces with nsenter and node data dirs are written by root; run faultline with sudo"
+    )]
+    NotRoot {
+        /// The effective uid found.
+        uid: u32,
+    },
+    /// The socket exists but the engine does not answer.
+    #[error(
+        "Docker engine not reachable at {socket}: {source}; start it (systemctl start docker) \
+         and check that this user may use the socket"
+    )]
+    EngineUnreachable {
+        /// The socket path.
+        socket: String,
+        /// What failed.
+        source: BoxError,
+    },
+    /// An engine call failed.
+    #[error("Docker {op} failed: {source}")]
+    Engine {
+        /// The call, with its object (for example `start container faultline-r1-n1`).
+        op: String,
+        /// The engine client's error.
+        source: BoxError,
+    },
+    /// A host file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Listing the node binary's libraries failed.
+    #[error(transparent)]
+    Ldd(#[from] RunLddError),
+    /// The cluster description is inconsistent.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The address plan is unusable.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A name breaks the rules.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The cluster's subnet overlaps an existing network.
+    #[error(
+        "subnet {subnet} overlaps network {network:?} ({existing}); choose another subnet \
+         for the cluster"
+    )]
+    SubnetInUse {
+        /// The cluster's subnet.
+        subnet: String,
+        /// The network already using addresses in it.
+        network: String,
+        /// That network's subnet.
+        existing: String,
+    },
+    /// A node did not answer its readiness probe in time.
+    #[error(
+        "node {node} never became ready: {url} did not answer 200 within {waited:?} \
+         (last: {last_error}); last log lines:\n{log_tail}"
+    )]
+    NotReady {
+        /// The node.
+        node: String,
+        /// The probed URL.
+        url: String,
+        /// How long it was waited for.
+        waited: Duration,
+        /// The last probe failure.
+        last_error: String,
+        /// The node's last log lines.
+        log_tail: String,
+    },
+    /// The action does not apply to the node's state.
+    #[error("cannot {action:?} node {node}: it is {state:?}")]
+    InvalidState {
+        /// The node.
+        node: String,
+        /// The refused action.
+        action: Action,
+        /// Its state.
+        state: NodeState,
+    },
+    /// No such node in the cluster.
+    #[error("no node named {0:?} in this cluster")]
+    UnknownNode(String),
+}
+
+impl RuntimeError {
+    /// An engine error for `op`.
+    pub fn engine(op: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        RuntimeError::Engine {
+            op: op.into(),
+            source: source.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

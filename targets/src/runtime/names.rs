@@ -1,0 +1,348 @@
+//! Names and labels: the rules for run ids and node names, the names of the
+//! containers and networks derived from them, and the labels that mark every
+//! object faultline creates so that it can be found and removed later.
+//!
+//! Everything here is pure.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+/// Label carried by every object faultline creates; its value is always `"1"`.
+pub const LABEL_FAULTLINE: &str = "faultline";
+/// Label holding the run id of the object.
+pub const LABEL_RUN: &str = "faultline.run";
+/// Label holding the node name of a container.
+pub const LABEL_NODE: &str = "faultline.node";
+/// Label holding the host folder with the node data and clock dirs of a run.
+pub const LABEL_NODES_DIR: &str = "faultline.nodes-dir";
+/// Prefix of every container and network name.
+pub const NAME_PREFIX: &str = "faultline";
+
+/// Longest accepted run id.
+pub const MAX_RUN_ID_LEN: usize = 24;
+/// Longest accepted node name (it is also the node's hostname).
+pub const MAX_NODE_NAME_LEN: usize = 32;
+
+/// A name that breaks the naming rules.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    /// The name is empty.
+    #[error("{what} is empty")]
+    Empty {
+        /// What was being named ("run id", "node name").
+        what: &'static str,
+    },
+    /// The name is longer than allowed.
+    #[error("{what} {name:?} is longer than {max} characters")]
+    TooLong {
+        /// What was being named.
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The name holds a character outside `a-z`, `0-9` and `-`, or starts or
+    /// ends with `-`, or (node names) does not start with a letter.
+    #[error(
+        "{what} {name:?} must use only a-z, 0-9 and '-', start with {start} and not end with '-'"
+    )]
+    BadCharacters {
+        /// What was being named.
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+        /// What the first character must be.
+        start: &'static str,
+    },
+}
+
+fn check_name(
+    what: &'static str,
+    name: &str,
+    max: usize,
+    letter_first: bool,
+) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty { what });
+    }
+    if name.len() > max {
+        return Err(NameError::TooLong {
+            what,
+            name: name.to_string(),
+            max,
+        });
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let first_ok = name.chars().next().is_some_and(|c| {
+        if letter_first {
+            c.is_ascii_lowercase()
+        } else {
+            c.is_ascii_lowercase() || c.is_ascii_digit()
+        }
+    });
+    if !name.chars().all(allowed) || !first_ok || name.ends_with('-') {
+        return Err(NameError::BadCharacters {
+            what,
+            name: name.to_string(),
+            start: if letter_first {
+                "a letter"
+            } else {
+                "a letter or digit"
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The id of one run: names its containers and network and ties them together
+/// through the [`LABEL_RUN`] label. At most 24 characters of `a-z0-9-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(String);
+
+impl RunId {
+    /// Checks `id` against the rules and wraps it.
+    pub fn new(id: &str) -> Result<Self, NameError> {
+        check_name("run id", id, MAX_RUN_ID_LEN, false)?;
+        Ok(RunId(id.to_string()))
+    }
+
+    /// A fresh id from the wall clock and the process id, for example
+    /// `r1795799668-4211`: unique per process and second.
+    pub fn generate() -> Self {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        RunId(format!("r{secs}-{}", std::process::id()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of one node; also its hostname inside the cluster. At most 32
+/// characters of `a-z0-9-`, starting with a letter (for example `n1`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeName(String);
+
+impl NodeName {
+    /// Checks `name` against the rules and wraps it.
+    pub fn new(name: &str) -> Result<Self, NameError> {
+        check_name("node name", name, MAX_NODE_NAME_LEN, true)?;
+        Ok(NodeName(name.to_string()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One node of one run: enough for a runtime to find its container.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeRef {
+    /// The run the node belongs to.
+    pub run: RunId,
+    /// The node's name.
+    pub name: NodeName,
+}
+
+impl NodeRef {
+    /// The container (or process group) name of this node.
+    pub fn container_name(&self) -> String {
+        container_name(&self.run, &self.name)
+    }
+}
+
+/// Name of the container of `node` in `run`: `faultline-<run>-<node>`.
+pub fn container_name(run: &RunId, node: &NodeName) -> String {
+    format!("{NAME_PREFIX}-{run}-{node}")
+}
+
+/// Name of the network of `run`: `faultline-<run>`.
+pub fn network_name(run: &RunId) -> String {
+    format!("{NAME_PREFIX}-{run}")
+}
+
+/// Labels of the network of `run`.
+pub fn network_labels(run: &RunId) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_FAULTLINE.to_string(), "1".to_string()),
+        (LABEL_RUN.to_string(), run.to_string()),
+    ])
+}
+
+/// Labels of the container of `node` in `run`; `nodes_dir` is the host folder
+/// holding the run's node dirs (so that `clean` can find it later).
+pub fn container_labels(run: &RunId, node: &NodeName, nodes_dir: &str) -> HashMap<String, String> {
+    let mut labels = network_labels(run);
+    labels.insert(LABEL_NODE.to_string(), node.to_string());
+    labels.insert(LABEL_NODES_DIR.to_string(), nodes_dir.to_string());
+    labels
+}
+
+/// Which leftovers a clean-up removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanScope {
+    /// Every object labelled `faultline=1`, whatever its run.
+    All,
+    /// Only the objects of one run.
+    Run(RunId),
+}
+
+/// The Engine API `filters` selecting the objects of `scope` by label.
+pub fn label_filters(scope: &CleanScope) -> HashMap<String, Vec<String>> {
+    let mut labels = vec![format!("{LABEL_FAULTLINE}=1")];
+    if let CleanScope::Run(run) = scope {
+        labels.push(format!("{LABEL_RUN}={run}"));
+    }
+    HashMap::from([("label".to_string(), labels)])
+}
+
+/// Whether an object with `labels` belongs to `scope`. Checked again on every
+/// object the engine returns before it is removed, so that a filter the engine
+/// ignored can never make faultline remove somebody else's container.
+pub fn in_scope(labels: &HashMap<String, String>, scope: &CleanScope) -> bool {
+    if labels.get(LABEL_FAULTLINE).map(String::as_str) != Some("1") {
+        return false;
+    }
+    match scope {
+        CleanScope::All => true,
+        CleanScope::Run(run) => labels.get(LABEL_RUN).map(String::as_str) == Some(run.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_follow_the_rules() {
+        assert_eq!(
+            RunId::new("r42-a").map(|r| r.to_string()),
+            Ok("r42-a".to_string())
+        );
+        assert_eq!(
+            RunId::new("7abc").map(|r| r.to_string()),
+            Ok("7abc".to_string())
+        );
+        assert_eq!(RunId::new(""), Err(NameError::Empty { what: "run id" }));
+        assert!(matches!(
+            RunId::new("Abc"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            RunId::new("a_b"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            RunId::new("-ab"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            RunId::new("ab-"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            RunId::new(&"a".repeat(25)),
+            Err(NameError::TooLong { max: 24, .. })
+        ));
+        assert!(RunId::new(&"a".repeat(24)).is_ok());
+    }
+
+    #[test]
+    fn generated_run_ids_are_valid() {
+        let id = RunId::generate();
+        assert!(id.as_str().starts_with('r'));
+        assert_eq!(RunId::new(id.as_str()), Ok(id));
+    }
+
+    #[test]
+    fn node_names_start_with_a_letter() {
+        assert_eq!(
+            NodeName::new("n1").map(|n| n.to_string()),
+            Ok("n1".to_string())
+        );
+        assert!(matches!(
+            NodeName::new("1n"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            NodeName::new("n.1"),
+            Err(NameError::BadCharacters { .. })
+        ));
+        assert!(matches!(
+            NodeName::new(&"n".repeat(33)),
+            Err(NameError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn derived_names() {
+        let run = RunId::new("t1").unwrap();
+        let node = NodeName::new("n3").unwrap();
+        assert_eq!(container_name(&run, &node), "faultline-t1-n3");
+        assert_eq!(network_name(&run), "faultline-t1");
+        let r = NodeRef { run, name: node };
+        assert_eq!(r.container_name(), "faultline-t1-n3");
+    }
+
+    #[test]
+    fn labels_and_filters() {
+        let run = RunId::new("t1").unwrap();
+        let node = NodeName::new("n2").unwrap();
+        let labels = container_labels(&run, &node, "/runs/x/nodes");
+        assert_eq!(labels.get("faultline").map(String::as_str), Some("1"));
+        assert_eq!(labels.get("faultline.run").map(String::as_str), Some("t1"));
+        assert_eq!(labels.get("faultline.node").map(String::as_str), Some("n2"));
+        assert_eq!(
+            labels.get("faultline.nodes-dir").map(String::as_str),
+            Some("/runs/x/nodes")
+        );
+        assert_eq!(network_labels(&run).len(), 2);
+
+        let all = label_filters(&CleanScope::All);
+        assert_eq!(all.get("label"), Some(&vec!["faultline=1".to_string()]));
+        let one = label_filters(&CleanScope::Run(run.clone()));
+        assert_eq!(
+            one.get("label"),
+            Some(&vec![
+                "faultline=1".to_string(),
+                "faultline.run=t1".to_string()
+            ])
+        );
+    }
+
+    #[test]
+    fn scope_check_rejects_foreign_objects() {
+        let run = RunId::new("t1").unwrap();
+        let other = RunId::new("t2").unwrap();
+        let ours = network_labels(&run);
+        assert!(in_scope(&ours, &CleanScope::All));
+        assert!(in_scope(&ours, &CleanScope::Run(run)));
+        assert!(!in_scope(&ours, &CleanScope::Run(other)));
+        let foreign = HashMap::from([("faultline.run".to_string(), "t1".to_string())]);
+        assert!(!in_scope(&foreign, &CleanScope::All));
+        let wrong_value = HashMap::from([("faultline".to_string(), "0".to_string())]);
+        assert!(!in_scope(&wrong_value, &CleanScope::All));
+        assert!(!in_scope(&HashMap::new(), &CleanScope::All));
+    }
+}

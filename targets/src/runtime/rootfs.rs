@@ -1,0 +1,351 @@
+//! The node image's root filesystem: which files it holds (pure), its content
+//! tag (pure), and the tar that is imported into the engine.
+//!
+//! The image holds the shared libraries of the node binary and of
+//! libfaketime, libfaketime itself, a minimal `/etc` and the mount points;
+//! never the node binary, which is bind-mounted read-only at run time so that
+//! rebuilding it does not rebuild the image.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Where Debian's `libfaketime` package puts the preload library; the image
+/// keeps it at the same path.
+pub const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Mount point of a node's data dir inside the container.
+pub const DATA_MOUNT: &str = "/data";
+/// Mount point of a node's clock dir (libfaketime's timestamp file) inside the
+/// container.
+pub const CLOCK_MOUNT: &str = "/faketime";
+/// Folder inside the container where the node binary is bind-mounted.
+pub const BINARY_DIR: &str = "/usr/local/bin";
+
+/// Bumped whenever the layout below changes, so that old images are not
+/// reused for a new layout.
+const LAYOUT_VERSION: &str = "faultline-rootfs/1";
+
+/// One entry of the root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsEntry {
+    /// A directory with its mode.
+    Dir {
+        /// Absolute path inside the image.
+        path: PathBuf,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A file copied from the host (symlinks followed).
+    HostFile {
+        /// Absolute path inside the image.
+        path: PathBuf,
+        /// Where to read it on the host.
+        source: PathBuf,
+        /// Permission bits.
+        mode: u32,
+    },
+    /// A file with the given text.
+    Text {
+        /// Absolute path inside the image.
+        path: PathBuf,
+        /// Its contents.
+        contents: String,
+    },
+}
+
+impl RootfsEntry {
+    /// The entry's absolute path inside the image.
+    pub fn path(&self) -> &Path {
+        match self {
+            RootfsEntry::Dir { path, .. }
+            | RootfsEntry::HostFile { path, .. }
+            | RootfsEntry::Text { path, .. } => path,
+        }
+    }
+}
+
+/// The entries of the image: every parent directory, `/tmp` (mode 1777), the
+/// mount points, `/etc/{passwd,group,nsswitch.conf}`, each library at the path
+/// `ldd` gave, and libfaketime at `faketime` if given. Sorted by path, so that
+/// a directory always comes before what it holds.
+pub fn rootfs_plan(libraries: &[PathBuf], faketime: Option<&Path>) -> Vec<RootfsEntry> {
+    let mut files: Vec<RootfsEntry> = libraries
+        .iter()
+        .filter(|p| p.is_absolute())
+        .map(|p| RootfsEntry::HostFile {
+            path: p.clone(),
+            source: p.clone(),
+            mode: 0o755,
+        })
+        .collect();
+    if let Some(lib) = faketime {
+        files.push(RootfsEntry::HostFile {
+            path: PathBuf::from(FAKETIME_LIB),
+            source: lib.to_path_buf(),
+            mode: 0o644,
+        });
+    }
+    let texts = [
+        ("/etc/passwd", "root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"),
+        ("/etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+        ("/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"),
+    ];
+    files.extend(texts.iter().map(|(path, contents)| RootfsEntry::Text {
+        path: PathBuf::from(path),
+        contents: contents.to_string(),
+    }));
+
+    let mut dirs: Vec<(PathBuf, u32)> = vec![
+        (PathBuf::from("/tmp"), 0o1777),
+        (PathBuf::from("/root"), 0o700),
+        (PathBuf::from(DATA_MOUNT), 0o755),
+        (PathBuf::from(CLOCK_MOUNT), 0o755),
+        (PathBuf::from(BINARY_DIR), 0o755),
+    ];
+    let mut wanted: Vec<PathBuf> = Vec::new();
+    for path in files
+        .iter()
+        .map(RootfsEntry::path)
+        .chain(dirs.iter().map(|(p, _)| p.as_path()))
+    {
+        let mut parent = path.parent();
+        while let Some(p) = parent {
+            if p != Path::new("/") && !wanted.iter().any(|w| w == p) {
+                wanted.push(p.to_path_buf());
+            }
+            parent = p.parent();
+        }
+    }
+    for p in wanted {
+        if !dirs.iter().any(|(d, _)| *d == p) {
+            dirs.push((p, 0o755));
+        }
+    }
+    let mut entries: Vec<RootfsEntry> = dirs
+        .into_iter()
+        .map(|(path, mode)| RootfsEntry::Dir { path, mode })
+        .collect();
+    entries.extend(files);
+    entries.sort_by(|a, b| a.path().cmp(b.path()));
+    entries.dedup_by(|a, b| a.path() == b.path());
+    entries
+}
+
+/// One entry with its bytes loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedEntry {
+    /// Absolute path inside the image.
+    pub path: PathBuf,
+    /// Permission bits.
+    pub mode: u32,
+    /// `None` for a directory, the contents for a file.
+    pub data: Option<Vec<u8>>,
+}
+
+/// Reads the host files of `plan` (following symlinks). Returns the path of
+/// the first file that cannot be read with the error.
+pub fn load_plan(plan: &[RootfsEntry]) -> Result<Vec<LoadedEntry>, (PathBuf, std::io::Error)> {
+    plan.iter()
+        .map(|entry| {
+            Ok(match entry {
+                RootfsEntry::Dir { path, mode } => LoadedEntry {
+                    path: path.clone(),
+                    mode: *mode,
+                    data: None,
+                },
+                RootfsEntry::HostFile { path, source, mode } => LoadedEntry {
+                    path: path.clone(),
+                    mode: *mode,
+                    data: Some(std::fs::read(source).map_err(|e| (source.clone(), e))?),
+                },
+                RootfsEntry::Text { path, contents } => LoadedEntry {
+                    path: path.clone(),
+                    mode: 0o644,
+                    data: Some(contents.clone().into_bytes()),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The image tag for `entries`: the first 16 hex digits of a SHA-256 over the
+/// layout version and every entry's path, mode and contents. The same library
+/// set gives the same tag, so the image is reused; any change gives a new one.
+pub fn content_tag(entries: &[LoadedEntry]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(LAYOUT_VERSION.as_bytes());
+    for e in entries {
+        hasher.update(b"\0");
+        hasher.update(e.path.to_string_lossy().as_bytes());
+        hasher.update(e.mode.to_le_bytes());
+        match &e.data {
+            None => hasher.update(b"d"),
+            Some(data) => {
+                hasher.update(b"f");
+                hasher.update((data.len() as u64).to_le_bytes());
+                hasher.update(data);
+            }
+        }
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `entries` as an uncompressed tar (paths relative to `/`, owner
+/// root, fixed mtime so that the tar is reproducible).
+pub fn write_tar(entries: &[LoadedEntry]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for e in entries {
+        let rel = e.path.strip_prefix("/").unwrap_or(&e.path);
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(e.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        match &e.data {
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, rel, std::io::empty())?;
+            }
+            Some(data) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                builder.append_data(&mut header, rel, data.as_slice())?;
+            }
+        }
+    }
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(plan: &[RootfsEntry]) -> Vec<String> {
+        plan.iter()
+            .map(|e| e.path().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn plan_holds_libraries_dirs_and_etc() {
+        let libs = vec![
+            PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+            PathBuf::from("/lib64/ld-linux-x86-64.so.2"),
+        ];
+        let plan = rootfs_plan(&libs, Some(Path::new("/opt/ft/libfaketime.so.1")));
+        assert_eq!(
+            paths(&plan),
+            vec![
+                "/data",
+                "/etc",
+                "/etc/group",
+                "/etc/nsswitch.conf",
+                "/etc/passwd",
+                "/faketime",
+                "/lib",
+                "/lib/x86_64-linux-gnu",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64",
+                "/lib64/ld-linux-x86-64.so.2",
+                "/root",
+                "/tmp",
+                "/usr",
+                "/usr/lib",
+                "/usr/lib/x86_64-linux-gnu",
+                "/usr/lib/x86_64-linux-gnu/faketime",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                "/usr/local",
+                "/usr/local/bin",
+            ]
+        );
+        let ft = plan.iter().find(|e| e.path() == Path::new(FAKETIME_LIB));
+        assert_eq!(
+            ft,
+            Some(&RootfsEntry::HostFile {
+                path: PathBuf::from(FAKETIME_LIB),
+                source: PathBuf::from("/opt/ft/libfaketime.so.1"),
+                mode: 0o644,
+            })
+        );
+        let tmp = plan.iter().find(|e| e.path() == Path::new("/tmp"));
+        assert_eq!(
+            tmp,
+            Some(&RootfsEntry::Dir {
+                path: PathBuf::from("/tmp"),
+                mode: 0o1777
+            })
+        );
+    }
+
+    #[test]
+    fn plan_without_faketime_has_no_usr_lib() {
+        let plan = rootfs_plan(&[PathBuf::from("/lib64/ld-linux-x86-64.so.2")], None);
+        assert!(!paths(&plan).iter().any(|p| p.starts_with("/usr/lib")));
+        assert!(paths(&plan).contains(&"/usr/local/bin".to_string()));
+    }
+
+    fn file(path: &str, data: &[u8]) -> LoadedEntry {
+        LoadedEntry {
+            path: PathBuf::from(path),
+            mode: 0o644,
+            data: Some(data.to_vec()),
+        }
+    }
+
+    #[test]
+    fn tag_follows_content() {
+        let a = vec![file("/etc/passwd", b"root")];
+        let b = vec![file("/etc/passwd", b"root2")];
+        let c = vec![file("/etc/group", b"root")];
+        assert_eq!(content_tag(&a).len(), 16);
+        assert!(content_tag(&a).chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(content_tag(&a), content_tag(&a.clone()));
+        assert_ne!(content_tag(&a), content_tag(&b));
+        assert_ne!(content_tag(&a), content_tag(&c));
+        let mut d = a.clone();
+        d[0].mode = 0o755;
+        assert_ne!(content_tag(&a), content_tag(&d));
+    }
+
+    #[test]
+    fn tar_round_trip() {
+        let entries = vec![
+            LoadedEntry {
+                path: PathBuf::from("/tmp"),
+                mode: 0o1777,
+                data: None,
+            },
+            file("/etc/passwd", b"root:x:0:0::/:/bin/false\n"),
+        ];
+        let bytes = write_tar(&entries).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let mode = entry.header().mode().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            seen.push((path, mode, text));
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("tmp".to_string(), 0o1777, String::new()),
+                (
+                    "etc/passwd".to_string(),
+                    0o644,
+                    "root:x:0:0::/:/bin/false\n".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            write_tar(&entries).unwrap(),
+            bytes,
+            "tar must be reproducible"
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! What the caller asks for: the image, the cluster and each node; and the
+//! host folder layout derived from it. Validation is pure.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::names::{CleanScope, NodeName, RunId};
+use super::net::{Subnet, DEFAULT_SUBNET};
+use super::rootfs::{BINARY_DIR, FAKETIME_LIB};
+
+/// Default repository of the node base image.
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "faultline-base";
+/// Default time a node has to answer its readiness probe.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How to build the node base image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The node binary whose libraries go into the image (the binary itself
+    /// does not: it is bind-mounted).
+    pub binary: PathBuf,
+    /// libfaketime on the host; `None` or a missing file builds an image
+    /// without clock faults.
+    pub faketime_lib: Option<PathBuf>,
+    /// Repository of the image; the tag is the content hash.
+    pub repository: String,
+}
+
+impl ImageSpec {
+    /// The default spec for `binary`: Debian's libfaketime path and the
+    /// `faultline-base` repository.
+    pub fn new(binary: impl Into<PathBuf>) -> Self {
+        ImageSpec {
+            binary: binary.into(),
+            faketime_lib: Some(PathBuf::from(FAKETIME_LIB)),
+            repository: DEFAULT_IMAGE_REPOSITORY.to_string(),
+        }
+    }
+}
+
+/// What a prepared image can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Whether libfaketime is in the image, so clock faults work.
+    pub clock_faults: bool,
+    /// Why clock faults are unavailable, when they are.
+    pub clock_faults_unavailable: Option<String>,
+}
+
+/// A node base image ready in the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedImage {
+    /// `repository:tag`, the tag being the content hash.
+    pub reference: String,
+    /// Whether an existing image with that tag was reused.
+    pub reused: bool,
+    /// The libraries put in the image.
+    pub libraries: Vec<PathBuf>,
+    /// What the image supports.
+    pub capabilities: Capabilities,
+}
+
+/// How to tell that a node is ready: `GET http://<ip>:<port><path>` answers 200.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyProbe {
+    /// The TCP port.
+    pub port: u16,
+    /// The path, for example `/health`.
+    pub path: String,
+}
+
+impl ReadyProbe {
+    /// `GET /health` on `port`.
+    pub fn health(port: u16) -> Self {
+        ReadyProbe {
+            port,
+            path: "/health".to_string(),
+        }
+    }
+}
+
+/// One node: generic, the runtime knows nothing about the system under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// Name and hostname.
+    pub name: NodeName,
+    /// Fixed IP in the cluster subnet.
+    pub ip: Ipv4Addr,
+    /// Arguments given to the node binary.
+    pub args: Vec<String>,
+    /// Environment (for example [`super::clock::default_faketime_env`]).
+    pub env: Vec<(String, String)>,
+    /// Readiness probe; `None` means ready once started.
+    pub ready: Option<ReadyProbe>,
+}
+
+impl NodeSpec {
+    /// The address of the readiness probe, if any.
+    pub fn ready_addr(&self) -> Option<SocketAddr> {
+        self.ready
+            .as_ref()
+            .map(|p| SocketAddr::from((self.ip, p.port)))
+    }
+}
+
+/// The whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// The run these nodes belong to.
+    pub run: RunId,
+    /// Host folder of the run; node dirs go to `<run_dir>/nodes/<name>/`.
+    pub run_dir: PathBuf,
+    /// The network's subnet.
+    pub subnet: Subnet,
+    /// Whether the network is internal (no route to the outside world; the
+    /// host still reaches the nodes through the bridge).
+    pub internal: bool,
+    /// The node binary, bind-mounted read-only at `/usr/local/bin/<file name>`
+    /// and run with each node's arguments.
+    pub binary: PathBuf,
+    /// The nodes.
+    pub nodes: Vec<NodeSpec>,
+    /// How long every node has to become ready.
+    pub ready_timeout: Duration,
+    /// Which leftovers to remove before starting.
+    pub leftovers: CleanScope,
+}
+
+impl ClusterSpec {
+    /// A spec with the defaults: subnet [`DEFAULT_SUBNET`], internal network,
+    /// 20 s readiness timeout, every faultline leftover removed first.
+    pub fn new(run: RunId, run_dir: impl Into<PathBuf>, binary: impl Into<PathBuf>) -> Self {
+        ClusterSpec {
+            run,
+            run_dir: run_dir.into(),
+            subnet: DEFAULT_SUBNET,
+            internal: true,
+            binary: binary.into(),
+            nodes: Vec::new(),
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            leftovers: CleanScope::All,
+        }
+    }
+
+    /// Where the binary appears inside a node: `/usr/local/bin/<file name>`.
+    pub fn binary_mount(&self) -> Result<String, SpecError> {
+        let name = self
+            .binary
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| SpecError::Binary(self.binary.clone()))?;
+        Ok(format!("{BINARY_DIR}/{name}"))
+    }
+
+    /// Folder holding every node's dirs: `<run_dir>/nodes`.
+    pub fn nodes_dir(&self) -> PathBuf {
+        self.run_dir.join(NODES_DIR)
+    }
+
+    /// The host dirs of node `name`.
+    pub fn node_dirs(&self, name: &NodeName) -> NodeDirs {
+        node_dirs(&self.run_dir, name)
+    }
+
+    /// Checks the spec: absolute paths, at least one node, unique names,
+    /// unique IPs that are node addresses of the subnet.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if !self.run_dir.is_absolute() {
+            return Err(SpecError::RelativePath(self.run_dir.clone()));
+        }
+        if !self.binary.is_absolute() {
+            return Err(SpecError::RelativePath(self.binary.clone()));
+        }
+        for path in [&self.run_dir, &self.binary] {
+            if path.to_string_lossy().contains(':') {
+                return Err(SpecError::ColonInPath(path.clone()));
+            }
+        }
+        self.binary_mount()?;
+        if self.nodes.is_empty() {
+            return Err(SpecError::NoNodes);
+        }
+        let mut names = HashSet::new();
+        let mut ips = HashSet::new();
+        for node in &self.nodes {
+            if !names.insert(&node.name) {
+                return Err(SpecError::DuplicateName(node.name.to_string()));
+            }
+            if !ips.insert(node.ip) {
+                return Err(SpecError::DuplicateIp(node.ip));
+            }
+            if !self.subnet.is_node_address(node.ip) {
+                return Err(SpecError::IpOutsideSubnet {
+                    node: node.name.to_string(),
+                    ip: node.ip,
+                    subnet: self.subnet.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Name of the folder under the run dir that holds the node dirs.
+pub const NODES_DIR: &str = "nodes";
+/// Marker file written into `<run_dir>/nodes`; `clean` only deletes a nodes
+/// folder that holds it.
+pub const NODES_MARKER: &str = ".faultline-nodes";
+
+/// A node's host folders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeDirs {
+    /// Mounted read-write at `/data`.
+    pub data: PathBuf,
+    /// Mounted read-only at `/faketime`; holds `rc`.
+    pub clock: PathBuf,
+}
+
+/// The host folders of node `name` in `run_dir`:
+/// `<run_dir>/nodes/<name>/data` and `<run_dir>/nodes/<name>/faketime`.
+pub fn node_dirs(run_dir: &Path, name: &NodeName) -> NodeDirs {
+    let base = run_dir.join(NODES_DIR).join(name.as_str());
+    NodeDirs {
+        data: base.join("data"),
+        clock: base.join("faketime"),
+    }
+}
+
+/// An inconsistent cluster spec.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SpecError {
+    /// A path that must be absolute is not.
+    #[error("{0} must be an absolute path")]
+    RelativePath(PathBuf),
+    /// A bind-mounted path holds `:`, which the engine's bind syntax cannot
+    /// express.
+    #[error("{0} contains ':', which cannot be bind-mounted")]
+    ColonInPath(PathBuf),
+    /// The binary path has no usable file name.
+    #[error("node binary {0} has no file name")]
+    Binary(PathBuf),
+    /// No nodes.
+    #[error("a cluster needs at least one node")]
+    NoNodes,
+    /// Two nodes share a name.
+    #[error("two nodes are named {0}")]
+    DuplicateName(String),
+    /// Two nodes share an IP.
+    #[error("two nodes have the IP {0}")]
+    DuplicateIp(Ipv4Addr),
+    /// A node's IP is not a node address of the subnet.
+    #[error(
+        "node {node}: {ip} is not a usable address of {subnet} (not network, gateway or broadcast)"
+    )]
+    IpOutsideSubnet {
+        /// The node.
+        node: String,
+        /// Its IP.
+        ip: Ipv4Addr,
+        /// The subnet.
+        subnet: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, ip: [u8; 4]) -> NodeSpec {
+        NodeSpec {
+            name: NodeName::new(name).unwrap(),
+            ip: Ipv4Addr::from(ip),
+            args: vec![],
+            env: vec![],
+            ready: Some(ReadyProbe::health(7001)),
+        }
+    }
+
+    fn spec() -> ClusterSpec {
+        let mut s = ClusterSpec::new(
+            RunId::new("t1").unwrap(),
+            "/runs/t1",
+            "/build/faultline-node",
+        );
+        s.nodes = vec![node("n1", [10, 217, 93, 11]), node("n2", [10, 217, 93, 12])];
+        s
+    }
+
+    #[test]
+    fn defaults_and_layout() {
+        let s = spec();
+        assert_eq!(s.subnet.to_string(), "10.217.93.0/24");
+        assert!(s.internal);
+        assert_eq!(s.leftovers, CleanScope::All);
+        assert_eq!(
+            s.binary_mount(),
+            Ok("/usr/local/bin/faultline-node".to_string())
+        );
+        assert_eq!(s.nodes_dir(), PathBuf::from("/runs/t1/nodes"));
+        let dirs = s.node_dirs(&NodeName::new("n2").unwrap());
+        assert_eq!(dirs.data, PathBuf::from("/runs/t1/nodes/n2/data"));
+        assert_eq!(dirs.clock, PathBuf::from("/runs/t1/nodes/n2/faketime"));
+        assert_eq!(
+            s.nodes[0].ready_addr(),
+            Some("10.217.93.11:7001".parse().unwrap())
+        );
+        assert_eq!(s.validate(), Ok(()));
+        let image = ImageSpec::new("/b/x");
+        assert_eq!(image.repository, "faultline-base");
+        assert_eq!(image.faketime_lib, Some(PathBuf::from(FAKETIME_LIB)));
+    }
+
+    #[test]
+    fn validation_errors() {
+        let mut s = spec();
+        s.nodes[1].name = NodeName::new("n1").unwrap();
+        assert_eq!(s.validate(), Err(SpecError::DuplicateName("n1".into())));
+
+        let mut s = spec();
+        s.nodes[1].ip = s.nodes[0].ip;
+        assert_eq!(
+            s.validate(),
+            Err(SpecError::DuplicateIp(Ipv4Addr::new(10, 217, 93, 11)))
+        );
+
+        let mut s = spec();
+        s.nodes[1].ip = Ipv4Addr::new(10, 217, 93, 1);
+        assert!(matches!(
+            s.validate(),
+            Err(SpecError::IpOutsideSubnet { .. })
+        ));
+        s.nodes[1].ip = Ipv4Addr::new(10, 9, 9, 9);
+        assert!(matches!(
+            s.validate(),
+            Err(SpecError::IpOutsideSubnet { .. })
+        ));
+
+        let mut s = spec();
+        s.nodes.clear();
+        assert_eq!(s.validate(), Err(SpecError::NoNodes));
+
+        let mut s = spec();
+        s.run_dir = PathBuf::from("runs");
+        assert_eq!(s.validate(), Err(SpecError::RelativePath("runs".into())));
+
+        let mut s = spec();
+        s.run_dir = PathBuf::from("/runs/a:b");
+        assert_eq!(
+            s.validate(),
+            Err(SpecError::ColonInPath("/runs/a:b".into()))
+        );
+
+        let mut s = spec();
+        s.binary = PathBuf::from("/");
+        assert_eq!(s.validate(), Err(SpecError::Binary("/".into())));
+    }
+}
