@@ -1,0 +1,168 @@
+//! The client routes both modes serve, over a [`Backend`] that executes operations.
+//!
+//! - `GET /kv/{key}`: read
+//! - `PUT /kv/{key}` with `{"value": V}`: write
+//! - `POST /kv/{key}/cas` with `{"expected": E, "new": N}`: compare-and-set
+//! - `GET /health`: 200 when ready to serve, 503 otherwise
+//! - `GET /status`: the node's state as JSON, including its wall-clock time
+//!
+//! Anything else gets a JSON 404. Bodies over [`MAX_BODY_BYTES`] get 413, bodies that do
+//! not parse and bad keys get 400; see [`crate::api`] for every answer's shape.
+
+use std::future::Future;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::api::{
+    bad_request, parse_op, validate_key, Answer, Op, FORWARDED_HEADER, MAX_BODY_BYTES,
+};
+
+/// What a mode provides behind the client routes.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// The node's name (`n1`).
+    fn name(&self) -> &str;
+    /// Executes a validated operation; `forwarded` is set when another node sent it here.
+    fn execute(
+        &self,
+        key: String,
+        op: Op,
+        forwarded: bool,
+    ) -> impl Future<Output = Response> + Send;
+    /// Answers `/health`.
+    fn health(&self) -> impl Future<Output = Response> + Send;
+    /// Answers `/status`.
+    fn status(&self) -> impl Future<Output = Response> + Send;
+}
+
+/// The client routes over `backend`.
+pub fn client_routes<B: Backend>(backend: B) -> Router {
+    Router::new()
+        .route("/kv/{key}", get(read::<B>).put(write::<B>))
+        .route("/kv/{key}/cas", post(cas::<B>))
+        .route("/health", get(health::<B>))
+        .route("/status", get(status::<B>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(not_found::<B>)
+        .with_state(backend)
+}
+
+fn is_forwarded(headers: &HeaderMap) -> bool {
+    headers.contains_key(FORWARDED_HEADER)
+}
+
+async fn read<B: Backend>(
+    State(b): State<B>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = validate_key(&key) {
+        return bad_request(b.name(), &e);
+    }
+    b.execute(key, Op::Read, is_forwarded(&headers)).await
+}
+
+async fn write<B: Backend>(
+    State(b): State<B>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    mutate(b, key, headers, body, false).await
+}
+
+async fn cas<B: Backend>(
+    State(b): State<B>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    mutate(b, key, headers, body, true).await
+}
+
+async fn mutate<B: Backend>(
+    b: B,
+    key: String,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    is_cas: bool,
+) -> Response {
+    if let Err(e) = validate_key(&key) {
+        return bad_request(b.name(), &e);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Answer::fail(b.name(), "too-large").into_response();
+        }
+        Err(rejection) => return bad_request(b.name(), &rejection.body_text()),
+    };
+    match parse_op(is_cas, &body) {
+        Ok(op) => b.execute(key, op, is_forwarded(&headers)).await,
+        Err(e) => bad_request(b.name(), &e),
+    }
+}
+
+async fn health<B: Backend>(State(b): State<B>) -> Response {
+    b.health().await
+}
+
+async fn status<B: Backend>(State(b): State<B>) -> Response {
+    b.status().await
+}
+
+async fn not_found<B: Backend>(State(b): State<B>) -> Response {
+    let body = serde_json::json!({"outcome": "fail", "error": "not-found", "node": b.name()});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// Sends `op` on `key` to the node at `addr` (marked as forwarded) and passes its answer
+/// through. A connection refused means the request never left: `fail`, with `refused_error`;
+/// any later failure is `unknown`.
+pub async fn forward(
+    client: &reqwest::Client,
+    me: &str,
+    addr: &str,
+    key: &str,
+    op: &Op,
+    timeout: std::time::Duration,
+    refused_error: &str,
+) -> Response {
+    let base = format!("http://{addr}/kv/{key}");
+    let req = match op {
+        Op::Read => client.get(&base),
+        Op::Write { value } => client
+            .put(&base)
+            .json(&serde_json::json!({ "value": value })),
+        Op::Cas { expected, new } => client
+            .post(format!("{base}/cas"))
+            .json(&serde_json::json!({ "expected": expected, "new": new })),
+    };
+    let sent = req
+        .header(FORWARDED_HEADER, me)
+        .timeout(timeout)
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return Answer::fail(me, refused_error).into_response(),
+        Err(e) if e.is_timeout() => return Answer::unknown(me, "timeout").into_response(),
+        Err(_) => return Answer::unknown(me, "forward-failed").into_response(),
+    };
+    let status = resp.status();
+    match resp.bytes().await {
+        Ok(body) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) if e.is_timeout() => Answer::unknown(me, "timeout").into_response(),
+        Err(_) => Answer::unknown(me, "forward-failed").into_response(),
+    }
+}

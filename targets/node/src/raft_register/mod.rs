@@ -1,0 +1,304 @@
+//! raft-register: a map of linearizable registers replicated with Raft (raft-rs).
+//!
+//! Writes and cas go through the Raft log; reads go through ReadIndex on the leader. A node
+//! that does not lead forwards client requests to the leader it knows (or answers
+//! `fail not-leader` with the leader's address if the request was already forwarded once,
+//! and `fail no-leader` when it knows none). Answers: see [`crate::api`].
+
+pub mod node;
+pub mod state;
+pub mod storage;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender as LoopSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use clap::Args;
+use tokio::sync::oneshot;
+
+use crate::api::{Answer, Op};
+use crate::config::{Fault, NodeArgs};
+use crate::http::{client_routes, forward, Backend};
+use node::{Input, LoopFaults, Published, RaftLoop, Reply};
+
+/// Arguments of `faultline-node raft-register`.
+#[derive(Debug, Clone, Args)]
+pub struct RaftArgs {
+    /// Arguments common to both modes.
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Take a snapshot and compact the log every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+}
+
+#[derive(Clone)]
+struct RaftBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    id: u64,
+    peers: HashMap<u64, String>,
+    tx: LoopSender<Input>,
+    published: Arc<Mutex<Published>>,
+    client: reqwest::Client,
+    timeout: Duration,
+    faults: Vec<&'static str>,
+}
+
+/// Starts a raft-register node and serves until the process is killed.
+pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
+    let node = &args.node;
+    if let Some(f) = node.faults.iter().find(|f| !f.is_raft()) {
+        anyhow::bail!("fault {} belongs to quorum-kv", f.name());
+    }
+    if !node.peers.0.contains_key(&node.id) {
+        anyhow::bail!("--peers must include this node's id {}", node.id);
+    }
+    let peers: HashMap<u64, String> = node.peers.0.clone().into_iter().collect();
+    let voters: Vec<u64> = node.peers.0.keys().copied().collect();
+    let store = storage::DiskStorage::open(&node.data_dir, &voters, !node.has(Fault::NoFsync))
+        .with_context(|| format!("opening {}", node.data_dir.display()))?;
+    let applied = store.snapshot_ref().get_metadata().index;
+    let config = raft::Config {
+        id: node.id,
+        election_tick: 20,
+        heartbeat_tick: 2,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    let logger = slog::Logger::root(TracingDrain, slog::o!());
+    let raw = raft::RawNode::new(&config, store, &logger).context("starting raft")?;
+
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .pool_max_idle_per_host(64)
+        .build()
+        .context("building the HTTP client")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let senders = transport::spawn_senders(&peers, node.id, tx.clone(), client.clone());
+    let published = Arc::new(Mutex::new(Published::default()));
+    let faults = LoopFaults {
+        stale_reads: node.has(Fault::StaleReads),
+        early_ack: node.has(Fault::EarlyAck),
+        lease_reads: node.has(Fault::LeaseReads),
+    };
+    let raft_loop = RaftLoop::new(
+        raw,
+        node.name(),
+        faults,
+        senders,
+        published.clone(),
+        args.snapshot_every,
+    )?;
+    let loop_thread = std::thread::Builder::new()
+        .name("raft".to_owned())
+        .spawn(move || raft_loop.run(rx))
+        .context("spawning the raft thread")?;
+
+    let backend = RaftBackend {
+        inner: Arc::new(Inner {
+            name: node.name(),
+            id: node.id,
+            peers,
+            tx,
+            published,
+            client,
+            timeout: Duration::from_millis(node.request_timeout_ms),
+            faults: node.faults.iter().map(|f| f.name()).collect(),
+        }),
+    };
+    let app = Router::new()
+        .route(
+            "/raft/messages",
+            post(raft_messages).layer(DefaultBodyLimit::max(512 * 1024 * 1024)),
+        )
+        .with_state(backend.clone())
+        .merge(client_routes(backend));
+    let listener = tokio::net::TcpListener::bind(&node.listen)
+        .await
+        .with_context(|| format!("binding {}", node.listen))?;
+    tracing::info!(node = %node.name(), listen = %node.listen, faults = ?node.faults, "raft-register serving");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    // The node stops when the Raft loop stops (a disk error) or the server fails.
+    let watcher = tokio::task::spawn_blocking(move || loop_thread.join());
+    tokio::select! {
+        r = server => { r.context("server task")?.context("serving HTTP")?; }
+        r = watcher => {
+            match r.context("raft watcher")? {
+                Ok(Ok(())) => anyhow::bail!("raft loop stopped"),
+                Ok(Err(e)) => return Err(e).context("raft loop failed"),
+                Err(_) => anyhow::bail!("raft loop panicked"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn raft_messages(State(b): State<RaftBackend>, body: Bytes) -> Response {
+    match transport::decode(&body) {
+        Ok(msgs) => {
+            for m in msgs {
+                if b.inner.tx.send(Input::Raft(Box::new(m))).is_err() {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+impl RaftBackend {
+    fn published(&self) -> Published {
+        self.inner
+            .published
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    async fn ask_loop(&self, key: String, op: Op) -> Result<Reply, Answer> {
+        let (reply, rx) = oneshot::channel();
+        let me = &self.inner.name;
+        if self
+            .inner
+            .tx
+            .send(Input::Client { key, op, reply })
+            .is_err()
+        {
+            return Err(Answer::fail(me, "shutting-down"));
+        }
+        match tokio::time::timeout(self.inner.timeout, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(Answer::unknown(me, "dropped-internally")),
+            Err(_) => Err(Answer::unknown(me, "timeout")),
+        }
+    }
+}
+
+impl Backend for RaftBackend {
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    async fn execute(&self, key: String, op: Op, forwarded: bool) -> Response {
+        let me = self.inner.name.clone();
+        match self.ask_loop(key.clone(), op.clone()).await {
+            Ok(Reply::Answer(a)) => a.into_response(),
+            Err(a) => a.into_response(),
+            Ok(Reply::NotLeader(leader)) => {
+                let addr = leader
+                    .filter(|l| *l != self.inner.id)
+                    .and_then(|l| self.inner.peers.get(&l));
+                match addr {
+                    Some(addr) if !forwarded => {
+                        forward(
+                            &self.inner.client,
+                            &me,
+                            addr,
+                            &key,
+                            &op,
+                            self.inner.timeout,
+                            "leader-unreachable",
+                        )
+                        .await
+                    }
+                    Some(addr) => {
+                        let mut a = Answer::fail(&me, "not-leader");
+                        a.leader = Some(addr.clone());
+                        a.into_response()
+                    }
+                    None => Answer::fail(&me, "no-leader").into_response(),
+                }
+            }
+        }
+    }
+
+    async fn health(&self) -> Response {
+        let p = self.published();
+        let ready = p.leader != 0 && p.applied >= p.commit;
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (
+            code,
+            axum::Json(
+                serde_json::json!({ "node": self.inner.name, "ready": ready, "leader": p.leader }),
+            ),
+        )
+            .into_response()
+    }
+
+    async fn status(&self) -> Response {
+        let p = self.published();
+        let leader_addr = self.inner.peers.get(&p.leader).cloned();
+        axum::Json(serde_json::json!({
+            "node": self.inner.name,
+            "mode": "raft-register",
+            "role": p.role,
+            "term": p.term,
+            "leader": if p.leader == 0 { None } else { Some(format!("n{}", p.leader)) },
+            "leader_addr": leader_addr,
+            "commit": p.commit,
+            "applied": p.applied,
+            "snapshot_index": p.snapshot_index,
+            "wall_clock_ns": crate::api::wall_clock_nanos(),
+            "faults": self.inner.faults,
+        }))
+        .into_response()
+    }
+}
+
+/// Forwards raft-rs's `slog` records to `tracing`, so all logs go to stderr in one format.
+struct TracingDrain;
+
+struct Fields(String);
+
+impl slog::Serializer for Fields {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments) -> slog::Result {
+        self.0.push_str(&format!(" {key}={val}"));
+        Ok(())
+    }
+}
+
+impl slog::Drain for TracingDrain {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        use slog::KV;
+        let mut fields = Fields(String::new());
+        let _ = record.kv().serialize(record, &mut fields);
+        let _ = values.serialize(record, &mut fields);
+        let msg = record.msg();
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => {
+                tracing::error!(target: "raft", "{msg}{}", fields.0)
+            }
+            slog::Level::Warning => tracing::warn!(target: "raft", "{msg}{}", fields.0),
+            slog::Level::Info => tracing::info!(target: "raft", "{msg}{}", fields.0),
+            slog::Level::Debug | slog::Level::Trace => {
+                tracing::debug!(target: "raft", "{msg}{}", fields.0)
+            }
+        }
+        Ok(())
+    }
+}
