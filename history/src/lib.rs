@@ -8,11 +8,15 @@
 
 mod error;
 mod event;
+pub mod import;
 pub mod jsonl;
 mod op;
 
 pub use error::HistoryError;
 pub use event::{Event, EventType, Key, Process, Value};
+pub use import::{
+    detect, load, load_with, parse_bytes, parse_str, Format, ImportOptions, Independent,
+};
 pub use jsonl::{write_history, JsonlReader, JsonlWriter};
 pub use op::{pair, seconds, show, Operation, Outcome, Paired};
 
@@ -23,6 +27,11 @@ use serde_json::Map;
 /// `"unknown"` (set by the Jepsen EDN importer, Knossos's semantics) means such a read
 /// observed nothing; absent or `"unwritten"` means the key was never written.
 pub const META_NIL_READS: &str = "nil_reads";
+
+/// Metadata key: the value every key holds before its first write, when it is not
+/// `null` (absent). The Porcupine kv importer sets it to `""`: each key starts as the
+/// empty string and `append` concatenates.
+pub const META_INITIAL: &str = "initial";
 
 /// A whole history: header metadata and events in order.
 #[derive(Debug, Clone, Default, PartialEq)]

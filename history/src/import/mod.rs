@@ -1,0 +1,272 @@
+//! Loading histories in any supported format: faultline JSONL, Jepsen EDN (including
+//! Porcupine's kv lines) and Porcupine's Jepsen etcd logs, with detection by content.
+//!
+//! Each importer keeps the meaning its source gives to events (DESIGN §4):
+//!
+//! * faultline JSONL: as written; a `null` read means never written.
+//! * Jepsen EDN ([`jepsen`]): failed operations stay as `fail` (not `"mismatch"`), and
+//!   `meta["nil_reads"] = "unknown"` by default (Knossos: an `:ok` read of `nil`
+//!   observed nothing). Porcupine's kv lines are recognised and get
+//!   `meta["initial"] = ""`. Independent `[k v]` tuples are split into key and value.
+//! * Porcupine etcd logs ([`porcupine`]): the register starts absent (`null`), a failed
+//!   cas is `fail` with error `"mismatch"`, timed-out operations carry error
+//!   `"timed-out"`.
+//!
+//! Every importer sets `meta["imported_from"]` ([`META_IMPORTED_FROM`]). Parse errors
+//! name the file and the 1-based line; no input makes a parser panic.
+//!
+//! ```
+//! use faultline_history::import::{parse_str, Format};
+//! let h = parse_str("{:process 0, :type :invoke, :f :read, :value nil}\n", "x.edn", Format::Auto)
+//!     .unwrap();
+//! assert_eq!(h.events.len(), 1);
+//! assert!(h.nil_reads_unknown());
+//! ```
+
+pub mod edn;
+pub(crate) mod fast_jsonl;
+pub mod jepsen;
+pub mod porcupine;
+
+use crate::error::HistoryError;
+use crate::jsonl::JsonlReader;
+use crate::History;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// Metadata key set by every importer: where the history came from
+/// (`"jepsen-edn"`, `"porcupine-kv"` or `"porcupine-etcd"`).
+pub const META_IMPORTED_FROM: &str = "imported_from";
+
+/// Metadata key set to `true` when the EDN importer split `[k v]` independent tuples.
+pub const META_INDEPENDENT: &str = "independent";
+
+/// How many bytes [`detect`] looks at (it needs far fewer; this bounds the copy).
+pub const DETECT_BYTES: usize = 4096;
+
+/// A history format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// Decide by content (see [`detect`]).
+    #[default]
+    Auto,
+    /// faultline-history/1 JSON Lines.
+    Jsonl,
+    /// Jepsen EDN (one map per line or a vector of maps), also Porcupine's kv lines.
+    Edn,
+    /// Porcupine's Jepsen etcd logs (`INFO  jepsen.util - 0 :invoke :read nil`).
+    Porcupine,
+}
+
+impl Format {
+    /// The name used on the command line: `auto`, `jsonl`, `edn` or `porcupine`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::Porcupine => "porcupine",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a format or option value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown {what} {given:?}; expected one of {expected}")]
+pub struct UnknownName {
+    /// What was being named (`format`, `independent setting`).
+    pub what: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The accepted names, separated by `|`.
+    pub expected: &'static str,
+}
+
+impl FromStr for Format {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Format::Auto),
+            "jsonl" => Ok(Format::Jsonl),
+            "edn" => Ok(Format::Edn),
+            "porcupine" => Ok(Format::Porcupine),
+            _ => Err(UnknownName {
+                what: "format",
+                given: s.to_string(),
+                expected: "auto|jsonl|edn|porcupine",
+            }),
+        }
+    }
+}
+
+/// Whether the EDN importer splits `[k v]` values into key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Independent {
+    /// Split when the history follows the independent-keys rule (see [`jepsen`]: every
+    /// client invoke and `ok` value is `[k v]`, and every cas's `v` is `[old new]`).
+    #[default]
+    Auto,
+    /// Always split; an invoke or `ok` value that is not a `[k v]` tuple is an error.
+    On,
+    /// Never split.
+    Off,
+}
+
+impl FromStr for Independent {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Independent::Auto),
+            "on" | "yes" | "true" => Ok(Independent::On),
+            "off" | "no" | "false" => Ok(Independent::Off),
+            _ => Err(UnknownName {
+                what: "independent setting",
+                given: s.to_string(),
+                expected: "auto|on|off",
+            }),
+        }
+    }
+}
+
+/// Choices of the importers beyond the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImportOptions {
+    /// Jepsen EDN: whether to split independent `[k v]` tuples.
+    pub independent: Independent,
+    /// Jepsen EDN: whether to set `meta["nil_reads"] = "unknown"` (Knossos's semantics,
+    /// the default). Off, an `:ok` read of `nil` means the register was never written.
+    pub nil_reads_unknown: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            independent: Independent::Auto,
+            nil_reads_unknown: true,
+        }
+    }
+}
+
+/// Guesses the format of a history from its first bytes.
+///
+/// After a UTF-8 byte order mark and whitespace: a line starting with a log level word
+/// (`INFO`, `WARN`, `DEBUG`, `ERROR`, `TRACE`) followed by whitespace is
+/// [`Format::Porcupine`]; `{` followed by `"` (after whitespace) is [`Format::Jsonl`];
+/// `{` followed by anything else, `[`, `(`, `;` or `#` is [`Format::Edn`]. Anything
+/// else, and empty input, is [`Format::Jsonl`], faultline's own format, whose reader
+/// gives the most helpful error. Never returns [`Format::Auto`].
+pub fn detect(head: &[u8]) -> Format {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let rest = &head[start..];
+    let level = |word: &[u8]| {
+        rest.starts_with(word)
+            && rest
+                .get(word.len())
+                .is_some_and(|b| b.is_ascii_whitespace())
+    };
+    if [&b"INFO"[..], b"WARN", b"DEBUG", b"ERROR", b"TRACE"]
+        .iter()
+        .any(|w| level(w))
+    {
+        return Format::Porcupine;
+    }
+    match rest.first() {
+        Some(b'{') => {
+            let next = rest[1..].iter().find(|b| !b.is_ascii_whitespace());
+            match next {
+                Some(b'"') | Some(b'}') | None => Format::Jsonl,
+                Some(_) => Format::Edn,
+            }
+        }
+        Some(b'[' | b'(' | b';' | b'#') => Format::Edn,
+        _ => Format::Jsonl,
+    }
+}
+
+/// Reads a history file in `format` with default options.
+pub fn load(path: &Path, format: Format) -> Result<History, HistoryError> {
+    load_with(path, format, &ImportOptions::default())
+}
+
+/// Reads a history file in `format` with `options`.
+pub fn load_with(
+    path: &Path,
+    format: Format,
+    options: &ImportOptions,
+) -> Result<History, HistoryError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    parse_bytes(&bytes, &name, format, options)
+}
+
+/// Parses a history held in a string with default options; `name` is used in errors.
+pub fn parse_str(text: &str, name: &str, format: Format) -> Result<History, HistoryError> {
+    parse_bytes(text.as_bytes(), name, format, &ImportOptions::default())
+}
+
+/// Parses a history held in memory. Bytes that are not UTF-8 are a parse error naming
+/// their line; `name` is used in errors.
+pub fn parse_bytes(
+    bytes: &[u8],
+    name: &str,
+    format: Format,
+    options: &ImportOptions,
+) -> Result<History, HistoryError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let format = match format {
+        Format::Auto => detect(&bytes[..bytes.len().min(DETECT_BYTES)]),
+        f => f,
+    };
+    if format == Format::Jsonl {
+        return read_jsonl(bytes, name);
+    }
+    let text = utf8(bytes, name)?;
+    match format {
+        Format::Porcupine => porcupine::import(text, name),
+        _ => jepsen::import(text, name, options),
+    }
+}
+
+/// Reads JSONL with the event vector sized up front (one event per line).
+fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
+    let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
+    let mut events = Vec::with_capacity(lines);
+    let mut reader = JsonlReader::new(bytes, name);
+    for ev in reader.by_ref() {
+        events.push(ev?);
+    }
+    Ok(History {
+        meta: reader.header().cloned().unwrap_or_default(),
+        events,
+        truncated_tail: reader.truncated_tail(),
+    })
+}
+
+/// `bytes` as text, or a parse error naming the line of the first invalid byte.
+fn utf8<'a>(bytes: &'a [u8], name: &str) -> Result<&'a str, HistoryError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let col = at - bytes[..at].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        HistoryError::parse(
+            name,
+            line,
+            format!("invalid UTF-8 at byte {} of the line (byte offset {at}); histories must be UTF-8 text", col + 1),
+        )
+    })
+}
