@@ -4,6 +4,21 @@
 
 #![warn(missing_docs)]
 
+mod causal;
+pub mod lattice;
+pub mod lin;
+pub mod model;
+pub(crate) mod prepare;
+mod sequential;
+mod session;
+pub mod shrink;
+pub mod synth;
 pub mod verdict;
 
+pub use lattice::{
+    check_model, check_models, model_table, ConsistencyOptions, ModelName, ModelRow, ModelTable,
+    RowStatus,
+};
+pub use lin::{check_linearizable, Algorithm, LinOptions, LinReport};
+pub use model::DataModel;
 pub use verdict::{Minimality, Step, Verdict, Witness, WitnessOp};

@@ -1,0 +1,134 @@
+//! Causal and session checkers on generated kv histories (1,000 keys, 50 processes,
+//! unique values, half reads) of 10k, 100k and 1M operations, from the seeded synthetic
+//! generator (linearizable by construction, so every model holds and nothing stops early).
+//!
+//! Run: `cargo bench -p faultline-checkers --bench causal`. For each size it prints one
+//! timed run of the seven polynomial models checked together (CC, CCv, PRAM, RYW, MR, MW,
+//! WFR; one preparation, as the CLI does) with the CPU time and the peak memory of that
+//! run (Linux), then measures it with criterion. Causal memory (CM) is reported apart:
+//! its happens-before fixpoint recomputes the clocks once per session and round, so it is
+//! measured by criterion up to 100k and timed once, under a time limit, at 1M.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use faultline_checkers::synth::{generate, SynthConfig};
+use faultline_checkers::{check_model, check_models, ConsistencyOptions, ModelName, Verdict};
+use faultline_history::{pair, Paired};
+use std::time::{Duration, Instant};
+
+/// The seven models whose cost is O(n · k · log n).
+const FAST: [ModelName; 7] = [
+    ModelName::Cc,
+    ModelName::Ccv,
+    ModelName::Pram,
+    ModelName::Ryw,
+    ModelName::Mr,
+    ModelName::Mw,
+    ModelName::Wfr,
+];
+
+fn history(ops: usize) -> Paired {
+    let cfg = SynthConfig {
+        ops,
+        keys: 1000,
+        processes: 50,
+        read_rate: 0.5,
+        seed: 42,
+        ..SynthConfig::default()
+    };
+    let events = generate(&cfg).expect("valid synthetic configuration");
+    pair(&events, "synthetic").expect("synthetic history pairs")
+}
+
+/// User + system CPU seconds of this process (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// Resident and peak resident memory in MiB (Linux; 0 elsewhere).
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Runs `f` once and prints wall time, CPU time and the memory it added at its peak.
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    // Reset the peak-resident counter so that VmHWM is this run's peak.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (before, _) = memory_mib();
+    let (cpu0, t) = (cpu_seconds(), Instant::now());
+    let out = f();
+    let (wall, cpu) = (t.elapsed(), cpu_seconds() - cpu0);
+    let (_, peak) = memory_mib();
+    eprintln!(
+        "{what}: wall {wall:.2?}, cpu {cpu:.2} s, peak {:.0} MiB above the {before:.0} MiB history",
+        peak - before
+    );
+    out
+}
+
+fn labels(v: &[(ModelName, Verdict)]) -> String {
+    v.iter()
+        .map(|(m, v)| format!("{m}={}", v.label()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn bench(c: &mut Criterion) {
+    let opts = ConsistencyOptions::default();
+    for ops in [10_000usize, 100_000, 1_000_000] {
+        let p = history(ops);
+        let v = timed(&format!("{ops} ops, seven models"), || {
+            check_models(&p, &FAST, &opts)
+        });
+        eprintln!("  {}", labels(&v));
+        let mut g = c.benchmark_group(format!("causal-{ops}"));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(if ops >= 1_000_000 { 40 } else { 10 }));
+        g.bench_function("seven-models", |b| {
+            b.iter(|| check_models(&p, &FAST, &opts))
+        });
+        if ops <= 100_000 {
+            for m in FAST.into_iter().chain([ModelName::Cm]) {
+                g.bench_with_input(BenchmarkId::new("model", m), &m, |b, &m| {
+                    b.iter(|| check_model(&p, m, &opts))
+                });
+            }
+        } else {
+            let limited = ConsistencyOptions {
+                time_limit: Some(Duration::from_secs(300)),
+                ..opts.clone()
+            };
+            let v = timed(&format!("{ops} ops, cm"), || {
+                check_model(&p, ModelName::Cm, &limited)
+            });
+            eprintln!("  cm={}", v.label());
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,132 @@
+//! Sequential consistency (Lamport 1979): some total order of all operations respects
+//! every session's order and explains every read. No real-time constraint.
+//!
+//! Checking it is NP-complete (Gibbons and Korach 1997) and it is not local: the check is
+//! never split per key. The checker first runs the cheap necessary conditions (with unique
+//! values: the CC, CCv and CM bad patterns; any of them is a small witness, since a
+//! sequentially consistent history is CCv and CM), then the exact memoised search of
+//! `search` under the time limit, returning unknown with the reason when it runs out.
+//!
+//! Semantics of operations are those of the preparation: a successful cas is atomic here
+//! (its compare and its write are one step); a cas that failed on `mismatch` observed a
+//! value other than its expected one; `info` operations of a history with unique values
+//! happened iff their value was read; with values that are not unique, each `info`
+//! operation may be applied or left out.
+
+mod search;
+
+use crate::causal::explain::Explainer;
+use crate::causal::{cm::cm, patterns, precheck, Analysis};
+use crate::prepare::{Observe, Prepared, INIT};
+use crate::verdict::{Minimality, Verdict};
+use faultline_history::Paired;
+use search::{Deepest, Search};
+use std::time::Instant;
+
+/// At most this many search states are remembered before giving up (about 0.5 GiB).
+const MAX_STATES: usize = 12_000_000;
+
+/// Checks sequential consistency; `analysis` is the causal analysis of the same history
+/// when its values are unique (used for the necessary checks).
+pub(crate) fn check(
+    p: &Prepared,
+    paired: &Paired,
+    analysis: Option<&Analysis>,
+    model: &str,
+    deadline: Option<Instant>,
+) -> Verdict {
+    if let Some(v) = precheck(p, paired, model, false) {
+        return v;
+    }
+    if let Some(a) = analysis {
+        if p.not_unique.is_none() {
+            for v in [
+                patterns::cc(a, model),
+                patterns::ccv(a, model),
+                cm(a, model, deadline),
+            ] {
+                if matches!(v, Verdict::Invalid { .. }) {
+                    return v;
+                }
+            }
+        }
+    }
+    match search::search(p, paired, deadline, MAX_STATES) {
+        Search::Found => Verdict::Valid,
+        Search::OutOfBudget { states, why } => Verdict::Unknown {
+            reason: format!(
+                "{model}: {why} reached after exploring {states} states of the search for a sequential order ({} operations in {} sessions)",
+                p.ops.len(),
+                p.chains.len()
+            ),
+            undecided: Vec::new(),
+        },
+        Search::Impossible(d) => explain(p, paired, model, &d),
+    }
+}
+
+fn explain(p: &Prepared, paired: &Paired, model: &str, d: &Deepest) -> Verdict {
+    let mut ex = Explainer::new(p, paired);
+    ex.say(format!(
+        "The search explored {} states; at most {} of the {} operations could be placed in one order that respects every session and explains every read.",
+        d.states,
+        d.placed,
+        p.ops.len()
+    ));
+    for (c, &pos) in d.front.iter().enumerate() {
+        let chain = &p.chains[c];
+        let Some(&o) = chain.ops.get(pos as usize) else {
+            continue;
+        };
+        let op = &p.ops[o as usize];
+        let cur = d.values.get(op.key as usize).copied().unwrap_or(INIT);
+        let holder = if cur == INIT {
+            "the initial value".to_string()
+        } else {
+            match p
+                .ops
+                .iter()
+                .position(|w| w.key == op.key && w.write == Some(cur))
+            {
+                Some(w) => format!("the value written by {}", ex.label(w as u32)),
+                None => "another value".to_string(),
+            }
+        };
+        let l = ex.label(o);
+        let x = ex.key_words(o);
+        let text = match op.observe {
+            Observe::Equal(_) => format!(
+                "Next in process {}'s session, {l} needs {x} to hold {}, but at that point {x} held {holder}.",
+                chain.process,
+                ex.read_value(o)
+            ),
+            Observe::NotEqual(_) => format!(
+                "Next in process {}'s session, {l} needs {x} to differ from {}, but at that point {x} held {holder}.",
+                chain.process,
+                ex.read_value(o)
+            ),
+            Observe::Nothing => format!(
+                "Next in process {}'s session is {l}, a write; every way of placing it (and the other writes) leaves some read unexplained.",
+                chain.process
+            ),
+        };
+        ex.say(text);
+        if ex.steps.len() > 12 {
+            break;
+        }
+    }
+    ex.say("So no total order of the operations respects every session and explains every read.");
+    let w = ex.finish(
+        model,
+        "no-sequential-order",
+        None,
+        format!(
+            "{model} violated: no order of the {} operations respects every session's order and explains every read",
+            p.ops.len()
+        ),
+        Minimality::NotMinimised,
+    );
+    Verdict::Invalid {
+        witness: Box::new(w),
+    }
+}
