@@ -90,6 +90,10 @@ pub struct RunInfo {
     /// Where the history came from, for a checked (imported) history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Further facts of the run (claims, capabilities, nemesis actions, ...), kept as
+    /// given at the top level of `run.json`.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 fn run_schema() -> String {

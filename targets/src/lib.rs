@@ -5,6 +5,20 @@
 //! gives the campaign runner and the nemesis handles to start, kill, pause,
 //! resume and inspect each node.
 //!
+//! # Targets
+//!
+//! A [`Target`] (module [`target`]) is a system under test as the campaign runner sees
+//! it: the node command line for given cluster addresses, the readiness path, a
+//! [`Client`] per node that maps every answer and transport error to ok / fail / info
+//! ([`client`]: only a refused connection or an explicit `fail` answer is `fail`), whether
+//! it offers compare-and-set, its planted faults, and the models it claims under given
+//! settings. The bundled ones are [`raft_register::RaftRegister`] (linearizable) and
+//! [`quorum_kv::QuorumKv`] (read-your-writes with R + W > N and unfaulted clocks; see its
+//! module docs for why nothing stronger). [`target_by_name`] finds them. A third-party
+//! system is one more implementation; the harness has no per-target code.
+//!
+//! [`NemesisNode`] (module [`adapter`]) lets the nemesis act on a runtime node.
+//!
 //! # Starting a cluster
 //!
 //! The runner checks the engine first (the error says what is missing and
@@ -104,4 +118,15 @@
 
 #![warn(missing_docs)]
 
+pub mod adapter;
+pub mod client;
+pub mod quorum_kv;
+pub mod raft_register;
 pub mod runtime;
+pub mod target;
+
+pub use adapter::NemesisNode;
+pub use target::{
+    all_targets, target_by_name, ClaimContext, Claims, Client, ClientOp, Completion,
+    CompletionKind, DeployContext, SwitchableFault, Target, TargetError,
+};

@@ -1,0 +1,264 @@
+//! The nemesis driver: applies the seeded schedule at its times through the [`Nemesis`],
+//! recording each action as a `nemesis` invoke then `info` (both with the fault's details
+//! as `value`; the `info` carries the error when it failed) in the history, and keeps the
+//! fault in force for the progress bar. The mechanism of each action goes to `run.json`
+//! (`mechanisms`), since an event has no field for it.
+
+use crate::campaign::recorder::{Entry, Recorder};
+use crate::campaign::worker::Stats;
+use faultline_history::{EventType, Process, Value};
+use faultline_nemesis::{Family, Fault, Nemesis, TimedAction};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What happened to one scheduled action.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRecord {
+    /// Milliseconds from the start of the main phase.
+    pub at_ms: u64,
+    /// The fault's name.
+    pub fault: String,
+    /// The mechanism, if applied.
+    pub mechanism: Option<String>,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The mechanism's name as written in run.json (`nft`, `faketime`, `runtime`...).
+pub fn mechanism_name(m: faultline_nemesis::Mechanism) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{m:?}").to_lowercase())
+}
+
+/// Short text of the faults in force, for the progress bar.
+fn describe(active: &BTreeMap<&'static str, String>) -> String {
+    if active.is_empty() {
+        "none".into()
+    } else {
+        active.values().cloned().collect::<Vec<_>>().join(" + ")
+    }
+}
+
+fn track(active: &mut BTreeMap<&'static str, String>, fault: &Fault) {
+    let nodes = |v: &[String]| v.join(",");
+    match fault {
+        Fault::Partition(g) => {
+            let cut: Vec<&String> =
+                g.0.iter()
+                    .filter(|(_, s)| !s.is_empty())
+                    .map(|(n, _)| n)
+                    .collect();
+            active.insert("partition", format!("partition({} nodes cut)", cut.len()));
+        }
+        Fault::Heal => {
+            active.remove("partition");
+        }
+        Fault::Kill(v) => {
+            active.insert("kill", format!("kill {}", nodes(v)));
+        }
+        Fault::Start(_) => {
+            active.remove("kill");
+        }
+        Fault::Pause(v) => {
+            active.insert("pause", format!("pause {}", nodes(v)));
+        }
+        Fault::Resume(_) => {
+            active.remove("pause");
+        }
+        Fault::ClockBump(_) | Fault::ClockStrobe(_) => {
+            active.insert("clock", fault.name().to_string());
+        }
+        Fault::ClockReset(_) => {
+            active.remove("clock");
+        }
+        Fault::Loss { .. } | Fault::Delay { .. } | Fault::Rate { .. } => {
+            active.insert("packet", fault.name().to_string());
+        }
+        Fault::PacketHeal(_) => {
+            active.remove("packet");
+        }
+    }
+}
+
+/// Applies one fault now and records it; returns the record.
+pub async fn apply_recorded(
+    nemesis: &mut Nemesis,
+    recorder: &Recorder,
+    fault: &Fault,
+    at_ms: u64,
+) -> ActionRecord {
+    let value: Value = fault.value();
+    recorder.record(Entry {
+        process: Process::Nemesis,
+        kind: EventType::Invoke,
+        f: fault.name().to_string(),
+        key: None,
+        value: value.clone(),
+        node: None,
+        error: None,
+    });
+    let result = nemesis.apply(fault).await;
+    let (mechanism, error) = match &result {
+        Ok(a) => (Some(mechanism_name(a.mechanism)), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let Some(e) = &error {
+        tracing::warn!("nemesis {} failed: {e}", fault.name());
+    }
+    recorder.record(Entry {
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: fault.name().to_string(),
+        key: None,
+        value,
+        node: None,
+        error: error.clone(),
+    });
+    ActionRecord {
+        at_ms,
+        fault: fault.name().to_string(),
+        mechanism,
+        error,
+    }
+}
+
+/// Runs the main-phase actions (those before `time_limit_ms`) at their times, from
+/// `start`, until done or stopped. The final healing actions are left to
+/// [`final_heal`].
+pub async fn drive(
+    nemesis: &mut Nemesis,
+    actions: &[TimedAction],
+    time_limit_ms: u64,
+    recorder: &Recorder,
+    start: Instant,
+    stats: &Stats,
+    stop: &AtomicBool,
+) -> Vec<ActionRecord> {
+    let mut records = Vec::new();
+    let mut active = BTreeMap::new();
+    for action in actions.iter().filter(|a| a.at_ms < time_limit_ms) {
+        let when = start + Duration::from_millis(action.at_ms);
+        while Instant::now() < when {
+            if stop.load(Ordering::Relaxed) {
+                return records;
+            }
+            let left = when.saturating_duration_since(Instant::now());
+            tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+        }
+        if stop.load(Ordering::Relaxed) {
+            return records;
+        }
+        let rec = apply_recorded(nemesis, recorder, &action.fault, action.at_ms).await;
+        if rec.error.is_none() {
+            track(&mut active, &action.fault);
+            stats.faults.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.set_in_force(describe(&active));
+        records.push(rec);
+    }
+    records
+}
+
+/// The faults of the final phase for the families in use: resume paused nodes, start
+/// killed ones (each `Start` re-applies the packet state), heal partitions and packet
+/// faults, reset clocks. The runtime's calls are idempotent, so every node is named.
+pub fn final_faults(families: &[Family], nodes: &[String]) -> Vec<Fault> {
+    let all = nodes.to_vec();
+    let mut out = Vec::new();
+    if families.contains(&Family::Pause) {
+        out.push(Fault::Resume(all.clone()));
+    }
+    if families.contains(&Family::Kill) {
+        out.push(Fault::Start(all.clone()));
+    }
+    if families.contains(&Family::Partition) {
+        out.push(Fault::Heal);
+    }
+    if families
+        .iter()
+        .any(|f| matches!(f, Family::Loss | Family::Delay | Family::Rate))
+    {
+        out.push(Fault::PacketHeal(all.clone()));
+    }
+    if families.contains(&Family::Clock) {
+        out.push(Fault::ClockReset(all));
+    }
+    out
+}
+
+/// Runs the final phase ([`final_faults`]), recorded, then [`Nemesis::heal_all`] as a
+/// safety net (not recorded: it only repeats what was recorded).
+pub async fn final_heal(
+    nemesis: &mut Nemesis,
+    recorder: &Recorder,
+    families: &[Family],
+    nodes: &[String],
+    at_ms: u64,
+    stats: &Stats,
+) -> Vec<ActionRecord> {
+    let mut records = Vec::new();
+    for fault in final_faults(families, nodes) {
+        records.push(apply_recorded(nemesis, recorder, &fault, at_ms).await);
+    }
+    if let Err(e) = nemesis.heal_all().await {
+        tracing::warn!("final heal: {e}");
+    }
+    stats.set_in_force("healed".into());
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_nemesis::Grudge;
+
+    #[test]
+    fn the_fault_in_force_follows_start_and_undo() {
+        let mut active = BTreeMap::new();
+        let mut g = Grudge::default();
+        g.0.insert("n1".into(), ["n2".to_string()].into_iter().collect());
+        g.0.insert("n2".into(), Default::default());
+        track(&mut active, &Fault::Partition(g));
+        track(&mut active, &Fault::Kill(vec!["n3".into()]));
+        assert_eq!(describe(&active), "kill n3 + partition(1 nodes cut)");
+        track(&mut active, &Fault::Heal);
+        track(&mut active, &Fault::Start(vec!["n3".into()]));
+        assert_eq!(describe(&active), "none");
+    }
+
+    #[test]
+    fn the_final_phase_undoes_only_the_families_in_use() {
+        let nodes = vec!["n1".to_string(), "n2".to_string()];
+        assert!(final_faults(&[], &nodes).is_empty());
+        let names: Vec<&str> = final_faults(
+            &[
+                Family::Clock,
+                Family::Kill,
+                Family::Pause,
+                Family::Partition,
+            ],
+            &nodes,
+        )
+        .iter()
+        .map(|f| f.name())
+        .collect();
+        assert_eq!(names, vec!["resume", "start", "heal", "clock_reset"]);
+        assert_eq!(
+            final_faults(&[Family::Loss], &nodes),
+            vec![Fault::PacketHeal(nodes.clone())]
+        );
+    }
+
+    #[test]
+    fn mechanisms_are_named_as_in_run_json() {
+        assert_eq!(mechanism_name(faultline_nemesis::Mechanism::Nft), "nft");
+        assert_eq!(
+            mechanism_name(faultline_nemesis::Mechanism::Faketime),
+            "faketime"
+        );
+    }
+}

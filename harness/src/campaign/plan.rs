@@ -1,0 +1,549 @@
+//! The campaign plan: every setting of `faultline test`, from defaults, a TOML file and
+//! command-line flags (flags win), and its validation. Pure: nothing here touches the
+//! machine.
+
+use crate::campaign::generator::Workload;
+use faultline_checkers::lattice::ModelName;
+use faultline_checkers::DataModel;
+use faultline_nemesis::Family;
+use faultline_targets::{ClaimContext, Target};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every setting of a campaign. The TOML plan file uses the same field names
+/// (`time_limit`, `nemesis_interval`, ...); absent fields keep their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plan {
+    /// The system under test.
+    pub target: String,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// register, cas-register or kv.
+    pub workload: Workload,
+    /// Number of keys (kv only).
+    pub keys: usize,
+    /// Number of client processes running at once.
+    pub concurrency: usize,
+    /// Operations per second over all processes; 0 = as fast as the nodes answer.
+    pub rate: f64,
+    /// Length of the main phase (with the nemesis), in seconds.
+    pub time_limit: f64,
+    /// Fault families (partition, kill, pause, clock, loss, delay, rate); empty = none.
+    pub nemesis: Vec<String>,
+    /// Mean time between two nemesis actions, in seconds.
+    pub nemesis_interval: f64,
+    /// How many nodes may be killed or paused at once (default: a minority).
+    pub max_down: Option<usize>,
+    /// Planted faults of the target to switch on.
+    pub fault: Vec<String>,
+    /// Models to check: `claimed`, `all`, or a list of model names.
+    pub check: Vec<String>,
+    /// Seed of the generator and the nemesis schedule (`None`: drawn at start).
+    pub seed: Option<u64>,
+    /// Folder of the result store.
+    pub store: PathBuf,
+    /// Recovery time after the final heal, before the final reads, in seconds.
+    pub recovery: f64,
+    /// Time limit of one client request, in seconds.
+    pub request_timeout: f64,
+    /// Time budget of each checker, in seconds.
+    pub check_time_limit: f64,
+    /// Target-specific options (`r = "1"` for quorum-kv).
+    pub target_options: BTreeMap<String, String>,
+    /// The node binary (default: next to the `faultline` executable).
+    pub node_binary: Option<PathBuf>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            target: "raft-register".into(),
+            nodes: 5,
+            workload: Workload::Kv,
+            keys: 5,
+            concurrency: 10,
+            rate: 200.0,
+            time_limit: 60.0,
+            nemesis: ["partition", "kill", "pause", "clock"]
+                .map(String::from)
+                .to_vec(),
+            nemesis_interval: 5.0,
+            max_down: None,
+            fault: Vec::new(),
+            check: vec!["claimed".into()],
+            seed: None,
+            store: PathBuf::from("store"),
+            recovery: 5.0,
+            request_timeout: 1.5,
+            check_time_limit: 120.0,
+            target_options: BTreeMap::new(),
+            node_binary: None,
+        }
+    }
+}
+
+/// A plan that cannot run; exit 254.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The plan file could not be read or parsed.
+    #[error("plan {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A setting out of range or unknown.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads a TOML plan file.
+pub fn load_plan(path: &Path) -> Result<Plan, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    parse_plan(&text).map_err(|message| PlanError::File {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Parses a TOML plan.
+pub fn parse_plan(text: &str) -> Result<Plan, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// What the checkers are asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRequest {
+    /// Linearizability, with the workload's data model.
+    pub linearizable: Option<DataModel>,
+    /// The other models.
+    pub others: Vec<ModelName>,
+    /// The models whose verdicts decide the exit code.
+    pub decisive: Vec<ModelName>,
+}
+
+/// A validated plan, with everything parsed.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The plan as given (with the seed filled in).
+    pub plan: Plan,
+    /// The seed.
+    pub seed: u64,
+    /// The nemesis families.
+    pub families: Vec<Family>,
+    /// Whether the families were chosen for the planted fault (the user gave none).
+    pub families_from_fault: bool,
+    /// What to check.
+    pub check: CheckRequest,
+    /// The models the target claims under this plan, and why.
+    pub claims: faultline_targets::Claims,
+    /// Main phase.
+    pub time_limit: Duration,
+    /// Between nemesis actions.
+    pub interval: Duration,
+    /// Recovery.
+    pub recovery: Duration,
+    /// Client request timeout.
+    pub request_timeout: Duration,
+    /// Checker budget.
+    pub check_time_limit: Duration,
+}
+
+fn secs(name: &str, v: f64, min: f64, max: f64) -> Result<Duration, PlanError> {
+    if !v.is_finite() || v < min || v > max {
+        return Err(PlanError::Invalid(format!(
+            "{name} must be between {min} and {max} seconds, got {v}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// The data model linearizability is checked under, for a workload.
+pub fn data_model(w: Workload) -> DataModel {
+    match w {
+        Workload::Register => DataModel::Register,
+        Workload::CasRegister => DataModel::CasRegister,
+        Workload::Kv => DataModel::Kv,
+    }
+}
+
+/// Parses a nemesis list (`partition,kill`, `none`, `all`).
+pub fn parse_nemesis(list: &[String]) -> Result<Vec<Family>, PlanError> {
+    let mut out = Vec::new();
+    for item in list
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match item {
+            "none" => {}
+            "all" => out.extend([
+                Family::Partition,
+                Family::Kill,
+                Family::Pause,
+                Family::Clock,
+            ]),
+            other => out.push(
+                other
+                    .parse::<Family>()
+                    .map_err(|e| PlanError::Invalid(format!("--nemesis: {e}")))?,
+            ),
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Resolves `check` against the target's claims.
+pub fn parse_check(
+    check: &[String],
+    workload: Workload,
+    claimed: &[String],
+) -> Result<CheckRequest, PlanError> {
+    let mut models: Vec<ModelName> = Vec::new();
+    let mut decisive: Vec<ModelName> = Vec::new();
+    let parse = |m: &str| {
+        m.parse::<ModelName>()
+            .map_err(|e| PlanError::Invalid(format!("--check: {e} (or claimed, all)")))
+    };
+    let claimed: Vec<ModelName> = claimed.iter().map(|m| parse(m)).collect::<Result<_, _>>()?;
+    let items: Vec<&str> = check
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() {
+        return Err(PlanError::Invalid("--check names no model".into()));
+    }
+    for item in items {
+        match item {
+            "claimed" => {
+                models.extend(&claimed);
+                decisive.extend(&claimed);
+            }
+            "all" => {
+                models.extend(ModelName::ALL);
+                decisive.extend(&claimed);
+            }
+            m => {
+                let m = parse(m)?;
+                models.push(m);
+                decisive.push(m);
+            }
+        }
+    }
+    models.sort();
+    models.dedup();
+    decisive.sort();
+    decisive.dedup();
+    Ok(CheckRequest {
+        linearizable: models
+            .contains(&ModelName::Linearizable)
+            .then(|| data_model(workload)),
+        others: models
+            .into_iter()
+            .filter(|m| *m != ModelName::Linearizable)
+            .collect(),
+        decisive,
+    })
+}
+
+/// Validates `plan` for `target`; fills in the seed with `fallback_seed` when absent.
+pub fn resolve(
+    plan: &Plan,
+    target: &dyn Target,
+    fallback_seed: u64,
+) -> Result<Resolved, PlanError> {
+    let bad = |m: String| Err(PlanError::Invalid(m));
+    if plan.nodes < target.min_nodes() || plan.nodes > 9 {
+        return bad(format!(
+            "--nodes must be between {} and 9 for {}, got {}",
+            target.min_nodes(),
+            target.name(),
+            plan.nodes
+        ));
+    }
+    if plan.concurrency == 0 || plan.concurrency > 1024 {
+        return bad(format!(
+            "--concurrency must be between 1 and 1024, got {}",
+            plan.concurrency
+        ));
+    }
+    if plan.keys == 0 || plan.keys > 10_000 {
+        return bad(format!(
+            "--keys must be between 1 and 10000, got {}",
+            plan.keys
+        ));
+    }
+    if !plan.rate.is_finite() || plan.rate < 0.0 {
+        return bad(format!(
+            "--rate must be 0 (unlimited) or positive, got {}",
+            plan.rate
+        ));
+    }
+    if plan.workload == Workload::CasRegister && !target.offers_cas() {
+        return bad(format!(
+            "{} offers no compare-and-set: use --workload register or kv",
+            target.name()
+        ));
+    }
+    let time_limit = secs("--time-limit", plan.time_limit, 1.0, 86_400.0)?;
+    let interval = secs("--nemesis-interval", plan.nemesis_interval, 0.1, 3_600.0)?;
+    let recovery = secs("recovery", plan.recovery, 0.0, 600.0)?;
+    let request_timeout = secs("request_timeout", plan.request_timeout, 0.05, 60.0)?;
+    let check_time_limit = secs("check_time_limit", plan.check_time_limit, 0.1, 86_400.0)?;
+    target
+        .check_options(&plan.target_options, plan.nodes)
+        .map_err(|e| PlanError::Invalid(e.to_string()))?;
+    let mut families = parse_nemesis(&plan.nemesis)?;
+    let mut families_from_fault = false;
+    for f in &plan.fault {
+        let sf = target
+            .check_fault(f)
+            .map_err(|e| PlanError::Invalid(e.to_string()))?;
+        if plan.nemesis.is_empty() {
+            for fam in sf.exposed_by {
+                families.push(
+                    fam.parse::<Family>()
+                        .map_err(|e| PlanError::Invalid(e.to_string()))?,
+                );
+                families_from_fault = true;
+            }
+        }
+    }
+    families.sort();
+    families.dedup();
+    if plan.max_down.is_some_and(|m| m == 0 || m > plan.nodes) {
+        return bad(format!(
+            "--max-down must be between 1 and the node count {}",
+            plan.nodes
+        ));
+    }
+    if families.contains(&Family::Partition) && plan.nodes < 2 {
+        return bad("a partition needs at least 2 nodes".into());
+    }
+    let claims = target.claims(&ClaimContext {
+        nodes: plan.nodes,
+        options: Some(&plan.target_options),
+        clock_faults: families.contains(&Family::Clock),
+    });
+    let check = parse_check(&plan.check, plan.workload, &claims.models)?;
+    let seed = plan.seed.unwrap_or(fallback_seed);
+    let mut plan = plan.clone();
+    plan.seed = Some(seed);
+    Ok(Resolved {
+        plan,
+        seed,
+        families,
+        families_from_fault,
+        check,
+        claims,
+        time_limit,
+        interval,
+        recovery,
+        request_timeout,
+        check_time_limit,
+    })
+}
+
+/// The command line that runs this plan again (same seed, same settings).
+pub fn reproduce_command(r: &Resolved) -> String {
+    let p = &r.plan;
+    let mut c = format!(
+        "faultline test --target {} --nodes {} --workload {} --keys {} --concurrency {} --rate {} --time-limit {} --nemesis {} --nemesis-interval {}",
+        p.target,
+        p.nodes,
+        p.workload,
+        p.keys,
+        p.concurrency,
+        p.rate,
+        p.time_limit,
+        if r.families.is_empty() { "none".to_string() } else { r.families.iter().map(|f| f.name()).collect::<Vec<_>>().join(",") },
+        p.nemesis_interval,
+    );
+    let d = Plan::default();
+    if p.recovery != d.recovery {
+        c.push_str(&format!(" --recovery {}", p.recovery));
+    }
+    if p.request_timeout != d.request_timeout {
+        c.push_str(&format!(" --request-timeout {}", p.request_timeout));
+    }
+    if let Some(m) = p.max_down {
+        c.push_str(&format!(" --max-down {m}"));
+    }
+    for f in &p.fault {
+        c.push_str(&format!(" --fault {f}"));
+    }
+    for (k, v) in &p.target_options {
+        c.push_str(&format!(" --target-opt {k}={v}"));
+    }
+    c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_targets::target_by_name;
+
+    fn raft() -> std::sync::Arc<dyn Target> {
+        target_by_name("raft-register").expect("known target")
+    }
+
+    #[test]
+    fn the_default_plan_is_valid_and_checks_linearizability_of_a_kv() {
+        let r = resolve(&Plan::default(), raft().as_ref(), 9).expect("valid");
+        assert_eq!(r.seed, 9);
+        assert_eq!(r.check.linearizable, Some(DataModel::Kv));
+        assert!(r.check.others.is_empty());
+        assert_eq!(
+            r.families,
+            vec![
+                Family::Partition,
+                Family::Kill,
+                Family::Pause,
+                Family::Clock
+            ]
+        );
+        assert_eq!(r.time_limit, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn toml_plans_parse_and_reject_unknown_fields() {
+        let p = parse_plan("nodes = 3\ntime_limit = 15\nnemesis = [\"partition\"]\nseed = 4\n")
+            .expect("parses");
+        assert_eq!((p.nodes, p.time_limit, p.seed), (3, 15.0, Some(4)));
+        assert_eq!(p.concurrency, Plan::default().concurrency);
+        let err = parse_plan("nodez = 3\n").expect_err("unknown field");
+        assert!(err.contains("nodez"), "{err}");
+        assert!(parse_plan("nodes = \"five\"\n").is_err());
+    }
+
+    #[test]
+    fn the_example_plan_parses_and_resolves() {
+        let p = parse_plan(include_str!("../../tests/plans/stale-reads.toml")).expect("parses");
+        let r = resolve(&p, raft().as_ref(), 1).expect("valid");
+        assert_eq!((r.seed, r.plan.nodes), (3, 3));
+        assert_eq!(r.families, vec![Family::Partition]);
+        assert_eq!(r.plan.fault, vec!["stale-reads".to_string()]);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_setting_named() {
+        let t = raft();
+        let msg = |p: Plan| {
+            resolve(&p, t.as_ref(), 1)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(msg(Plan {
+            nodes: 0,
+            ..Plan::default()
+        })
+        .contains("--nodes"));
+        assert!(msg(Plan {
+            concurrency: 0,
+            ..Plan::default()
+        })
+        .contains("--concurrency"));
+        assert!(msg(Plan {
+            time_limit: -1.0,
+            ..Plan::default()
+        })
+        .contains("--time-limit"));
+        assert!(msg(Plan {
+            nemesis: vec!["earthquake".into()],
+            ..Plan::default()
+        })
+        .contains("earthquake"));
+        assert!(msg(Plan {
+            fault: vec!["r1".into()],
+            ..Plan::default()
+        })
+        .contains("stale-reads"));
+        assert!(msg(Plan {
+            check: vec!["snapshot".into()],
+            ..Plan::default()
+        })
+        .contains("snapshot"));
+        let q = target_by_name("quorum-kv").expect("known");
+        let e = resolve(
+            &Plan {
+                target: "quorum-kv".into(),
+                workload: Workload::CasRegister,
+                ..Plan::default()
+            },
+            q.as_ref(),
+            1,
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn a_fault_without_a_nemesis_brings_the_families_that_expose_it() {
+        let p = Plan {
+            nemesis: Vec::new(),
+            fault: vec!["lease-reads".into()],
+            ..Plan::default()
+        };
+        let r = resolve(&p, raft().as_ref(), 1).expect("valid");
+        assert_eq!(r.families, vec![Family::Partition, Family::Clock]);
+        assert!(r.families_from_fault);
+        let p = Plan {
+            nemesis: vec!["none".into()],
+            fault: vec!["stale-reads".into()],
+            ..Plan::default()
+        };
+        assert!(resolve(&p, raft().as_ref(), 1)
+            .expect("valid")
+            .families
+            .is_empty());
+    }
+
+    #[test]
+    fn check_lists_resolve_against_the_claims() {
+        let all = parse_check(
+            &["all".into()],
+            Workload::Register,
+            &["linearizable".into()],
+        )
+        .expect("ok");
+        assert_eq!(all.linearizable, Some(DataModel::Register));
+        assert_eq!(all.others.len(), ModelName::ALL.len() - 1);
+        assert_eq!(all.decisive, vec![ModelName::Linearizable]);
+        let some = parse_check(&["ryw,mr".into()], Workload::Kv, &[]).expect("ok");
+        assert_eq!(some.linearizable, None);
+        assert_eq!(some.decisive, vec![ModelName::Ryw, ModelName::Mr]);
+        let none = parse_check(&["claimed".into()], Workload::Kv, &[]).expect("ok");
+        assert!(none.decisive.is_empty() && none.others.is_empty());
+    }
+
+    #[test]
+    fn the_reproduce_command_carries_the_seed_and_the_fault() {
+        let p = Plan {
+            fault: vec!["stale-reads".into()],
+            nemesis: Vec::new(),
+            seed: Some(77),
+            ..Plan::default()
+        };
+        let r = resolve(&p, raft().as_ref(), 1).expect("valid");
+        let c = reproduce_command(&r);
+        assert!(
+            c.contains("--seed 77")
+                && c.contains("--fault stale-reads")
+                && c.contains("--nemesis partition"),
+            "{c}"
+        );
+    }
+}

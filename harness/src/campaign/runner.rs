@@ -1,0 +1,521 @@
+//! The campaign runner: wires a validated plan to the machine. Probe, start the cluster,
+//! run the main phase (workers and nemesis), heal, recover, read every key through every
+//! node, tear down, check, and write the run folder. Every path after the cluster started
+//! tears it down; Ctrl-C stops the workers and skips to the healing and the checks.
+
+use crate::campaign::checking::{self, Checked};
+use crate::campaign::driver::{self, ActionRecord};
+use crate::campaign::generator::{Generator, GeneratorSpec};
+use crate::campaign::plan::{reproduce_command, Resolved};
+use crate::campaign::progress::Progress;
+use crate::campaign::recorder::Recorder;
+use crate::campaign::worker::{Stats, Workers};
+use crate::{exit, reporting};
+use anyhow::{Context, Result};
+use faultline_history::{History, Value};
+use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
+use faultline_results::{
+    create_run_dir, exit_meaning, update_latest, OpCounts, ResultKind, RunInfo, Utc, RUN_SCHEMA,
+};
+use faultline_targets::runtime::{
+    default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
+    NodeName, NodeSpec, ReadyProbe, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
+    DEFAULT_SUBNET,
+};
+use faultline_targets::{DeployContext, NemesisNode, Target};
+use serde_json::{json, Map};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// An error that maps to an exit code other than 255 (a plan the machine cannot run).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// What a campaign produced.
+#[derive(Debug)]
+pub struct CampaignResult {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// The exit code.
+    pub code: u8,
+    /// The verdicts.
+    pub checked: Checked,
+    /// Operation counts from the history.
+    pub ops: OpCounts,
+    /// The nemesis actions.
+    pub actions: Vec<ActionRecord>,
+    /// The command that reproduces the run.
+    pub command: String,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+    /// Length of the main phase as run.
+    pub main_phase: Duration,
+    /// Ok final reads, out of keys x nodes.
+    pub final_reads: (u64, u64),
+}
+
+/// Where the node program is: the plan's path, else next to the `faultline` executable
+/// (or one folder up, for test executables in `deps/`).
+pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        if !p.is_file() {
+            return Err(Refused {
+                message: format!(
+                    "node binary {} not found (build it with `{}`)",
+                    p.display(),
+                    target.build_hint()
+                ),
+            }
+            .into());
+        }
+        return p
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", p.display()));
+    }
+    let exe = std::env::current_exe().context("cannot find the faultline executable")?;
+    let mut dirs = Vec::new();
+    if let Some(d) = exe.parent() {
+        dirs.push(d.to_path_buf());
+        if let Some(up) = d.parent() {
+            dirs.push(up.to_path_buf());
+            dirs.push(up.join("release"));
+        }
+    }
+    for d in &dirs {
+        let p = d.join(target.binary_name());
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "{} not found next to {}: build it with `{}` (same target dir), or pass --node-binary PATH",
+        target.binary_name(),
+        exe.display(),
+        target.build_hint()
+    )
+}
+
+/// Runs one campaign. `interrupt` is set by the caller's Ctrl-C handler.
+pub async fn run_campaign(
+    r: &Resolved,
+    target: Arc<dyn Target>,
+    interrupt: Arc<AtomicBool>,
+) -> Result<CampaignResult> {
+    let plan = &r.plan;
+    let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
+    // Probe first: refuse a plan this machine cannot run before starting anything.
+    let caps = Capabilities::probe().await;
+    caps.check(&r.families).map_err(|e| Refused {
+        message: format!("the plan needs what this machine lacks: {e}"),
+    })?;
+    let docker = DockerRuntime::connect(DockerConfig::default())
+        .await
+        .context("cannot reach Docker")?;
+    let engine = docker.check().await.context("Docker is not usable")?;
+    let runtime: Arc<dyn Runtime> = Arc::new(docker);
+    let image = runtime
+        .prepare_image(&ImageSpec::new(&binary))
+        .await
+        .context("cannot prepare the node image")?;
+    let clock = r.families.contains(&faultline_nemesis::Family::Clock);
+    if clock && !image.capabilities.clock_faults {
+        return Err(Refused {
+            message: format!(
+                "clock faults requested but unavailable: {} (drop clock from --nemesis)",
+                image
+                    .capabilities
+                    .clock_faults_unavailable
+                    .clone()
+                    .unwrap_or_default()
+            ),
+        }
+        .into());
+    }
+
+    let started = SystemTime::now();
+    let started_at = Utc::from_system_time(started);
+    let run_dir = create_run_dir(&plan.store, target.name(), started)?;
+    let run = RunId::generate();
+    let env = if image.capabilities.clock_faults {
+        default_faketime_env()
+    } else {
+        Vec::new()
+    };
+    eprintln!(
+        "starting {} nodes of {} (run {run}) ...",
+        plan.nodes,
+        target.name()
+    );
+    // Another run may hold the default subnet: try the next /24s.
+    let mut attempt = 0u8;
+    let cluster = loop {
+        let base = DEFAULT_SUBNET.base().octets();
+        let subnet = Subnet::new(
+            Ipv4Addr::new(base[0], base[1], base[2].wrapping_add(attempt), 0),
+            DEFAULT_SUBNET.prefix(),
+        )
+        .context("cluster subnet")?;
+        let spec = cluster_spec(r, target.as_ref(), &run, &run_dir, &binary, subnet, &env)?;
+        match Cluster::start(runtime.clone(), spec, &image).await {
+            Ok(c) => break c,
+            Err(RuntimeError::SubnetInUse {
+                subnet, network, ..
+            }) if attempt < 8 => {
+                tracing::info!("subnet {subnet} is used by {network}; trying the next one");
+                attempt += 1;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("cannot start the cluster")),
+        }
+    };
+    let phases = run_phases(
+        r,
+        target.as_ref(),
+        &cluster,
+        caps.clone(),
+        &run_dir,
+        interrupt,
+    )
+    .await;
+    // Whatever happened: logs, then teardown.
+    if let Err(e) = cluster.collect_logs(&run_dir.join("logs")).await {
+        tracing::warn!("collecting node logs: {e}");
+    }
+    let teardown = cluster.teardown().await;
+    if let Err(e) = cluster.remove_node_dirs() {
+        tracing::warn!("removing node folders: {e}");
+    }
+    let phases = phases?;
+    teardown.context("tearing the cluster down")?;
+
+    eprintln!("checking {} ...", r.check_summary());
+    let history = History::from_events(phases.recorder.events());
+    let paired = history
+        .pair("history.jsonl")
+        .context("the recorded history does not pair")?;
+    let ops = OpCounts::of(&paired.ops);
+    let checked = checking::check(&paired, &r.check, r.check_time_limit);
+    let mut code = checked.code;
+    if phases.interrupted && code == exit::VALID {
+        code = exit::UNKNOWN;
+    }
+    let command = reproduce_command(r);
+    let mut mechanisms = BTreeMap::new();
+    for a in &phases.actions {
+        if let Some(m) = &a.mechanism {
+            if m != "none" {
+                mechanisms.insert(a.fault.clone(), m.clone());
+            }
+        }
+    }
+    let mut extra = Map::new();
+    extra.insert("claims".into(), json!(r.claims));
+    extra.insert(
+        "nemesis".into(),
+        json!(r.families.iter().map(|f| f.name()).collect::<Vec<_>>()),
+    );
+    extra.insert("capabilities".into(), json!(caps));
+    extra.insert(
+        "clock_faults".into(),
+        json!(image.capabilities.clock_faults),
+    );
+    extra.insert("actions".into(), json!(phases.actions));
+    extra.insert("interrupted".into(), json!(phases.interrupted));
+    extra.insert("run_id".into(), json!(run.to_string()));
+    extra.insert(
+        "final_reads".into(),
+        json!({ "ok": phases.final_reads.0, "of": phases.final_reads.1 }),
+    );
+    let versions = BTreeMap::from([
+        (
+            "faultline".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "engine".to_string(),
+            format!(
+                "{} {} (API {})",
+                engine.runtime, engine.version, engine.api_version
+            ),
+        ),
+        ("image".to_string(), image.reference.clone()),
+        ("node_binary".to_string(), binary.display().to_string()),
+    ]);
+    let run_info = RunInfo {
+        schema: RUN_SCHEMA.to_string(),
+        target: Some(target.name().to_string()),
+        nodes: (1..=plan.nodes).map(|i| format!("n{i}")).collect(),
+        plan: Some(serde_json::to_value(plan).unwrap_or(Value::Null)),
+        seed: Some(r.seed),
+        started_at: Some(started_at.rfc3339()),
+        duration_ms: Some(phases.wall.as_millis() as u64),
+        versions,
+        mechanisms,
+        command: Some(command.clone()),
+        ops: Some(ops),
+        source: None,
+        extra,
+    };
+    let verdicts: Vec<_> = checked
+        .verdicts
+        .iter()
+        .map(|(m, v, _)| (*m, v.clone()))
+        .collect();
+    let check_ms = checked.verdicts.iter().map(|(_, _, ms)| ms).sum();
+    let mut doc = reporting::verdict_doc(&verdicts, &checked.decisive, ops.total, check_ms);
+    // The campaign decides the exit code (claimed models only; an interrupted run that
+    // found nothing is unknown): the document says the same.
+    doc.exit_code = code;
+    doc.exit_meaning = exit_meaning(code).to_string();
+    doc.overall = match code {
+        exit::VALID => ResultKind::Valid,
+        exit::INVALID => ResultKind::Invalid,
+        _ => ResultKind::Unknown,
+    };
+    reporting::write_all(&run_dir, &run_info, &history, &doc)?;
+    if let Err(e) = update_latest(&plan.store, &run_dir) {
+        tracing::warn!("store/latest: {e}");
+    }
+    Ok(CampaignResult {
+        run_dir,
+        code,
+        checked,
+        ops,
+        actions: phases.actions,
+        command,
+        interrupted: phases.interrupted,
+        main_phase: phases.main,
+        final_reads: phases.final_reads,
+    })
+}
+
+/// The cluster of `r` on `subnet`: one node per plan node, with the target's command line.
+fn cluster_spec(
+    r: &Resolved,
+    target: &dyn Target,
+    run: &RunId,
+    run_dir: &Path,
+    binary: &Path,
+    subnet: Subnet,
+    env: &[(String, String)],
+) -> Result<ClusterSpec> {
+    let plan = &r.plan;
+    let mut spec = ClusterSpec::new(run.clone(), run_dir, binary);
+    spec.subnet = subnet;
+    // Only this run's objects: other runs on the machine are left alone (`faultline clean`
+    // removes leftovers of every run).
+    spec.leftovers = CleanScope::Run(run.clone());
+    let ips = spec
+        .subnet
+        .node_ips(plan.nodes)
+        .context("cannot plan the node addresses")?;
+    let request_timeout_ms = (r.request_timeout.as_millis() as u64).max(100);
+    for (i, ip) in ips.iter().enumerate() {
+        let ctx = DeployContext {
+            index: i,
+            ips: &ips,
+            data_dir: DATA_MOUNT,
+            faults: &plan.fault,
+            options: &plan.target_options,
+            request_timeout_ms,
+        };
+        spec.nodes.push(NodeSpec {
+            name: NodeName::new(&format!("n{}", i + 1)).context("node name")?,
+            ip: *ip,
+            args: target.node_args(&ctx),
+            env: env.to_vec(),
+            ready: Some(ReadyProbe {
+                port: target.port(),
+                path: target.ready_path().to_string(),
+            }),
+        });
+    }
+    Ok(spec)
+}
+
+struct Phases {
+    recorder: Arc<Recorder>,
+    actions: Vec<ActionRecord>,
+    interrupted: bool,
+    main: Duration,
+    wall: Duration,
+    final_reads: (u64, u64),
+}
+
+async fn run_phases(
+    r: &Resolved,
+    target: &dyn Target,
+    cluster: &Cluster,
+    caps: Capabilities,
+    run_dir: &Path,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Phases> {
+    let plan = &r.plan;
+    let mut nodes: Vec<Arc<dyn faultline_nemesis::Node>> = Vec::new();
+    let mut names = Vec::new();
+    let mut clients = Vec::new();
+    for node in cluster.nodes() {
+        nodes.push(Arc::new(
+            NemesisNode::new(node.clone())
+                .await
+                .context("node status")?,
+        ));
+        names.push(node.name().to_string());
+        let addr = std::net::SocketAddr::from((node.ip(), target.port()));
+        clients.push(target.client(node.name().as_str(), addr, r.request_timeout)?);
+    }
+    let mut nemesis = Nemesis::new(nodes, caps)?;
+    nemesis
+        .heal_all()
+        .await
+        .context("clearing faults before the run")?;
+    let time_limit_ms = r.time_limit.as_millis() as u64;
+    let sched = if r.families.is_empty() {
+        Vec::new()
+    } else {
+        let mut cfg = ScheduleConfig::new(
+            r.families.clone(),
+            names.clone(),
+            r.interval.as_millis() as u64,
+            time_limit_ms,
+        );
+        cfg.max_down = plan.max_down;
+        schedule(&cfg, r.seed)?.actions
+    };
+
+    let gen = Generator::new(
+        GeneratorSpec::new(plan.workload, plan.keys, target.offers_cas()),
+        r.seed,
+    );
+    let keys = gen.key_names();
+    let mut meta = Map::new();
+    meta.insert("target".into(), json!(target.name()));
+    meta.insert("seed".into(), json!(r.seed));
+    meta.insert("workload".into(), json!(plan.workload.to_string()));
+    meta.insert("nodes".into(), json!(names));
+    let start = Instant::now();
+    let recorder = Recorder::create(&run_dir.join("history.jsonl"), &meta, start)
+        .context("cannot create history.jsonl")?;
+    let stats = Arc::new(Stats::default());
+    stats.set_in_force("none".into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let period = if plan.rate > 0.0 {
+        Duration::from_secs_f64(plan.concurrency as f64 / plan.rate)
+    } else {
+        Duration::ZERO
+    };
+    let workers = Arc::new(Workers {
+        recorder: recorder.clone(),
+        generator: Mutex::new(gen),
+        clients,
+        concurrency: plan.concurrency,
+        period,
+        stats: stats.clone(),
+        stop: stop.clone(),
+        max_process: AtomicU64::new(0),
+    });
+    // Ctrl-C: the caller sets `interrupt`; pass it on to the workers and the driver.
+    let watcher = {
+        let (interrupt, stop) = (interrupt.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !interrupt.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let progress = Progress::start(stats.clone(), r.time_limit, start);
+    let deadline = start + r.time_limit;
+    let tasks: Vec<_> = (0..plan.concurrency)
+        .map(|slot| tokio::spawn(workers.clone().run_slot(slot, deadline)))
+        .collect();
+    let mut actions = driver::drive(
+        &mut nemesis,
+        &sched,
+        time_limit_ms,
+        &recorder,
+        start,
+        &stats,
+        &stop,
+    )
+    .await;
+    for t in tasks {
+        if let Err(e) = t.await {
+            tracing::warn!("a worker ended abnormally: {e}");
+        }
+    }
+    let main = start.elapsed();
+    let _ = recorder.sync();
+    // A node whose container is gone (removed by another run's clean-up, or by hand) makes
+    // the rest of the run meaningless: stop here, as a harness failure.
+    for node in cluster.nodes() {
+        if let Err(e) = node.status().await {
+            watcher.abort();
+            progress.finish();
+            anyhow::bail!(
+                "node {} vanished during the run ({e}); did `faultline clean` or another run's clean-up remove it? The partial history is in {}",
+                node.name(),
+                run_dir.join("history.jsonl").display()
+            );
+        }
+    }
+
+    progress.phase("final heal");
+    let at = start.elapsed().as_millis() as u64;
+    actions
+        .extend(driver::final_heal(&mut nemesis, &recorder, &r.families, &names, at, &stats).await);
+    let interrupted = interrupt.load(Ordering::Relaxed);
+    let mut final_reads = (0, (keys.len() * names.len()) as u64);
+    if !interrupted {
+        progress.phase("recovery");
+        if let Err(e) = cluster.wait_ready(Duration::from_secs(30)).await {
+            tracing::warn!("after the final heal: {e}");
+        }
+        let until = Instant::now() + r.recovery;
+        while Instant::now() < until && !interrupt.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !interrupt.load(Ordering::Relaxed) {
+            progress.phase("final reads");
+            final_reads.0 = workers.clone().final_reads(keys).await;
+        }
+    }
+    let interrupted = interrupt.load(Ordering::Relaxed);
+    watcher.abort();
+    progress.finish();
+    recorder.sync().context("cannot sync history.jsonl")?;
+    if let Some(e) = recorder.write_error() {
+        tracing::warn!("history.jsonl: {e} (the checks use the history kept in memory)");
+    }
+    Ok(Phases {
+        recorder,
+        actions,
+        interrupted,
+        main,
+        wall: start.elapsed(),
+        final_reads,
+    })
+}
+
+impl Resolved {
+    /// `linearizable (kv), ryw` — what is checked, for messages.
+    pub fn check_summary(&self) -> String {
+        let mut v: Vec<String> = Vec::new();
+        if let Some(dm) = self.check.linearizable {
+            v.push(format!("linearizable ({dm})"));
+        }
+        v.extend(self.check.others.iter().map(|m| m.to_string()));
+        if v.is_empty() {
+            "no model (the target claims none; use --check all to see what holds)".into()
+        } else {
+            v.join(", ")
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The workers: one tokio task per process slot. Each takes the next operation from the
+//! shared seeded generator, records the invoke, calls its node's client, and records the
+//! completion. After an `info` the slot continues as a fresh process (id + concurrency):
+//! a process never has two operations in flight, and an unknown one stays open forever.
+
+use crate::campaign::generator::{Generator, OpRequest};
+use crate::campaign::recorder::{Entry, Recorder};
+use faultline_history::{EventType, Process};
+use faultline_targets::{Client, ClientOp, Completion, CompletionKind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The HTTP key a single-register workload uses (the history records no key).
+pub const REGISTER_KEY: &str = "r";
+
+/// Live counts, for the progress bar and the summary.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Completed ok.
+    pub ok: AtomicU64,
+    /// Completed fail.
+    pub fail: AtomicU64,
+    /// Completed info.
+    pub info: AtomicU64,
+    /// Nemesis actions applied.
+    pub faults: AtomicU64,
+    /// The fault in force, for the progress bar.
+    pub in_force: Mutex<String>,
+}
+
+impl Stats {
+    /// ok + fail + info.
+    pub fn completed(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+            + self.fail.load(Ordering::Relaxed)
+            + self.info.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, kind: CompletionKind) {
+        let c = match kind {
+            CompletionKind::Ok => &self.ok,
+            CompletionKind::Fail => &self.fail,
+            CompletionKind::Info => &self.info,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the fault in force.
+    pub fn set_in_force(&self, text: String) {
+        *self.in_force.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
+    /// The fault in force.
+    pub fn in_force(&self) -> String {
+        self.in_force
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What every worker shares.
+pub struct Workers {
+    /// The recorder.
+    pub recorder: Arc<Recorder>,
+    /// The seeded generator (shared, so values stay unique per key).
+    pub generator: Mutex<Generator>,
+    /// One client per node, in node order.
+    pub clients: Vec<Arc<dyn Client>>,
+    /// Number of process slots.
+    pub concurrency: usize,
+    /// Time between two operations of one slot (concurrency / rate); zero = no limit.
+    pub period: Duration,
+    /// Live counts.
+    pub stats: Arc<Stats>,
+    /// Set to stop the workers after their operation in flight.
+    pub stop: Arc<AtomicBool>,
+    /// Highest process id used so far.
+    pub max_process: AtomicU64,
+}
+
+/// The client operation and HTTP key of a generated request.
+pub fn to_client_op(op: &OpRequest) -> (String, ClientOp) {
+    let key = op.key().unwrap_or(REGISTER_KEY).to_string();
+    let cop = match op {
+        OpRequest::Read { .. } => ClientOp::Read,
+        OpRequest::Write { value, .. } => ClientOp::Write(*value),
+        OpRequest::Cas { expected, new, .. } => ClientOp::Cas {
+            expected: *expected,
+            new: *new,
+        },
+    };
+    (key, cop)
+}
+
+/// The node a process talks to: round-robin over process ids, so that a slot that
+/// becomes a fresh process after an `info` moves to another node.
+pub fn node_of(process: u64, nodes: usize) -> usize {
+    (process % nodes.max(1) as u64) as usize
+}
+
+/// The history kind of a completion.
+pub fn event_type(kind: CompletionKind) -> EventType {
+    match kind {
+        CompletionKind::Ok => EventType::Ok,
+        CompletionKind::Fail => EventType::Fail,
+        CompletionKind::Info => EventType::Info,
+    }
+}
+
+/// Records the invoke, runs the operation, records the completion; returns how it completed.
+pub async fn perform(
+    recorder: &Recorder,
+    client: &dyn Client,
+    process: u64,
+    history_key: Option<&str>,
+    http_key: &str,
+    op: &ClientOp,
+) -> Completion {
+    recorder.record(Entry {
+        process: Process::Client(process),
+        kind: EventType::Invoke,
+        f: op.f().to_string(),
+        key: history_key.map(str::to_string),
+        value: op.argument(),
+        node: None,
+        error: None,
+    });
+    let done = client.invoke(http_key, op).await;
+    recorder.record(Entry {
+        process: Process::Client(process),
+        kind: event_type(done.kind),
+        f: op.f().to_string(),
+        key: history_key.map(str::to_string),
+        value: match done.kind {
+            CompletionKind::Ok => done.value.clone(),
+            _ => op.argument(),
+        },
+        node: done.node.clone(),
+        error: done.error.clone(),
+    });
+    done
+}
+
+impl Workers {
+    /// Runs slot `slot` until `deadline` or until stopped.
+    pub async fn run_slot(self: Arc<Self>, slot: usize, deadline: Instant) {
+        let mut process = slot as u64;
+        self.max_process.fetch_max(process, Ordering::Relaxed);
+        // Spread the slots' first operations over one period.
+        let offset = self
+            .period
+            .mul_f64(slot as f64 / self.concurrency.max(1) as f64);
+        let mut next = tokio::time::Instant::now() + offset;
+        loop {
+            if self.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                break;
+            }
+            if !self.period.is_zero() {
+                tokio::time::sleep_until(next).await;
+                next = (next + self.period).max(tokio::time::Instant::now());
+                if self.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let req = self
+                .generator
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .next_op();
+            let (http_key, op) = to_client_op(&req);
+            let client = &self.clients[node_of(process, self.clients.len())];
+            let done = perform(
+                &self.recorder,
+                client.as_ref(),
+                process,
+                req.key(),
+                &http_key,
+                &op,
+            )
+            .await;
+            self.stats.count(done.kind);
+            if done.kind == CompletionKind::Info {
+                process += self.concurrency as u64;
+                self.max_process.fetch_max(process, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The final reads: every key through every node, each node by a fresh process of
+    /// its own, all nodes at once. Returns how many reads completed ok.
+    pub async fn final_reads(self: Arc<Self>, keys: Vec<Option<String>>) -> u64 {
+        let base = self.max_process.load(Ordering::Relaxed) + 1;
+        let mut tasks = Vec::new();
+        for (i, client) in self.clients.iter().enumerate() {
+            let client = client.clone();
+            let keys = keys.clone();
+            let this = self.clone();
+            let process = base + i as u64;
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0;
+                let mut process = process;
+                for key in &keys {
+                    let http_key = key.as_deref().unwrap_or(REGISTER_KEY);
+                    let done = perform(
+                        &this.recorder,
+                        client.as_ref(),
+                        process,
+                        key.as_deref(),
+                        http_key,
+                        &ClientOp::Read,
+                    )
+                    .await;
+                    this.stats.count(done.kind);
+                    match done.kind {
+                        CompletionKind::Ok => ok += 1,
+                        CompletionKind::Info => process += this.clients.len() as u64,
+                        CompletionKind::Fail => {}
+                    }
+                }
+                ok
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            ok += t.await.unwrap_or(0);
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::generator::{GeneratorSpec, Workload};
+    use async_trait::async_trait;
+    use faultline_history::{JsonlReader, Value};
+    use serde_json::Map;
+    use std::collections::HashMap;
+
+    /// A linearizable in-memory register per key that answers `info` to every third write.
+    #[derive(Debug, Default)]
+    struct MemClient {
+        state: Mutex<HashMap<String, u64>>,
+        writes: AtomicU64,
+    }
+
+    #[async_trait]
+    impl Client for MemClient {
+        async fn invoke(&self, key: &str, op: &ClientOp) -> Completion {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let ok = |value: Value| Completion {
+                kind: CompletionKind::Ok,
+                value,
+                error: None,
+                node: Some("n1".into()),
+            };
+            match op {
+                ClientOp::Read => ok(s.get(key).map(|v| Value::from(*v)).unwrap_or(Value::Null)),
+                ClientOp::Write(v) => {
+                    s.insert(key.to_string(), *v);
+                    if self.writes.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+                        Completion::info("timeout")
+                    } else {
+                        ok(op.argument())
+                    }
+                }
+                ClientOp::Cas { expected, new } => {
+                    if s.get(key) == Some(expected) {
+                        s.insert(key.to_string(), *new);
+                        ok(op.argument())
+                    } else {
+                        Completion::fail("mismatch")
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nodes_rotate_with_the_process() {
+        assert_eq!(node_of(0, 3), 0);
+        assert_eq!(node_of(4, 3), 1);
+        assert_eq!(node_of(7, 1), 0);
+    }
+
+    #[tokio::test]
+    async fn workers_record_paired_operations_and_move_on_after_info() {
+        let dir = std::env::temp_dir().join(format!("fl-workers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history.jsonl");
+        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
+        let spec = GeneratorSpec::new(Workload::Kv, 2, true);
+        let gen = Generator::new(spec, 5);
+        let keys = gen.key_names();
+        let client: Arc<dyn Client> = Arc::new(MemClient::default());
+        let w = Arc::new(Workers {
+            recorder: recorder.clone(),
+            generator: Mutex::new(gen),
+            clients: vec![client.clone(), client],
+            concurrency: 3,
+            period: Duration::from_millis(2),
+            stats: Arc::new(Stats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            max_process: AtomicU64::new(0),
+        });
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let tasks: Vec<_> = (0..3)
+            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
+            .collect();
+        for t in tasks {
+            t.await.expect("worker");
+        }
+        let finals = w.clone().final_reads(keys).await;
+        assert_eq!(finals, 4, "2 keys through 2 nodes");
+        recorder.sync().expect("sync");
+        let history = JsonlReader::new(
+            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
+            "h",
+        )
+        .read_all()
+        .expect("parses");
+        let paired = history.pair("h").expect("pairs");
+        assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
+        assert!(w.stats.info.load(Ordering::Relaxed) > 0);
+        // After an info the slot's process id grows by the concurrency.
+        assert!(w.max_process.load(Ordering::Relaxed) >= 3);
+        assert_eq!(w.stats.completed() as usize, paired.ops.len());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,23 @@
+//! The faultline harness: the `faultline` binary's commands, kept out of `main.rs` so that
+//! `main` stays a thin dispatcher and every part can be tested.
+//!
+//! - [`check`]: `faultline check`, checking recorded or imported histories;
+//! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
+//! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
+//! - [`clean_cmd`]: `faultline clean`, removing leftovers;
+//! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
+//! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
+//! - [`reporting`]: verdicts into `verdict.json` and the reports;
+//! - [`campaign`]: the pieces of a campaign (plan, generator, recorder, workers, nemesis
+//!   driver, checks, run folder, runner);
+//! - [`exit`]: Jepsen's exit codes.
+
+pub mod campaign;
+pub mod check;
+pub mod clean_cmd;
+pub mod exit;
+pub mod gen_cmd;
+pub mod report_cmd;
+pub mod reporting;
+pub mod test_cmd;
+pub mod verify_cmd;

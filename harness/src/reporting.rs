@@ -1,0 +1,69 @@
+//! From checker verdicts to the stored reports of `faultline-results`.
+//!
+//! Both `faultline check --report` and a campaign end here, so the verdict document is
+//! built one way only.
+
+use anyhow::{Context, Result};
+use faultline_checkers::{model_table, ModelName, RowStatus, Verdict};
+use faultline_history::History;
+use faultline_results::{
+    append_step_summary, write_reports, ModelEntry, ReportInput, ReportPaths, RunInfo, VerdictDoc,
+};
+use std::path::Path;
+
+/// The verdict document of the models checked. `claims` are the models the target claims
+/// (empty for an imported history: then every checked model counts).
+pub fn verdict_doc(
+    verdicts: &[(ModelName, Verdict)],
+    claims: &[ModelName],
+    ops: u64,
+    check_ms: u64,
+) -> VerdictDoc {
+    let table = model_table(verdicts.to_vec());
+    let entries = table
+        .rows
+        .iter()
+        .map(|row| {
+            let name = row.model.to_string();
+            let entry = match (&row.status, &row.verdict) {
+                (RowStatus::RuledOut { by }, _) => ModelEntry::ruled_out(&name, &by.to_string()),
+                (_, Some(v)) => ModelEntry::checked(&name, v),
+                (RowStatus::Implied { by }, _) => ModelEntry::implied(&name, &by.to_string()),
+                _ => ModelEntry::not_checked(&name),
+            };
+            let figures = row.verdict.is_some();
+            entry
+                .claimed(claims.contains(&row.model))
+                .with_figures(figures.then_some(ops), figures.then_some(check_ms))
+        })
+        .collect();
+    VerdictDoc::new(
+        entries,
+        table.strongest.iter().map(ToString::to_string).collect(),
+    )
+}
+
+/// Writes every report into `dir` and, when `$GITHUB_STEP_SUMMARY` is set, appends the
+/// Markdown summary there.
+pub fn write_all(
+    dir: &Path,
+    run: &RunInfo,
+    history: &History,
+    doc: &VerdictDoc,
+) -> Result<ReportPaths> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let input = ReportInput {
+        run,
+        history,
+        verdicts: doc,
+        html_location: None,
+    };
+    let paths = write_reports(dir, &input)
+        .with_context(|| format!("write reports into {}", dir.display()))?;
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        let md = std::fs::read_to_string(&paths.markdown)
+            .with_context(|| format!("read {}", paths.markdown.display()))?;
+        append_step_summary(Path::new(&summary), &md).context("append to $GITHUB_STEP_SUMMARY")?;
+    }
+    Ok(paths)
+}

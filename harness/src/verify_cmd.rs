@@ -1,0 +1,248 @@
+//! `faultline verify`: several campaigns with different seeds and fault mixes against one
+//! target; for every model, whether it held in all of them, which run violated it, or
+//! whether it stayed undecided; and the strongest models that held throughout.
+
+use crate::campaign::runner::run_campaign;
+use crate::exit;
+use crate::test_cmd::{ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
+use anyhow::Result;
+use clap::Args;
+use faultline_checkers::lattice::{ModelName, RowStatus};
+use faultline_results::exit_meaning;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+/// Arguments of `faultline verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The model to verify (default: the models the target claims).
+    #[arg(long)]
+    pub claim: Option<String>,
+    /// Number of campaigns.
+    #[arg(long, default_value_t = 5)]
+    pub campaigns: usize,
+    /// The settings of each campaign (seed: the first campaign's; --nemesis: fixed mix).
+    #[command(flatten)]
+    pub base: TestArgs,
+}
+
+/// The fault mix of campaign `i`: one family at a time, then all together.
+pub fn fault_mix(i: usize) -> &'static str {
+    const MIXES: [&str; 5] = [
+        "partition",
+        "kill",
+        "pause",
+        "clock",
+        "partition,kill,pause,clock",
+    ];
+    MIXES[i % MIXES.len()]
+}
+
+/// What all campaigns said about one model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tally {
+    /// Held in every campaign.
+    Held,
+    /// Violated; the run folder that shows it.
+    Violated(PathBuf),
+    /// Undecided in some campaign, violated in none.
+    Unknown(String),
+}
+
+/// Folds one campaign's row into the tally so far (violated beats unknown beats held).
+pub fn fold(prev: Option<Tally>, status: &RowStatus, run: &std::path::Path) -> Tally {
+    let now = match status {
+        RowStatus::Valid | RowStatus::Implied { .. } => Tally::Held,
+        RowStatus::Invalid | RowStatus::RuledOut { .. } => Tally::Violated(run.to_path_buf()),
+        RowStatus::Unknown { reason } => Tally::Unknown(reason.clone()),
+        RowStatus::NotChecked => Tally::Unknown("not checked".into()),
+    };
+    match (prev, now) {
+        (Some(v @ Tally::Violated(_)), _) => v,
+        (_, v @ Tally::Violated(_)) => v,
+        (Some(u @ Tally::Unknown(_)), _) => u,
+        (_, now) => now,
+    }
+}
+
+/// The exit code from the claimed models' tallies.
+pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) -> u8 {
+    let of = |m: &ModelName| tally.get(m);
+    if decisive
+        .iter()
+        .any(|m| matches!(of(m), Some(Tally::Violated(_))))
+    {
+        exit::INVALID
+    } else if decisive.iter().all(|m| matches!(of(m), Some(Tally::Held))) {
+        exit::VALID
+    } else {
+        exit::UNKNOWN
+    }
+}
+
+/// Runs `faultline verify`.
+pub fn run(args: VerifyArgs) -> Result<u8> {
+    if args.campaigns == 0 {
+        eprintln!("error: --campaigns must be at least 1");
+        return Ok(exit::BAD_INPUT);
+    }
+    let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
+    let mut base = args.base.clone();
+    base.check = Some("all".into());
+    if base.time_limit.is_none() {
+        base.time_limit = Some(30.0);
+    }
+    // Validate once up front, so a bad plan exits 254 before any campaign.
+    let (first, _) = match resolve_args(&TestArgs {
+        seed: Some(first_seed),
+        ..base.clone()
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let decisive: Vec<ModelName> = match &args.claim {
+        Some(c) => match c.parse::<ModelName>() {
+            Ok(m) => vec![m],
+            Err(e) => {
+                eprintln!("error: --claim: {e}");
+                return Ok(exit::BAD_INPUT);
+            }
+        },
+        None => first.check.decisive.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let interrupt = rt.block_on(async { ctrl_c_flag() });
+    let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
+    let mut runs = Vec::new();
+    for i in 0..args.campaigns {
+        if interrupt.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut a = base.clone();
+        a.seed = Some(first_seed.wrapping_add(i as u64));
+        if args.base.nemesis.is_none() && args.base.fault.is_empty() {
+            a.nemesis = Some(fault_mix(i).into());
+        }
+        let (resolved, target) = match resolve_args(&a) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::BAD_INPUT);
+            }
+        };
+        eprintln!(
+            "campaign {}/{}: nemesis {}, seed {}",
+            i + 1,
+            args.campaigns,
+            a.nemesis.as_deref().unwrap_or("(plan)"),
+            resolved.seed
+        );
+        let result = rt.block_on(run_campaign(&resolved, target, interrupt.clone()));
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => return Ok(error_code(&e)),
+        };
+        println!(
+            "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
+            i + 1,
+            result.ops.total,
+            result.ops.ok,
+            result.ops.fail,
+            result.ops.info,
+            result.checked.code,
+            result.run_dir.display()
+        );
+        for row in &result.checked.table.rows {
+            let prev = tally.remove(&row.model);
+            tally.insert(row.model, fold(prev, &row.status, &result.run_dir));
+        }
+        runs.push(result);
+    }
+    if runs.is_empty() {
+        return Ok(exit::UNKNOWN);
+    }
+    println!(
+        "\nover {} campaign(s) of {}:",
+        runs.len(),
+        first.plan.target
+    );
+    for (m, t) in &tally {
+        let claimed = if decisive.contains(m) {
+            " (claimed)"
+        } else {
+            ""
+        };
+        match t {
+            Tally::Held => println!("  {m}{claimed}: held in all"),
+            Tally::Violated(run) => println!("  {m}{claimed}: VIOLATED (see {})", run.display()),
+            Tally::Unknown(reason) => println!("  {m}{claimed}: unknown ({reason})"),
+        }
+    }
+    let held: Vec<ModelName> = tally
+        .iter()
+        .filter(|(_, t)| **t == Tally::Held)
+        .map(|(m, _)| *m)
+        .collect();
+    let strongest: Vec<&str> = held
+        .iter()
+        .filter(|m| !held.iter().any(|s| s.stronger_than(**m)))
+        .map(|m| m.as_str())
+        .collect();
+    println!(
+        "strongest models held throughout: {}",
+        if strongest.is_empty() {
+            "none".to_string()
+        } else {
+            strongest.join(", ")
+        }
+    );
+    let mut code = verdict_code(&tally, &decisive);
+    if interrupt.load(Ordering::Relaxed) && code == exit::VALID {
+        code = exit::UNKNOWN;
+    }
+    println!("exit {code}: {}", exit_meaning(code));
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn violations_beat_unknowns_beat_holds() {
+        let a = Path::new("store/a");
+        let b = Path::new("store/b");
+        let t = fold(None, &RowStatus::Valid, a);
+        assert_eq!(t, Tally::Held);
+        let t = fold(
+            Some(t),
+            &RowStatus::Unknown {
+                reason: "budget".into(),
+            },
+            a,
+        );
+        assert_eq!(t, Tally::Unknown("budget".into()));
+        let t = fold(Some(t), &RowStatus::Invalid, b);
+        assert_eq!(t, Tally::Violated(b.to_path_buf()));
+        let t = fold(Some(t), &RowStatus::Valid, a);
+        assert_eq!(
+            t,
+            Tally::Violated(b.to_path_buf()),
+            "the first violating run is kept"
+        );
+    }
+
+    #[test]
+    fn mixes_rotate_through_each_family_then_all() {
+        assert_eq!(fault_mix(0), "partition");
+        assert_eq!(fault_mix(4), "partition,kill,pause,clock");
+        assert_eq!(fault_mix(5), "partition");
+    }
+}
