@@ -236,5 +236,113 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
             "log of {n}"
         );
     }
+    for report in ["report.html", "report.md", "junit.xml"] {
+        let text = std::fs::read_to_string(run.join(report)).expect(report);
+        assert!(text.contains("linearizable"), "{report} names the model");
+    }
+    std::fs::remove_dir_all(&store).ok();
+}
+
+/// Lines of the newest run's history under `store`, if a run has started.
+fn recorded_lines(store: &Path) -> usize {
+    let Ok(targets) = std::fs::read_dir(store.join("raft-register")) else {
+        return 0;
+    };
+    targets
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("history.jsonl")).ok())
+        .map(|t| t.lines().count())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Ids of objects of the engine carrying `label`, listed with the docker CLI.
+fn labelled(kind: &str, label: &str) -> Vec<String> {
+    let all: &[&str] = if kind == "container" { &["-a"] } else { &[] };
+    let out = Command::new("docker")
+        .args([kind, "ls", "-q", "--filter", &format!("label={label}")])
+        .args(all)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
+    if !docker_available() && !in_ci() {
+        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+        return;
+    }
+    let node = node_binary();
+    let store = scratch("sigint");
+    let mut child = faultline()
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "120",
+            "--rate",
+            "100",
+        ])
+        .args(["--nemesis", "partition,pause", "--nemesis-interval", "2"])
+        .args(["--seed", "11", "--store"])
+        .arg(&store)
+        .arg("--node-binary")
+        .arg(&node)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline starts");
+    // Wait until operations are being recorded, then press Ctrl-C.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while recorded_lines(&store) < 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the campaign never started recording"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("faultline ended early: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("faultline ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What was recorded is valid, but only part of the plan ran: unknown, never valid.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let run = store.join("latest");
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
+            .expect("json");
+    assert_eq!(run_json["interrupted"], true, "{run_json:#}");
+    let verdict: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
+    )
+    .expect("json");
+    assert_eq!(verdict["exit_code"], 2, "{verdict:#}");
+    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
+    let history = faultline_history::JsonlReader::new(text.as_bytes(), "history.jsonl")
+        .read_all()
+        .expect("the interrupted history parses");
+    assert!(history.pair("history.jsonl").is_ok());
+    // Nothing of this run is left in the engine.
+    let run_id = run_json["run_id"].as_str().expect("run id").to_string();
+    let label = format!("faultline.run={run_id}");
+    assert_eq!(labelled("container", &label), Vec::<String>::new());
+    assert_eq!(labelled("network", &label), Vec::<String>::new());
     std::fs::remove_dir_all(&store).ok();
 }
