@@ -273,12 +273,20 @@ pub async fn run_campaign(
     // The campaign decides the exit code (claimed models only; an interrupted run that
     // found nothing is unknown): the document says the same.
     doc.exit_code = code;
-    doc.exit_meaning = exit_meaning(code).to_string();
-    doc.overall = match code {
-        exit::VALID => ResultKind::Valid,
-        exit::INVALID => ResultKind::Invalid,
-        _ => ResultKind::Unknown,
-    };
+    if checked.decisive.is_empty() {
+        // Nothing is claimed under this plan: the overall result still says what the
+        // checked models found, and the exit code says why it does not decide.
+        doc.exit_meaning =
+            "the target claims no model under this plan, so no verdict decides the exit code"
+                .to_string();
+    } else {
+        doc.exit_meaning = exit_meaning(code).to_string();
+        doc.overall = match code {
+            exit::VALID => ResultKind::Valid,
+            exit::INVALID => ResultKind::Invalid,
+            _ => ResultKind::Unknown,
+        };
+    }
     reporting::write_all(&run_dir, &run_info, &history, &doc)?;
     if let Err(e) = update_latest(&plan.store, &run_dir) {
         tracing::warn!("store/latest: {e}");
