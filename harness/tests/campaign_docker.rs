@@ -7,6 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// The campaigns of this file run one at a time: two clusters on two busy cores would
+/// measure the machine, not faultline.
+static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn faultline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
@@ -110,6 +115,9 @@ fn bad_plans_exit_254_with_a_clear_message() {
 
 #[test]
 fn a_short_campaign_against_raft_register_is_valid_and_stored() {
+    let _one = ONE_CAMPAIGN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if !docker_available() && !in_ci() {
         eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
         return;
@@ -272,6 +280,9 @@ fn labelled(kind: &str, label: &str) -> Vec<String> {
 
 #[test]
 fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
+    let _one = ONE_CAMPAIGN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     if !docker_available() && !in_ci() {
         eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
         return;

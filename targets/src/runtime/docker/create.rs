@@ -127,7 +127,19 @@ pub(crate) async fn create_cluster(
     docker
         .create_network(network_body(spec))
         .await
-        .map_err(|e| RuntimeError::engine(format!("create network {network}"), e))?;
+        .map_err(|e| match e {
+            // Another run created an overlapping network between our check and this
+            // call: the same condition as the check above, so the caller can move on.
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 403,
+                ref message,
+            } if message.contains("overlaps") => RuntimeError::SubnetInUse {
+                subnet: spec.subnet.to_string(),
+                network: "(created concurrently by another run)".to_string(),
+                existing: message.clone(),
+            },
+            e => RuntimeError::engine(format!("create network {network}"), e),
+        })?;
 
     let bodies = spec
         .nodes
