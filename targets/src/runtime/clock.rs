@@ -13,29 +13,23 @@
 
 use std::path::Path;
 
-/// Name of the timestamp file inside a clock dir.
-pub const RC_FILE: &str = "rc";
+/// Name of the timestamp file inside a clock dir (the nemesis writes the same file).
+pub const RC_FILE: &str = faultline_nemesis::clock::TIMESTAMP_FILE;
 /// What the timestamp file holds when the clock is not shifted.
 pub const NO_OFFSET: &str = "+0";
 
-/// The environment that makes a node's wall clock follow `/faketime/rc`:
-/// `LD_PRELOAD` of libfaketime, `FAKETIME_TIMESTAMP_FILE=/faketime/rc`,
-/// `FAKETIME_DONT_FAKE_MONOTONIC=1` (monotonic clocks stay real) and
-/// `FAKETIME_CACHE_DURATION=1` (re-read the file every second; `NO_CACHE`
-/// costs ~5.7 µs per clock read).
+/// The environment that makes a node's wall clock follow `/faketime/rc`, as the nemesis
+/// defines it ([`faultline_nemesis::clock::faketime_env`]): `LD_PRELOAD` of libfaketime,
+/// `FAKETIME_TIMESTAMP_FILE=/faketime/rc`, `FAKETIME_DONT_FAKE_MONOTONIC=1` (monotonic
+/// clocks stay real) and `FAKETIME_CACHE_DURATION=1` (re-read the file every second;
+/// `NO_CACHE` costs ~5.7 µs per clock read).
 pub fn default_faketime_env() -> Vec<(String, String)> {
-    [
-        ("LD_PRELOAD", super::rootfs::FAKETIME_LIB.to_string()),
-        (
-            "FAKETIME_TIMESTAMP_FILE",
-            format!("{}/{RC_FILE}", super::rootfs::CLOCK_MOUNT),
-        ),
-        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
-        ("FAKETIME_CACHE_DURATION", "1".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    let rc = Path::new(super::rootfs::CLOCK_MOUNT).join(RC_FILE);
+    faultline_nemesis::clock::faketime_env(
+        Path::new(super::rootfs::FAKETIME_LIB),
+        &rc,
+        faultline_nemesis::clock::CacheMode::OneSecond,
+    )
 }
 
 /// Whether `text` is a relative offset libfaketime accepts: a sign, digits,
