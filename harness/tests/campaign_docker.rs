@@ -123,7 +123,8 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
         return;
     }
     let node = node_binary();
-    let store = scratch("store");
+    let work = scratch("store");
+    let store = work.join("store");
     let out = faultline()
         .args([
             "test",
@@ -148,8 +149,9 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
             "--seed",
             "7",
         ])
-        .arg("--store")
-        .arg(&store)
+        // A relative store, as the README's default `--store store` is.
+        .args(["--store", "store"])
+        .current_dir(&work)
         .arg("--node-binary")
         .arg(&node)
         .output()
@@ -248,7 +250,7 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
         let text = std::fs::read_to_string(run.join(report)).expect(report);
         assert!(text.contains("linearizable"), "{report} names the model");
     }
-    std::fs::remove_dir_all(&store).ok();
+    std::fs::remove_dir_all(&work).ok();
 }
 
 /// Lines of the newest run's history under `store`, if a run has started.

@@ -142,7 +142,11 @@ pub async fn run_campaign(
 
     let started = SystemTime::now();
     let started_at = Utc::from_system_time(started);
-    let run_dir = create_run_dir(&plan.store, target.name(), started)?;
+    // The node folders under the run folder are bind-mounted, which needs an absolute
+    // path; `--store` is relative by default.
+    let store = std::path::absolute(&plan.store)
+        .with_context(|| format!("the store folder {}", plan.store.display()))?;
+    let run_dir = create_run_dir(&store, target.name(), started)?;
     let run = RunId::generate();
     let env = if image.capabilities.clock_faults {
         default_faketime_env()
@@ -288,7 +292,7 @@ pub async fn run_campaign(
         };
     }
     reporting::write_all(&run_dir, &run_info, &history, &doc)?;
-    if let Err(e) = update_latest(&plan.store, &run_dir) {
+    if let Err(e) = update_latest(&store, &run_dir) {
         tracing::warn!("store/latest: {e}");
     }
     Ok(CampaignResult {
