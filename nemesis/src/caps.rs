@@ -1,13 +1,16 @@
 //! What this machine can do: the capability probe, and the check that refuses a fault
 //! list the machine cannot run, naming what is missing and how to get it.
 
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::find_libfaketime;
-use crate::exec::{available, run, run_in_netns};
+use crate::delay::{in_netns, Delayer};
+use crate::exec::{available, run, run_in_netns, run_in_netns_blocking};
+use crate::rules;
 use crate::{Family, Missing, NemesisError};
 
 /// The tools and kernel features the mechanisms rely on, as found by [`Capabilities::probe`].
@@ -30,8 +33,23 @@ pub struct Capabilities {
     pub netem: bool,
     /// The kernel accepts a tbf qdisc (probed the same way).
     pub tbf: bool,
+    /// Packets can be delayed through NFQUEUE: in a throw-away namespace, iptables accepted
+    /// an `NFQUEUE` rule, a delayer thread bound the queue, and a datagram it held arrived
+    /// late. The delay mechanism when there is no netem.
+    #[serde(default)]
+    pub nfqueue: bool,
     /// Where `libfaketime.so.1` is, if installed.
     pub libfaketime: Option<PathBuf>,
+}
+
+/// The mechanism that delays packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelayBackend {
+    /// A netem qdisc on the node's interface.
+    Netem,
+    /// An iptables `NFQUEUE` rule and a delayer thread of ours ([`crate::delay`]).
+    Nfqueue,
 }
 
 /// The packet-filter backend the partition and loss mechanisms use.
@@ -45,8 +63,9 @@ pub enum NetBackend {
 }
 
 impl Capabilities {
-    /// Probes the machine: which tools run, whether the kernel has netem, where
-    /// libfaketime is, and whether we are root. Never fails: what cannot be found is absent.
+    /// Probes the machine: which tools run, whether the kernel has netem and tbf, whether
+    /// packets can be delayed through NFQUEUE, where libfaketime is, and whether we are
+    /// root. Never fails: what cannot be found is absent.
     pub async fn probe() -> Capabilities {
         let root = effective_uid_is_root();
         let nsenter = available("nsenter", &["--version"]).await;
@@ -55,10 +74,10 @@ impl Capabilities {
             && available("iptables-restore", &["--version"]).await;
         let ip = available("ip", &["-V"]).await;
         let tc = available("tc", &["-V"]).await;
-        let (netem, tbf) = if root && ip && tc && nsenter {
-            probe_qdiscs().await
+        let (netem, tbf, nfqueue) = if root && ip && nsenter {
+            probe_kernel(tc, iptables).await
         } else {
-            (false, false)
+            (false, false, false)
         };
         Capabilities {
             root,
@@ -69,6 +88,7 @@ impl Capabilities {
             tc,
             netem,
             tbf,
+            nfqueue,
             libfaketime: find_libfaketime(),
         }
     }
@@ -79,6 +99,17 @@ impl Capabilities {
             Some(NetBackend::Nft)
         } else if self.iptables {
             Some(NetBackend::Iptables)
+        } else {
+            None
+        }
+    }
+
+    /// The delay mechanism: netem when the kernel has it, else NFQUEUE, else none.
+    pub fn delay_backend(&self) -> Option<DelayBackend> {
+        if self.netem && self.ip && self.tc {
+            Some(DelayBackend::Netem)
+        } else if self.nfqueue && self.iptables {
+            Some(DelayBackend::Nfqueue)
         } else {
             None
         }
@@ -103,7 +134,11 @@ impl Capabilities {
         families.dedup();
         for family in families {
             match family {
-                Family::Partition | Family::Loss | Family::Delay | Family::Rate => {
+                Family::Partition
+                | Family::Leader
+                | Family::Loss
+                | Family::Delay
+                | Family::Rate => {
                     if !self.root {
                         need(family, "root", "run faultline as root (or with sudo)");
                     }
@@ -114,31 +149,35 @@ impl Capabilities {
                 Family::Kill | Family::Pause | Family::Clock => {}
             }
             match family {
-                Family::Partition | Family::Loss => {
+                Family::Partition | Family::Leader | Family::Loss => {
                     if self.net_backend().is_none() {
                         need(family, "nft or iptables", "apt-get install nftables");
                     }
                 }
-                Family::Delay | Family::Rate => {
+                Family::Delay => {
+                    if self.delay_backend().is_none() {
+                        need(
+                            family,
+                            "netem (sch_netem) or NFQUEUE (nfnetlink_queue and iptables' NFQUEUE \
+                             target)",
+                            "run on a kernel that has sch_netem or nfnetlink_queue, with \
+                             apt-get install iproute2 iptables; this machine cannot delay \
+                             packets, use loss instead",
+                        );
+                    }
+                }
+                Family::Rate => {
                     if !self.ip {
                         need(family, "ip", "apt-get install iproute2");
                     }
                     if !self.tc {
                         need(family, "tc", "apt-get install iproute2");
                     }
-                    if family == Family::Rate && !self.tbf {
+                    if !self.tbf {
                         need(
                             family,
                             "a kernel with tbf (sch_tbf)",
                             "run on a kernel that has sch_tbf",
-                        );
-                    }
-                    if family == Family::Delay && !self.netem {
-                        need(
-                            family,
-                            "a kernel with netem (sch_netem)",
-                            "run on a kernel that has sch_netem, e.g. Debian's stock kernel; \
-                             this kernel cannot delay packets, use loss instead",
                         );
                     }
                 }
@@ -181,9 +220,16 @@ fn effective_uid_is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Tries a netem and a tbf qdisc on `lo` in a throw-away namespace, then deletes the
-/// namespace. Returns (netem, tbf).
-async fn probe_qdiscs() -> (bool, bool) {
+/// The queue number the NFQUEUE probe binds (in its own throw-away namespace).
+const PROBE_QUEUE: u16 = rules::DELAY_QUEUE_BASE;
+
+/// The delay the NFQUEUE probe asks for.
+const PROBE_DELAY: Duration = Duration::from_millis(20);
+
+/// Probes the kernel in a throw-away namespace `fl-probe-<pid>-<nanos>`: an NFQUEUE delay of
+/// a datagram on `lo` (when `iptables` runs), then a netem and a tbf qdisc on `lo` (when `tc`
+/// runs); deletes the namespace. Returns (netem, tbf, nfqueue).
+async fn probe_kernel(tc: bool, iptables: bool) -> (bool, bool, bool) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -195,9 +241,30 @@ async fn probe_qdiscs() -> (bool, bool) {
         .await
         .is_err()
     {
-        return (false, false);
+        return (false, false, false);
     }
     let netns = PathBuf::from(format!("/run/netns/{name}"));
+    let nfqueue = iptables
+        && run("ip", &s(&["-n", &name, "link", "set", "lo", "up"]), None, t)
+            .await
+            .is_ok()
+        && {
+            let path = netns.clone();
+            match tokio::task::spawn_blocking(move || probe_nfqueue(&path)).await {
+                Ok(Ok(took)) => {
+                    tracing::debug!("NFQUEUE probe: a {PROBE_DELAY:?} delay took {took:?}");
+                    true
+                }
+                Ok(Err(why)) => {
+                    tracing::info!("no NFQUEUE delay on this machine: {why}");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!("the NFQUEUE probe failed: {e}");
+                    false
+                }
+            }
+        };
     let mut found = Vec::new();
     for kind in [
         vec!["netem", "delay", "1ms"],
@@ -207,12 +274,52 @@ async fn probe_qdiscs() -> (bool, bool) {
     ] {
         let mut args = s(&["qdisc", "replace", "dev", "lo", "root"]);
         args.extend(s(&kind));
-        found.push(run_in_netns(&netns, "tc", &args, None, t).await.is_ok());
+        found.push(tc && run_in_netns(&netns, "tc", &args, None, t).await.is_ok());
     }
     if let Err(e) = run("ip", &s(&["netns", "del", &name]), None, t).await {
         tracing::warn!("could not delete probe namespace {name}: {e}");
     }
-    (found[0], found[1])
+    (found[0], found[1], nfqueue)
+}
+
+/// Delays one datagram over `lo` of the namespace at `netns` through NFQUEUE: a delayer bound
+/// to [`PROBE_QUEUE`], an iptables rule queueing UDP to the receiver's port. Returns how long
+/// the datagram took, or why it did not work.
+fn probe_nfqueue(netns: &Path) -> Result<Duration, String> {
+    let delayer = Delayer::start(netns, PROBE_QUEUE, PROBE_DELAY).map_err(|e| e.to_string())?;
+    let (rx, tx) = in_netns(netns, || -> std::io::Result<(UdpSocket, UdpSocket)> {
+        Ok((
+            UdpSocket::bind("127.0.0.1:0")?,
+            UdpSocket::bind("127.0.0.1:0")?,
+        ))
+    })
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("UDP sockets in the probe namespace: {e}"))?;
+    let port = rx.local_addr().map_err(|e| e.to_string())?.port();
+    run_in_netns_blocking(
+        netns,
+        "iptables",
+        &rules::nfqueue_probe_args(PROBE_QUEUE, port),
+        Duration::from_secs(10),
+    )
+    .map_err(|e| format!("iptables refused an NFQUEUE rule: {e}"))?;
+    rx.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    tx.send_to(b"faultline", ("127.0.0.1", port))
+        .map_err(|e| format!("sending the probe datagram: {e}"))?;
+    let mut buf = [0u8; 16];
+    rx.recv(&mut buf)
+        .map_err(|e| format!("the probe datagram did not arrive: {e}"))?;
+    let took = started.elapsed();
+    let stats = delayer.stop().map_err(|e| e.to_string())?;
+    if stats.packets == 0 || took < PROBE_DELAY {
+        return Err(format!(
+            "the datagram was not held (it took {took:?}, the delayer saw {} packets)",
+            stats.packets
+        ));
+    }
+    Ok(took)
 }
 
 #[cfg(test)]
@@ -229,6 +336,7 @@ mod tests {
             tc: true,
             netem: true,
             tbf: true,
+            nfqueue: true,
             libfaketime: Some(PathBuf::from("/usr/lib/faketime/libfaketime.so.1")),
         }
     }
@@ -255,6 +363,7 @@ mod tests {
             nft: false,
             iptables: false,
             netem: false,
+            nfqueue: false,
             libfaketime: None,
             ..full()
         };
@@ -272,11 +381,47 @@ mod tests {
             "the requested faults cannot run on this machine: \
              partition needs nft or iptables (apt-get install nftables); \
              clock needs libfaketime.so.1 (apt-get install libfaketime faketime); \
-             delay needs a kernel with netem (sch_netem) (run on a kernel that has sch_netem, \
-             e.g. Debian's stock kernel; this kernel cannot delay packets, use loss instead)"
+             delay needs netem (sch_netem) or NFQUEUE (nfnetlink_queue and iptables' NFQUEUE \
+             target) (run on a kernel that has sch_netem or nfnetlink_queue, with apt-get \
+             install iproute2 iptables; this machine cannot delay packets, use loss instead)"
         );
         // Kill and pause need nothing from the machine.
         assert!(caps.check(&[Family::Kill, Family::Pause]).is_ok());
+    }
+
+    #[test]
+    fn delay_prefers_netem_and_falls_back_to_nfqueue() {
+        assert_eq!(full().delay_backend(), Some(DelayBackend::Netem));
+        let no_netem = Capabilities {
+            netem: false,
+            ..full()
+        };
+        assert_eq!(no_netem.delay_backend(), Some(DelayBackend::Nfqueue));
+        assert!(no_netem.check(&[Family::Delay]).is_ok());
+        // Rate still needs tbf, which NFQUEUE does not replace.
+        let no_tbf = Capabilities {
+            netem: false,
+            tbf: false,
+            ..full()
+        };
+        let missing = no_tbf.missing(&[Family::Delay, Family::Rate]);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(missing[0].needed_by, "rate");
+        // NFQUEUE needs iptables to install its rule.
+        let no_iptables = Capabilities {
+            netem: false,
+            iptables: false,
+            ..full()
+        };
+        assert_eq!(no_iptables.delay_backend(), None);
+        assert!(no_iptables.check(&[Family::Delay]).is_err());
+        // Without tc, netem cannot be set up either.
+        let no_tc = Capabilities {
+            tc: false,
+            nfqueue: false,
+            ..full()
+        };
+        assert_eq!(no_tc.delay_backend(), None);
     }
 
     #[test]
@@ -299,5 +444,11 @@ mod tests {
         let back: Capabilities = serde_json::from_str(&text).unwrap();
         assert_eq!(back, full());
         assert!(text.contains(r#""netem":true"#), "{text}");
+        assert!(text.contains(r#""nfqueue":true"#), "{text}");
+        // A run.json written before the NFQUEUE probe existed still reads.
+        let old = text.replace(r#""nfqueue":true,"#, "");
+        assert!(!old.contains("nfqueue"), "{old}");
+        let back: Capabilities = serde_json::from_str(&old).unwrap();
+        assert!(!back.nfqueue);
     }
 }

@@ -23,6 +23,11 @@ pub const LIBFAKETIME_PATHS: [&str; 5] = [
     "/usr/local/lib/faketime/libfaketime.so.1",
 ];
 
+/// How long a written offset may take to show in the system under test under the default
+/// [`CacheMode::OneSecond`] (the cache lasts a second; margin for scheduling). A fault that
+/// must follow a clock move waits this long.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(1_500);
+
 /// How often the system under test re-reads the timestamp file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMode {

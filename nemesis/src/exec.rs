@@ -1,4 +1,5 @@
-//! Running the external tools (`nsenter`, `nft`, `iptables`, `tc`, `ip`) with a time limit.
+//! Running the external tools (`nsenter`, `nft`, `iptables`, `tc`, `ip`) with a time limit,
+//! from async code and (for clean-up in `Drop`) from synchronous code.
 //!
 //! The only effects here are child processes; what they are fed comes from
 //! [`crate::rules`].
@@ -92,6 +93,53 @@ pub async fn run_in_netns(
     run("nsenter", &full, stdin, timeout).await
 }
 
+/// Runs `nsenter --net=PATH program args...` from synchronous code (a `Drop`), waiting at
+/// most `timeout`: the child is killed when it overruns. Fails unless it exits with 0.
+pub fn run_in_netns_blocking(
+    netns: &Path,
+    program: &str,
+    args: &[String],
+    timeout: Duration,
+) -> Result<(), NemesisError> {
+    let mut full = vec![format!("--net={}", netns.display()), program.to_string()];
+    full.extend(args.iter().cloned());
+    let command = || format!("nsenter {}", full.join(" "));
+    let spawn_err = |source| NemesisError::Spawn {
+        program: "nsenter".to_string(),
+        source,
+    };
+    let mut child = std::process::Command::new("nsenter")
+        .args(&full)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(spawn_err)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(spawn_err)? {
+            if status.success() {
+                return Ok(());
+            }
+            return Err(NemesisError::Command {
+                command: command(),
+                status: status.to_string(),
+                stderr: String::new(),
+            });
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(NemesisError::Command {
+                command: command(),
+                status: format!("no exit within {} s (killed)", timeout.as_secs()),
+                stderr: String::new(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// True when `program` can be started and exits with success given `args`
 /// (e.g. `nft --version`).
 pub async fn available(program: &str, args: &[&str]) -> bool {
@@ -141,6 +189,38 @@ mod tests {
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(3));
         assert!(err.to_string().contains("killed"), "{err}");
+    }
+
+    #[test]
+    fn blocking_runner_reports_status_and_kills_overruns() {
+        let netns = Path::new("/proc/self/ns/net");
+        if !std::process::Command::new("nsenter")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            eprintln!("SKIPPED: nsenter is not installed (apt-get install util-linux)");
+            return;
+        }
+        let t = Duration::from_secs(5);
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        });
+        if root {
+            run_in_netns_blocking(netns, "true", &[], t).unwrap();
+            let err = run_in_netns_blocking(netns, "false", &[], t).unwrap_err();
+            assert!(err.to_string().contains("exit status: 1"), "{err}");
+            let started = std::time::Instant::now();
+            let err =
+                run_in_netns_blocking(netns, "sleep", &args(&["5"]), Duration::from_millis(200))
+                    .unwrap_err();
+            assert!(started.elapsed() < Duration::from_secs(3));
+            assert!(err.to_string().contains("killed"), "{err}");
+        } else {
+            // Entering a namespace needs root: nsenter itself fails.
+            assert!(run_in_netns_blocking(netns, "true", &[], t).is_err());
+        }
     }
 
     #[tokio::test]

@@ -89,7 +89,8 @@ pub enum Fault {
         /// 1..=100.
         percent: u8,
     },
-    /// The nodes delay every packet they send by this many milliseconds (needs netem).
+    /// The nodes delay every packet they send by this many milliseconds (netem, or the
+    /// NFQUEUE delayer where the kernel has no netem).
     Delay {
         /// The nodes.
         nodes: Vec<String>,
@@ -105,6 +106,100 @@ pub enum Fault {
     },
     /// Stop loss, delay and rate limits on the nodes.
     PacketHeal(Vec<String>),
+    /// A fault aimed at whichever node leads when it is applied. The schedule cannot know
+    /// the leader, so the caller asks the target and turns it into concrete faults with a
+    /// [`LeaderAim`] before applying them; the history records those.
+    Leader(LeaderFault),
+}
+
+/// A fault aimed at the current leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LeaderFault {
+    /// Move the leader's clock by `clock_ms` (when set), then cut it off from all the others.
+    Isolate {
+        /// The clock jump applied first, in milliseconds (negative: back in time).
+        clock_ms: Option<i64>,
+    },
+    /// Move the leader's clock by `clock_ms` (when set), then pause it.
+    Pause {
+        /// The clock jump applied first, in milliseconds (negative: back in time).
+        clock_ms: Option<i64>,
+    },
+    /// Undo the leader fault in force: heal or resume the node, and reset its clock.
+    Undo,
+}
+
+/// Turns [`LeaderFault`]s into concrete faults, remembering which node the fault in force
+/// hit so that [`LeaderFault::Undo`] undoes exactly that. Pure: the caller finds the leader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaderAim {
+    in_force: Option<(String, LeaderFault)>,
+}
+
+impl LeaderAim {
+    /// A tracker with no leader fault in force.
+    pub fn new() -> Self {
+        LeaderAim::default()
+    }
+
+    /// The node hit by the leader fault in force, if any.
+    pub fn in_force(&self) -> Option<&str> {
+        self.in_force.as_ref().map(|(n, _)| n.as_str())
+    }
+
+    /// The concrete faults for `fault`, given the node that leads now (`None`: nobody
+    /// claims to lead) among `nodes`. An aimed fault needs a leader: without one this
+    /// returns an error that says so, and nothing is in force. An undo with nothing in
+    /// force gives no fault.
+    pub fn resolve(
+        &mut self,
+        fault: &LeaderFault,
+        leader: Option<&str>,
+        nodes: &[String],
+    ) -> Result<Vec<Fault>, crate::NemesisError> {
+        let clock_first = |leader: &str, clock_ms: &Option<i64>| {
+            clock_ms.map(|ms| Fault::ClockBump(BTreeMap::from([(leader.to_string(), ms)])))
+        };
+        match fault {
+            LeaderFault::Undo => {
+                let Some((node, done)) = self.in_force.take() else {
+                    return Ok(Vec::new());
+                };
+                let (undo, clock) = match done {
+                    LeaderFault::Isolate { clock_ms } => (Fault::Heal, clock_ms),
+                    LeaderFault::Pause { clock_ms } => {
+                        (Fault::Resume(vec![node.clone()]), clock_ms)
+                    }
+                    LeaderFault::Undo => return Ok(Vec::new()),
+                };
+                let mut out = vec![undo];
+                if clock.is_some() {
+                    out.push(Fault::ClockReset(vec![node]));
+                }
+                Ok(out)
+            }
+            LeaderFault::Isolate { clock_ms } | LeaderFault::Pause { clock_ms } => {
+                let leader = leader.ok_or_else(|| {
+                    crate::NemesisError::InvalidConfig(
+                        "no node claims to lead, so there is no leader to aim at".into(),
+                    )
+                })?;
+                if !nodes.iter().any(|n| n == leader) {
+                    return Err(crate::NemesisError::UnknownNode(leader.to_string()));
+                }
+                let mut out: Vec<Fault> = clock_first(leader, clock_ms).into_iter().collect();
+                out.push(match fault {
+                    LeaderFault::Isolate { .. } => {
+                        Fault::Partition(crate::grudge::isolate(nodes, leader)?)
+                    }
+                    _ => Fault::Pause(vec![leader.to_string()]),
+                });
+                self.in_force = Some((leader.to_string(), *fault));
+                Ok(out)
+            }
+        }
+    }
 }
 
 /// A fault family: faults that start, last, and are undone by their own kind of action.
@@ -128,11 +223,15 @@ pub enum Family {
     Delay,
     /// rate / packet heal
     Rate,
+    /// isolate or pause the current leader, after moving its clock back when clock faults
+    /// are also requested / undo
+    Leader,
 }
 
 impl Family {
     /// Every family, in the order the final healing phase undoes them.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
+        Family::Leader,
         Family::Partition,
         Family::Pause,
         Family::Kill,
@@ -152,6 +251,7 @@ impl Family {
             Family::Loss => "loss",
             Family::Delay => "delay",
             Family::Rate => "rate",
+            Family::Leader => "leader",
         }
     }
 }
@@ -171,7 +271,7 @@ impl std::str::FromStr for Family {
             .find(|f| f.name() == s)
             .ok_or_else(|| {
                 crate::NemesisError::InvalidConfig(format!(
-                    "unknown nemesis {s:?} (known: partition, kill, pause, clock, loss, delay, rate)"
+                    "unknown nemesis {s:?} (known: partition, kill, pause, clock, loss, delay, rate, leader)"
                 ))
             })
     }
@@ -194,6 +294,9 @@ impl Fault {
             Fault::Delay { .. } => "delay",
             Fault::Rate { .. } => "rate",
             Fault::PacketHeal(_) => "packet_heal",
+            Fault::Leader(LeaderFault::Isolate { .. }) => "leader_isolate",
+            Fault::Leader(LeaderFault::Pause { .. }) => "leader_pause",
+            Fault::Leader(LeaderFault::Undo) => "leader_undo",
         }
     }
 
@@ -216,6 +319,7 @@ impl Fault {
                 | Fault::Resume(_)
                 | Fault::ClockReset(_)
                 | Fault::PacketHeal(_)
+                | Fault::Leader(LeaderFault::Undo)
         )
     }
 }

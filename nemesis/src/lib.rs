@@ -9,7 +9,9 @@
 //! - **Effects**: [`Nemesis`] applies faults to [`Node`]s. Partitions and packet loss go
 //!   into one nft table of our own (`inet faultline`) in each node's network namespace,
 //!   entered from the host with `nsenter --net=PATH`; iptables with a chain of our own is
-//!   the fallback. Delay uses netem where the kernel has it, and is refused otherwise.
+//!   the fallback. Delay uses netem where the kernel has it, else an NFQUEUE delayer
+//!   ([`delay`]: an iptables rule queues the node's packets to a thread of ours in its
+//!   namespace that holds each one for the delay), and is refused when neither works.
 //!   Clocks are moved through each node's libfaketime timestamp file ([`clock`]). Kill,
 //!   start, pause and resume are delegated to the runtime through the [`Node`] trait.
 //!
@@ -66,6 +68,7 @@
 
 mod caps;
 pub mod clock;
+pub mod delay;
 mod error;
 pub mod exec;
 mod fault;
@@ -75,9 +78,9 @@ mod node;
 pub mod rules;
 mod schedule;
 
-pub use caps::{Capabilities, NetBackend};
+pub use caps::{Capabilities, DelayBackend, NetBackend};
 pub use error::{Missing, NemesisError, NodeError};
-pub use fault::{Family, Fault, Grudge, Strobe};
+pub use fault::{Family, Fault, Grudge, LeaderAim, LeaderFault, Strobe};
 pub use grudge::Topology;
 pub use nemesis::{Applied, Mechanism, Nemesis};
 pub use node::{Node, NodeFuture};

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::caps::{Capabilities, NetBackend};
+use crate::caps::{Capabilities, DelayBackend, NetBackend};
 use crate::clock::{write_offset, StrobeHandle};
+use crate::delay::NodeDelay;
 use crate::exec::{run_in_netns, COMMAND_TIMEOUT};
 use crate::rules::{self, NetRules, Shape};
 use crate::{Fault, Grudge, NemesisError, Node};
@@ -25,6 +26,9 @@ pub enum Mechanism {
     Iptables,
     /// A netem qdisc on the node's interface.
     Netem,
+    /// An iptables `NFQUEUE` rule in the node's network namespace and a delayer thread of
+    /// ours holding the queued packets ([`crate::delay`]): delay without netem.
+    Nfqueue,
     /// A tbf qdisc on the node's interface.
     Tbf,
     /// The node's libfaketime timestamp file.
@@ -58,6 +62,9 @@ pub struct Nemesis {
     loss: BTreeMap<String, u8>,
     /// Each shaped node's qdisc: the device it sits on (empty while the node is down).
     shapes: BTreeMap<String, (String, Shape)>,
+    /// Each node delayed through NFQUEUE: the delay in ms, and the rule and delayer in its
+    /// current namespace (`None` while the node is down).
+    delays: BTreeMap<String, (u32, Option<NodeDelay>)>,
     offsets: BTreeMap<String, i64>,
     strobes: BTreeMap<String, StrobeHandle>,
     timeout: Duration,
@@ -92,6 +99,7 @@ impl Nemesis {
             grudge: Grudge::default(),
             loss: BTreeMap::new(),
             shapes: BTreeMap::new(),
+            delays: BTreeMap::new(),
             offsets: BTreeMap::new(),
             strobes: BTreeMap::new(),
             timeout: COMMAND_TIMEOUT,
@@ -225,7 +233,10 @@ impl Nemesis {
                 }
                 self.apply_net(name, nodes).await
             }
-            Fault::Delay { nodes, ms } => self.shape(name, nodes, Shape::Delay { ms: *ms }).await,
+            Fault::Delay { nodes, ms } => match self.caps.delay_backend() {
+                Some(DelayBackend::Nfqueue) => self.nfqueue_delay(name, nodes, *ms).await,
+                _ => self.shape(name, nodes, Shape::Delay { ms: *ms }).await,
+            },
             Fault::Rate { nodes, kbit } => {
                 self.shape(name, nodes, Shape::Rate { kbit: *kbit }).await
             }
@@ -233,10 +244,14 @@ impl Nemesis {
                 self.check_names(nodes)?;
                 for node in nodes {
                     self.set_shape(node, None).await?;
+                    self.set_nfqueue_delay(node, None).await?;
                     self.loss.remove(node);
                 }
                 self.apply_net(name, nodes).await
             }
+            Fault::Leader(_) => Err(NemesisError::InvalidConfig(format!(
+                "{name} must be aimed first: find the leader and resolve it with LeaderAim"
+            ))),
         }
     }
 
@@ -256,6 +271,16 @@ impl Nemesis {
                 done.deferred.push(node.to_string());
             }
         }
+        // A new namespace needs a new rule and a new delayer thread inside it.
+        if let Some(ms) = self.delays.get(node).map(|(ms, _)| *ms) {
+            if self.set_nfqueue_delay(node, Some(ms)).await? {
+                if done.mechanism == Mechanism::None {
+                    done.mechanism = Mechanism::Nfqueue;
+                }
+            } else {
+                done.deferred.push(node.to_string());
+            }
+        }
         done.deferred.dedup();
         Ok(done)
     }
@@ -265,7 +290,7 @@ impl Nemesis {
     pub async fn heal_all(&mut self) -> Result<(), NemesisError> {
         let all: Vec<String> = self.nodes.keys().cloned().collect();
         let mut faults = Vec::new();
-        if self.backend.is_some() {
+        if self.backend.is_some() || !self.delays.is_empty() {
             faults.push(Fault::Heal);
             faults.push(Fault::PacketHeal(all));
         }
@@ -441,9 +466,10 @@ impl Nemesis {
                 "delay",
                 self.caps.netem,
                 Mechanism::Netem,
-                "this kernel has no netem qdisc (sch_netem), so packets cannot be delayed \
-                 here; use loss instead, or run on a kernel with sch_netem (Debian's stock \
-                 kernel has it)",
+                "this kernel has no netem qdisc (sch_netem) and the probe found no NFQUEUE \
+                 delay (nfnetlink_queue, iptables' NFQUEUE target), so packets cannot be \
+                 delayed here; use loss instead, or run on a kernel with sch_netem (Debian's \
+                 stock kernel has it)",
             ),
             Shape::Rate { .. } => (
                 "rate",
@@ -467,6 +493,73 @@ impl Nemesis {
             }
         }
         Ok(done)
+    }
+
+    /// Delays the nodes' outgoing packets by `ms` through NFQUEUE (the kernel has no netem):
+    /// an iptables rule in each node's namespace and a delayer thread bound to the node's
+    /// queue there.
+    async fn nfqueue_delay(
+        &mut self,
+        name: &str,
+        nodes: &[String],
+        ms: u32,
+    ) -> Result<Applied, NemesisError> {
+        self.check_names(nodes)?;
+        let mut done = applied(name, Mechanism::Nfqueue, Vec::new());
+        for node in nodes {
+            if self.set_nfqueue_delay(node, Some(ms)).await? {
+                done.nodes.push(node.clone());
+            } else {
+                done.deferred.push(node.clone());
+            }
+        }
+        Ok(done)
+    }
+
+    /// Sets (`Some(ms)`) or removes (`None`) the node's NFQUEUE delay. Whatever runs first
+    /// goes (its rule, then its thread), so this also moves the delay into a restarted node's
+    /// new namespace. Returns false when the node is down: the delay is kept and applied
+    /// when it starts.
+    async fn set_nfqueue_delay(&mut self, n: &str, ms: Option<u32>) -> Result<bool, NemesisError> {
+        let node = self.node(n)?;
+        if let Some((_, Some(old))) = self.delays.remove(n) {
+            match old.remove(self.timeout).await {
+                Ok(stats) => tracing::debug!("delay of {n} stopped: {stats:?}"),
+                Err(e) => tracing::warn!("stopping the delay of {n}: {e}"),
+            }
+        }
+        let Some(ms) = ms else {
+            return Ok(true);
+        };
+        let Some(netns) = node.netns_path() else {
+            self.delays.insert(n.to_string(), (ms, None));
+            return Ok(false);
+        };
+        let queue = self
+            .nodes
+            .keys()
+            .position(|k| k == n)
+            .and_then(rules::delay_queue)
+            .ok_or_else(|| NemesisError::InvalidConfig(format!("no NFQUEUE queue for {n}")))?;
+        let installed = NodeDelay::install(
+            &netns,
+            node.ip(),
+            queue,
+            Duration::from_millis(u64::from(ms)),
+            self.timeout,
+        )
+        .await;
+        match installed {
+            Ok(installed) => {
+                self.delays.insert(n.to_string(), (ms, Some(installed)));
+                Ok(true)
+            }
+            Err(e) => {
+                // Keep the intent: a later start or reapply tries again, a heal forgets it.
+                self.delays.insert(n.to_string(), (ms, None));
+                Err(e)
+            }
+        }
     }
 
     /// Sets (`Some`) or removes (`None`) the root qdisc on the node's interface (found by

@@ -1,5 +1,6 @@
-//! Pure text generation for the mechanisms: nft scripts, iptables-restore input, tc
-//! arguments, libfaketime offsets, and parsing `ip -o addr` output.
+//! Pure text generation for the mechanisms: nft scripts, iptables-restore input (partitions,
+//! loss and the NFQUEUE delay), tc arguments, libfaketime offsets, and parsing `ip -o addr`
+//! output.
 //!
 //! Nothing here runs a command; the mechanisms feed these strings to `nft`, `iptables`,
 //! `tc` and the clock file.
@@ -114,6 +115,74 @@ pub fn iptables_jump_args(op: &str) -> Vec<String> {
     }
     v.extend(["-j".to_string(), IPTABLES_CHAIN.to_string()]);
     v
+}
+
+/// The iptables chain of our own (filter table, jumped to from OUTPUT) that hands a delayed
+/// node's outgoing packets to its NFQUEUE delayer ([`crate::delay`]).
+///
+/// Delay needs iptables even when partitions use nft: the NFQUEUE target works through
+/// iptables (legacy or nft flavour) where nft's own `queue` statement has no kernel module.
+pub const DELAY_CHAIN: &str = "FAULTLINE-DELAY";
+
+/// The NFQUEUE queue number of the first node; node `i` (in name order) uses
+/// `DELAY_QUEUE_BASE + i`, so no two nodes share a queue even if they shared a namespace.
+pub const DELAY_QUEUE_BASE: u16 = 0xFA00;
+
+/// The NFQUEUE queue number of the node at `index` (in name order), if there is one.
+pub fn delay_queue(index: usize) -> Option<u16> {
+    u16::try_from(index)
+        .ok()
+        .and_then(|i| DELAY_QUEUE_BASE.checked_add(i))
+}
+
+/// The `iptables-restore --noflush` input that fills our delay chain: every packet the node
+/// sends from `src` (loopback excepted) goes to NFQUEUE `queue`.
+///
+/// `--queue-bypass` lets packets pass undelayed while no delayer is bound to the queue, so a
+/// delayer that died never turns into a partition. Declaring the chain empties it first, so
+/// this replaces the chain as a unit; the jump from OUTPUT is managed separately
+/// ([`chain_jump_args`]).
+pub fn delay_restore_script(src: std::net::Ipv4Addr, queue: u16) -> String {
+    format!(
+        "*filter\n:{DELAY_CHAIN} - [0:0]\n\
+         -A {DELAY_CHAIN} -s {src}/32 ! -o lo -j NFQUEUE --queue-num {queue} --queue-bypass\n\
+         COMMIT\n"
+    )
+}
+
+/// Arguments (after `iptables`) that check (`-C`), insert (`-I`, first place) or delete
+/// (`-D`) the jump from the built-in chain `hook` (`INPUT`, `OUTPUT`) to `chain`.
+pub fn chain_jump_args(op: &str, hook: &str, chain: &str) -> Vec<String> {
+    let mut v = vec!["-w".to_string(), op.to_string(), hook.to_string()];
+    if op == "-I" {
+        v.push("1".to_string());
+    }
+    v.extend(["-j".to_string(), chain.to_string()]);
+    v
+}
+
+/// Arguments (after `iptables`) that add the capability probe's rule: UDP datagrams to
+/// `port` on loopback go to NFQUEUE `queue` (used only in a throw-away namespace).
+pub fn nfqueue_probe_args(queue: u16, port: u16) -> Vec<String> {
+    [
+        "-w",
+        "-A",
+        "OUTPUT",
+        "-o",
+        "lo",
+        "-p",
+        "udp",
+        "--dport",
+        &port.to_string(),
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        &queue.to_string(),
+        "--queue-bypass",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// An offset in libfaketime's timestamp-file syntax: `+30s`, `-1.5s`, `+0.125s`, `+0s`.
@@ -277,6 +346,38 @@ mod tests {
             iptables_jump_args("-C").join(" "),
             "-w -C INPUT -j FAULTLINE"
         );
+    }
+
+    #[test]
+    fn delay_rules_golden() {
+        assert_eq!(
+            delay_restore_script("10.77.0.11".parse().unwrap(), 64001),
+            "*filter\n\
+             :FAULTLINE-DELAY - [0:0]\n\
+             -A FAULTLINE-DELAY -s 10.77.0.11/32 ! -o lo -j NFQUEUE --queue-num 64001 --queue-bypass\n\
+             COMMIT\n"
+        );
+        assert_eq!(
+            chain_jump_args("-I", "OUTPUT", DELAY_CHAIN).join(" "),
+            "-w -I OUTPUT 1 -j FAULTLINE-DELAY"
+        );
+        assert_eq!(
+            chain_jump_args("-D", "OUTPUT", DELAY_CHAIN).join(" "),
+            "-w -D OUTPUT -j FAULTLINE-DELAY"
+        );
+        assert_eq!(
+            chain_jump_args("-C", "INPUT", IPTABLES_CHAIN),
+            iptables_jump_args("-C")
+        );
+        assert_eq!(
+            nfqueue_probe_args(64999, 9).join(" "),
+            "-w -A OUTPUT -o lo -p udp --dport 9 -j NFQUEUE --queue-num 64999 --queue-bypass"
+        );
+        assert_eq!(delay_queue(0), Some(64000));
+        assert_eq!(delay_queue(3), Some(64003));
+        assert_eq!(delay_queue(1535), Some(65535));
+        assert_eq!(delay_queue(1536), None);
+        assert_eq!(delay_queue(usize::MAX), None);
     }
 
     #[test]

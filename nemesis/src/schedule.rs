@@ -6,8 +6,9 @@
 //! requested families is drawn. If a fault of that family is in force, it is undone (heal,
 //! start, resume, clock reset, packet heal); otherwise a new one starts. So every fault
 //! lasts until its family is drawn again, and is undone before the next of its family.
-//! Loss, delay and rate share one slot (all are undone by a packet heal). At the time limit a
-//! final phase heals everything.
+//! Loss, delay and rate share one slot (all are undone by a packet heal). Leader faults
+//! ([`LeaderFault`]) are aimed when applied, since only then is the leader known; a paused
+//! leader counts as one node down. At the time limit a final phase heals everything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::grudge::{grudge, Topology};
-use crate::{Family, Fault, NemesisError, Strobe};
+use crate::{Family, Fault, LeaderFault, NemesisError, Strobe};
 
 /// What to schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +97,9 @@ struct Active {
     paused: BTreeSet<String>,
     clock: bool,
     packet: Vec<String>,
+    /// A leader fault is in force; `Some(true)` when it paused the leader (one node down,
+    /// which one is known only when it is applied).
+    leader: Option<bool>,
 }
 
 fn validate(cfg: &ScheduleConfig) -> Result<Vec<Topology>, NemesisError> {
@@ -184,6 +188,9 @@ pub fn schedule(cfg: &ScheduleConfig, seed: u64) -> Result<Schedule, NemesisErro
     let end = cfg.time_limit_ms;
     let all = cfg.nodes.clone();
     let mut push = |fault| actions.push(TimedAction { at_ms: end, fault });
+    if active.leader.is_some() {
+        push(Fault::Leader(LeaderFault::Undo));
+    }
     if families.contains(&Family::Partition) {
         push(Fault::Heal);
     }
@@ -250,6 +257,7 @@ fn next(
             Fault::Partition(grudge(topology, nodes, rng)?)
         }
         Family::Kill | Family::Pause => {
+            let leader_down = usize::from(active.leader == Some(true));
             let (mine, other) = if family == Family::Kill {
                 (&mut active.killed, &active.paused)
             } else {
@@ -263,7 +271,7 @@ fn next(
                     Fault::Resume(back)
                 }));
             }
-            let room = cfg.max_down().saturating_sub(other.len());
+            let room = cfg.max_down().saturating_sub(other.len() + leader_down);
             let up: Vec<String> = nodes
                 .iter()
                 .filter(|n| !other.contains(*n))
@@ -305,6 +313,32 @@ fn next(
                     .collect();
                 Fault::ClockStrobe(strobes)
             }
+        }
+        Family::Leader if active.leader.is_some() => {
+            active.leader = None;
+            Fault::Leader(LeaderFault::Undo)
+        }
+        Family::Leader => {
+            // With clock faults too, move the leader's clock back first, by more than the
+            // fault is likely to last (it lasts until the family is drawn again, about one
+            // interval per family): a leader that trusts a wall-clock lease then keeps
+            // serving from it after the others have moved on.
+            let clock_ms = cfg.families.contains(&Family::Clock).then(|| {
+                let per = cfg
+                    .interval_ms
+                    .saturating_mul(cfg.families.len().max(1) as u64);
+                let lo = per.saturating_mul(2).clamp(2_000, 300_000);
+                let hi = per.saturating_mul(4).clamp(lo, 300_000);
+                -(rng.gen_range(lo..=hi) as i64)
+            });
+            let down = active.killed.len() + active.paused.len();
+            let pause = rng.gen_bool(0.5) && down < cfg.max_down();
+            active.leader = Some(pause);
+            Fault::Leader(if pause {
+                LeaderFault::Pause { clock_ms }
+            } else {
+                LeaderFault::Isolate { clock_ms }
+            })
         }
         Family::Loss | Family::Delay | Family::Rate if !active.packet.is_empty() => {
             Fault::PacketHeal(std::mem::take(&mut active.packet))

@@ -1,6 +1,7 @@
 //! Tests of the seeded schedules: determinism, and invariants replayed over many seeds.
 
 use super::*;
+use crate::LeaderAim;
 
 fn names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("n{i}")).collect()
@@ -24,6 +25,8 @@ fn replay(cfg: &ScheduleConfig, s: &Schedule) {
     let mut paused = BTreeSet::new();
     let mut clock = false;
     let mut packet = false;
+    // A leader fault in force: Some(true) when it pauses the leader.
+    let mut leader: Option<bool> = None;
     let mut last = 0;
     let mut in_final = false;
     for (i, a) in s.actions.iter().enumerate() {
@@ -66,7 +69,8 @@ fn replay(cfg: &ScheduleConfig, s: &Schedule) {
                 assert!(set.is_empty(), "second kill/pause before undo: {ctx}");
                 set.extend(v.iter().cloned());
                 assert!(
-                    killed.len() + paused.len() <= cfg.max_down(),
+                    killed.len() + paused.len() + usize::from(leader == Some(true))
+                        <= cfg.max_down(),
                     "too many down: {ctx}"
                 );
             }
@@ -120,6 +124,33 @@ fn replay(cfg: &ScheduleConfig, s: &Schedule) {
                 packet = true;
             }
             Fault::PacketHeal(_) => packet = false,
+            Fault::Leader(LeaderFault::Undo) => {
+                assert!(leader.is_some(), "leader undo with nothing in force: {ctx}");
+                leader = None;
+            }
+            Fault::Leader(f) => {
+                assert!(leader.is_none(), "second leader fault: {ctx}");
+                let (paused_leader, clock_ms) = match f {
+                    LeaderFault::Pause { clock_ms } => (true, clock_ms),
+                    LeaderFault::Isolate { clock_ms } => (false, clock_ms),
+                    LeaderFault::Undo => unreachable!(),
+                };
+                // The clock moves back only when clock faults were asked for, and by at
+                // least 2 s, at most 5 minutes.
+                assert_eq!(
+                    clock_ms.is_some(),
+                    cfg.families.contains(&Family::Clock),
+                    "{ctx}"
+                );
+                if let Some(ms) = clock_ms {
+                    assert!((-300_000..=-2_000).contains(ms), "{ctx}");
+                }
+                leader = Some(paused_leader);
+                assert!(
+                    killed.len() + paused.len() + usize::from(paused_leader) <= cfg.max_down(),
+                    "too many down: {ctx}"
+                );
+            }
         }
     }
     let always_healed = [
@@ -133,6 +164,7 @@ fn replay(cfg: &ScheduleConfig, s: &Schedule) {
     }
     assert!(!partition && !clock && !packet, "left in force: {ctx}");
     assert!(killed.is_empty() && paused.is_empty(), "left down: {ctx}");
+    assert!(leader.is_none(), "leader fault left in force: {ctx}");
 }
 
 #[test]
@@ -312,4 +344,84 @@ fn seed_1_schedule_is_pinned() {
         r#"{"at_ms":6000,"fault":{"f":"clock_reset","value":["n1","n2","n3"]}}]}"#
     );
     assert_eq!(text, golden);
+}
+
+#[test]
+fn leader_faults_alternate_with_their_undo_and_move_the_clock_only_with_clock_faults() {
+    for families in [
+        vec![Family::Leader],
+        vec![Family::Leader, Family::Clock],
+        vec![Family::Leader, Family::Pause, Family::Kill],
+    ] {
+        let c = cfg(&families, 5);
+        for seed in 0..200 {
+            let s = schedule(&c, seed).unwrap();
+            replay(&c, &s);
+            let aimed = s
+                .actions
+                .iter()
+                .filter(|a| matches!(a.fault, Fault::Leader(ref f) if *f != LeaderFault::Undo))
+                .count();
+            assert!(aimed > 0 || families.len() > 1, "seed {seed}: {families:?}");
+        }
+    }
+}
+
+#[test]
+fn leader_aim_turns_faults_into_concrete_ones_and_undoes_what_it_did() {
+    let nodes = names(3);
+    let mut aim = LeaderAim::new();
+    // No leader: refused, nothing in force, and an undo does nothing.
+    let err = aim
+        .resolve(&LeaderFault::Isolate { clock_ms: None }, None, &nodes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no node claims to lead"), "{err}");
+    assert_eq!(aim.in_force(), None);
+    assert!(aim
+        .resolve(&LeaderFault::Undo, None, &nodes)
+        .unwrap()
+        .is_empty());
+    // Isolate n2 after moving its clock back 5 s.
+    let faults = aim
+        .resolve(
+            &LeaderFault::Isolate {
+                clock_ms: Some(-5_000),
+            },
+            Some("n2"),
+            &nodes,
+        )
+        .unwrap();
+    assert_eq!(faults.len(), 2);
+    assert_eq!(
+        faults[0],
+        Fault::ClockBump(BTreeMap::from([("n2".to_string(), -5_000)]))
+    );
+    match &faults[1] {
+        Fault::Partition(g) => {
+            assert!(!g.connected("n2", "n1") && !g.connected("n2", "n3"));
+            assert!(g.connected("n1", "n3"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(aim.in_force(), Some("n2"));
+    // The undo heals and resets n2's clock, whoever leads now.
+    assert_eq!(
+        aim.resolve(&LeaderFault::Undo, Some("n1"), &nodes).unwrap(),
+        vec![Fault::Heal, Fault::ClockReset(vec!["n2".to_string()])]
+    );
+    // A pause without clock: pause, then resume the same node.
+    assert_eq!(
+        aim.resolve(&LeaderFault::Pause { clock_ms: None }, Some("n3"), &nodes)
+            .unwrap(),
+        vec![Fault::Pause(vec!["n3".to_string()])]
+    );
+    assert_eq!(
+        aim.resolve(&LeaderFault::Undo, None, &nodes).unwrap(),
+        vec![Fault::Resume(vec!["n3".to_string()])]
+    );
+    // A leader that is not a node of the cluster is refused.
+    assert!(aim
+        .resolve(&LeaderFault::Pause { clock_ms: None }, Some("n9"), &nodes)
+        .is_err());
 }

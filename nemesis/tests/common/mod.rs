@@ -344,6 +344,44 @@ impl TestNet {
 }
 
 impl TestNet {
+    /// Milliseconds each of `samples` TCP connects from `from` to `to`:7070 takes (one round
+    /// trip: SYN, SYN-ACK), sorted. Needs the listeners of [`TestNet::listen`].
+    pub fn connect_ms(&self, from: &str, to: &str, samples: usize) -> Vec<f64> {
+        let addr = SocketAddr::new(self.node(to).ip, 7070);
+        let mut times = in_netns(&self.node(from).path(), move || {
+            (0..samples)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+                    started.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect::<Vec<f64>>()
+        });
+        times.sort_by(f64::total_cmp);
+        times
+    }
+
+    /// The lines of `iptables -S` (all chains of the filter table) in a node's namespace
+    /// that mention our delay chain.
+    pub fn delay_rules(&self, node: &str) -> Vec<String> {
+        self.exec(node, &["iptables", "-w", "-S"])
+            .lines()
+            .filter(|l| l.contains("FAULTLINE-DELAY"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The median of sorted samples.
+pub fn median(sorted: &[f64]) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[sorted.len() / 2]
+}
+
+impl TestNet {
     /// Seconds to move `bytes` over TCP from `from` to `to`, measured until the receiver
     /// has read them all.
     pub fn tcp_transfer_secs(&self, from: &str, to: &str, bytes: usize) -> f64 {
