@@ -231,6 +231,9 @@ fn print_plan(r: &Resolved) {
         if r.families_from_fault { " (chosen for the fault)" } else { "" },
         r.seed
     );
+    for d in &r.families_dropped {
+        eprintln!("nemesis: left out of the default list: {d}");
+    }
     eprintln!(
         "claims: {} — {}",
         if r.claims.models.is_empty() {
@@ -317,12 +320,30 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     }
     println!("run: {}", res.run_dir.display());
     println!("reproduce: {}", res.command);
-    println!(
-        "exit {}: {}",
-        res.code,
-        faultline_results::exit_meaning(res.code)
-    );
+    println!("exit {}: {}", res.code, exit_line(res));
     let _ = r;
+}
+
+/// The meaning of the exit code; when the target claims nothing under the plan, the exit
+/// code says so rather than "every claimed model valid".
+fn exit_line(res: &CampaignResult) -> String {
+    if res.checked.decisive.is_empty() && res.code == crate::exit::VALID {
+        let found = res
+            .checked
+            .verdicts
+            .iter()
+            .any(|(_, v, _)| matches!(v, Verdict::Invalid { .. }));
+        format!(
+            "the target claims no model under this plan, so no verdict decides the exit code{}",
+            if found {
+                " (the violations above are of models it does not claim here)"
+            } else {
+                ""
+            }
+        )
+    } else {
+        faultline_results::exit_meaning(res.code).to_string()
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ fn bad_plans_exit_254_with_a_clear_message() {
         (vec!["--workload", "queue"], "queue"),
         (vec!["--nemesis", "earthquake"], "earthquake"),
         (vec!["--fault", "r1"], "stale-reads"),
-        (vec!["--target", "etcd"], "raft-register"),
+        (vec!["--target", "zookeeper"], "raft-register"),
         (vec!["--check", "snapshot"], "snapshot"),
         (
             vec![

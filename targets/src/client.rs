@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::target::{Client, ClientOp, Completion, CompletionKind, TargetError};
+use crate::target::{Client, ClientOp, Completion, CompletionKind, Role, TargetError};
 
 /// An answer of faultline-node, as far as the client reads it.
 #[derive(Debug, Deserialize)]
@@ -176,6 +176,28 @@ impl Client for NodeClient {
             c.node = Some(self.node.clone());
         }
         c
+    }
+
+    async fn role(&self) -> Role {
+        let Ok(resp) = self.http.get(format!("{}/status", self.base)).send().await else {
+            return Role::Unknown;
+        };
+        match resp.json::<Value>().await {
+            Ok(v) => role_of_status(&v),
+            Err(_) => Role::Unknown,
+        }
+    }
+}
+
+/// The role a faultline-node `/status` document states (`"role"` and `"term"`;
+/// quorum-kv has neither and is [`Role::Unknown`]).
+pub fn role_of_status(status: &Value) -> Role {
+    match status.get("role").and_then(Value::as_str) {
+        Some("leader") => Role::Leader {
+            term: status.get("term").and_then(Value::as_u64).unwrap_or(0),
+        },
+        Some(_) => Role::Follower,
+        None => Role::Unknown,
     }
 }
 

@@ -128,5 +128,5 @@ pub mod target;
 pub use adapter::NemesisNode;
 pub use target::{
     all_targets, target_by_name, ClaimContext, Claims, Client, ClientOp, Completion,
-    CompletionKind, DeployContext, SwitchableFault, Target, TargetError,
+    CompletionKind, DeployContext, Role, SwitchableFault, Target, TargetError,
 };

@@ -42,8 +42,8 @@ const FAULTS: &[SwitchableFault] = &[
     },
     SwitchableFault {
         name: "lease-reads",
-        description: "the leader serves reads from local state while a lease measured with the wall clock holds: a clock jump extends the lease past a new leader's election",
-        exposed_by: &["partition", "clock"],
+        description: "the leader serves reads from local state while a lease measured with the wall clock holds: a leader whose clock was moved back keeps its lease past a pause or a partition, while the others elect a new leader and accept writes",
+        exposed_by: &["leader", "clock"],
     },
 ];
 
@@ -96,6 +96,9 @@ impl Target for RaftRegister {
         bundled_args("raft-register", ctx)
     }
     fn offers_cas(&self) -> bool {
+        true
+    }
+    fn has_leader(&self) -> bool {
         true
     }
     fn faults(&self) -> &'static [SwitchableFault] {

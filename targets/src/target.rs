@@ -149,11 +149,34 @@ impl Completion {
     }
 }
 
+/// What a node says about its own part in leadership, as asked by the nemesis to aim a
+/// fault at the leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "role")]
+pub enum Role {
+    /// The node believes it leads, in this term (or epoch; 0 when the target has none).
+    Leader {
+        /// The term it believes it leads in; a higher term wins when two nodes claim.
+        term: u64,
+    },
+    /// The node does not lead.
+    Follower,
+    /// The node did not answer, or the target has no leader.
+    Unknown,
+}
+
 /// A client bound to one node. Never returns an error: what happened is data.
 #[async_trait]
 pub trait Client: Send + Sync + fmt::Debug {
     /// Carries out `op` on `key` and reports how it completed.
     async fn invoke(&self, key: &str, op: &ClientOp) -> Completion;
+
+    /// Whether this node believes it leads. The default (for leaderless targets) is
+    /// [`Role::Unknown`]; targets with a leader override it and say so with
+    /// [`Target::has_leader`].
+    async fn role(&self) -> Role {
+        Role::Unknown
+    }
 }
 
 /// Errors a target reports about its settings or its client.
@@ -202,6 +225,23 @@ pub trait Target: Send + Sync + fmt::Debug {
     /// The file name of the program the nodes run (found by the harness; bind-mounted
     /// into each node).
     fn binary_name(&self) -> &'static str;
+    /// Where the program is installed on the host when it is not one of faultline's own
+    /// (`/usr/bin/etcd` from a distribution package); `None` (the default) means "next to
+    /// the `faultline` executable".
+    fn system_binary(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether the nemesis's clock faults (libfaketime) reach the node's program: `Err`
+    /// with the reason when they do not (a program that reads time through the vDSO
+    /// instead of libc). The harness also checks that the binary is dynamically linked.
+    fn clock_faults(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Whether one node leads the others and the client can tell which ([`Client::role`]);
+    /// the nemesis's `leader` faults need it.
+    fn has_leader(&self) -> bool {
+        false
+    }
     /// How to build the program when it is missing, for the error message.
     fn build_hint(&self) -> &'static str;
     /// The port every node's client API listens on.
@@ -295,7 +335,7 @@ mod tests {
             target_by_name("quorum-kv").map(|t| t.name()).ok(),
             Some("quorum-kv")
         );
-        let err = target_by_name("etcd")
+        let err = target_by_name("zookeeper")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

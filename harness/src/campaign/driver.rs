@@ -7,10 +7,12 @@
 use crate::campaign::recorder::{Entry, Recorder};
 use crate::campaign::worker::Stats;
 use faultline_history::{EventType, Process, Value};
-use faultline_nemesis::{Family, Fault, Nemesis, TimedAction};
+use faultline_nemesis::{Family, Fault, LeaderAim, LeaderFault, Nemesis, TimedAction};
+use faultline_targets::{Client, Role};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What happened to one scheduled action.
@@ -81,6 +83,69 @@ fn track(active: &mut BTreeMap<&'static str, String>, fault: &Fault) {
         Fault::PacketHeal(_) => {
             active.remove("packet");
         }
+        // Aimed faults are tracked through the concrete faults they resolve to.
+        Fault::Leader(_) => {}
+    }
+}
+
+/// How long the nodes have to say who leads before an aimed fault is skipped.
+const ROLE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The node that leads now, as the nodes say: among those that claim to lead, the one
+/// with the highest term (an old leader that has not heard of the new term may still
+/// claim). `None` when no node claims within [`ROLE_TIMEOUT`].
+pub async fn find_leader(nodes: &[(String, Arc<dyn Client>)]) -> Option<String> {
+    let asks = nodes.iter().map(|(name, client)| {
+        let (name, client) = (name.clone(), client.clone());
+        tokio::spawn(async move {
+            let role = tokio::time::timeout(ROLE_TIMEOUT, client.role())
+                .await
+                .unwrap_or(Role::Unknown);
+            (name, role)
+        })
+    });
+    let mut roles = Vec::new();
+    for ask in asks.collect::<Vec<_>>() {
+        if let Ok(r) = ask.await {
+            roles.push(r);
+        }
+    }
+    pick_leader(&roles)
+}
+
+/// The claimant with the highest term; the first of them on a tie.
+pub fn pick_leader(roles: &[(String, Role)]) -> Option<String> {
+    let mut best: Option<(&String, u64)> = None;
+    for (name, role) in roles {
+        if let Role::Leader { term } = role {
+            if best.is_none_or(|(_, t)| *term > t) {
+                best = Some((name, *term));
+            }
+        }
+    }
+    best.map(|(n, _)| n.clone())
+}
+
+/// Records an action that could not be carried out as a `nemesis` invoke / info pair with
+/// the reason, and returns its record.
+fn record_skipped(recorder: &Recorder, fault: &Fault, at_ms: u64, why: String) -> ActionRecord {
+    for kind in [EventType::Invoke, EventType::Info] {
+        recorder.record(Entry {
+            process: Process::Nemesis,
+            kind,
+            f: fault.name().to_string(),
+            key: None,
+            value: fault.value(),
+            node: None,
+            error: (kind == EventType::Info).then(|| why.clone()),
+        });
+    }
+    tracing::warn!("nemesis {} skipped: {why}", fault.name());
+    ActionRecord {
+        at_ms,
+        fault: fault.name().to_string(),
+        mechanism: None,
+        error: Some(why),
     }
 }
 
@@ -127,8 +192,10 @@ pub async fn apply_recorded(
 }
 
 /// Runs the main-phase actions (those before `time_limit_ms`) at their times, from
-/// `start`, until done or stopped. The final healing actions are left to
-/// [`final_heal`].
+/// `start`, until done or stopped. Faults aimed at the leader are resolved when due: the
+/// nodes (`clients`, by name) are asked who leads, and the concrete faults are applied and
+/// recorded one by one. The final healing actions are left to [`final_heal`].
+#[allow(clippy::too_many_arguments)]
 pub async fn drive(
     nemesis: &mut Nemesis,
     actions: &[TimedAction],
@@ -137,9 +204,12 @@ pub async fn drive(
     start: Instant,
     stats: &Stats,
     stop: &AtomicBool,
+    clients: &[(String, Arc<dyn Client>)],
 ) -> Vec<ActionRecord> {
     let mut records = Vec::new();
     let mut active = BTreeMap::new();
+    let mut aim = LeaderAim::new();
+    let names: Vec<String> = clients.iter().map(|(n, _)| n.clone()).collect();
     for action in actions.iter().filter(|a| a.at_ms < time_limit_ms) {
         let when = start + Duration::from_millis(action.at_ms);
         while Instant::now() < when {
@@ -152,30 +222,67 @@ pub async fn drive(
         if stop.load(Ordering::Relaxed) {
             return records;
         }
-        let rec = apply_recorded(nemesis, recorder, &action.fault, action.at_ms).await;
-        if rec.error.is_none() {
-            track(&mut active, &action.fault);
-            stats.faults.fetch_add(1, Ordering::Relaxed);
+        let concrete = match &action.fault {
+            Fault::Leader(aimed) => {
+                let leader = match aimed {
+                    LeaderFault::Undo => None,
+                    _ => find_leader(clients).await,
+                };
+                match aim.resolve(aimed, leader.as_deref(), &names) {
+                    Ok(faults) => {
+                        if let Some(l) = &leader {
+                            tracing::info!("{} aimed at {l}", action.fault.name());
+                        }
+                        faults
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        records.push(record_skipped(recorder, &action.fault, action.at_ms, why));
+                        continue;
+                    }
+                }
+            }
+            other => vec![other.clone()],
+        };
+        for (i, fault) in concrete.iter().enumerate() {
+            // An aimed fault moves the clock first: let the node see the new time before
+            // pausing or cutting it off, and let it run on the moved clock for a moment
+            // after the resume or heal before resetting it.
+            let after_clock = i > 0 && matches!(concrete[i - 1], Fault::ClockBump(_));
+            if after_clock || (i > 0 && matches!(fault, Fault::ClockReset(_))) {
+                let until = Instant::now() + faultline_nemesis::clock::SETTLE;
+                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            let rec = apply_recorded(nemesis, recorder, fault, action.at_ms).await;
+            if rec.error.is_none() {
+                track(&mut active, fault);
+                stats.faults.fetch_add(1, Ordering::Relaxed);
+            }
+            stats.set_in_force(describe(&active));
+            records.push(rec);
         }
-        stats.set_in_force(describe(&active));
-        records.push(rec);
     }
     records
 }
 
-/// The faults of the final phase for the families in use: resume paused nodes, start
-/// killed ones (each `Start` re-applies the packet state), heal partitions and packet
-/// faults, reset clocks. The runtime's calls are idempotent, so every node is named.
+/// The faults of the final phase for the families in use: start killed nodes (each
+/// `Start` re-applies the packet state; starting a paused node thaws it, so a node that
+/// was paused and then killed comes back too), resume paused ones, heal partitions and
+/// packet faults, reset clocks. The runtime's calls are idempotent, so every node is
+/// named; start comes first because resuming a stopped node is refused.
 pub fn final_faults(families: &[Family], nodes: &[String]) -> Vec<Fault> {
     let all = nodes.to_vec();
     let mut out = Vec::new();
-    if families.contains(&Family::Pause) {
-        out.push(Fault::Resume(all.clone()));
-    }
+    let leader = families.contains(&Family::Leader);
     if families.contains(&Family::Kill) {
         out.push(Fault::Start(all.clone()));
     }
-    if families.contains(&Family::Partition) {
+    if families.contains(&Family::Pause) || leader {
+        out.push(Fault::Resume(all.clone()));
+    }
+    if families.contains(&Family::Partition) || leader {
         out.push(Fault::Heal);
     }
     if families
@@ -246,11 +353,29 @@ mod tests {
         .iter()
         .map(|f| f.name())
         .collect();
-        assert_eq!(names, vec!["resume", "start", "heal", "clock_reset"]);
+        assert_eq!(names, vec!["start", "resume", "heal", "clock_reset"]);
+        assert_eq!(
+            final_faults(&[Family::Leader], &nodes),
+            vec![Fault::Resume(nodes.clone()), Fault::Heal]
+        );
         assert_eq!(
             final_faults(&[Family::Loss], &nodes),
             vec![Fault::PacketHeal(nodes.clone())]
         );
+    }
+
+    #[test]
+    fn the_leader_is_the_claimant_with_the_highest_term() {
+        let roles = vec![
+            ("n1".to_string(), Role::Leader { term: 3 }),
+            ("n2".to_string(), Role::Follower),
+            ("n3".to_string(), Role::Leader { term: 4 }),
+            ("n4".to_string(), Role::Unknown),
+        ];
+        assert_eq!(pick_leader(&roles).as_deref(), Some("n3"));
+        assert_eq!(pick_leader(&roles[..2]).as_deref(), Some("n1"));
+        assert_eq!(pick_leader(&roles[1..2]), None);
+        assert_eq!(pick_leader(&[]), None);
     }
 
     #[test]

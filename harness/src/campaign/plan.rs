@@ -140,6 +140,9 @@ pub struct Resolved {
     pub families: Vec<Family>,
     /// Whether the families were chosen for the planted fault (the user gave none).
     pub families_from_fault: bool,
+    /// Default families left out because the target cannot take them, with the reason
+    /// (printed with the plan).
+    pub families_dropped: Vec<String>,
     /// What to check.
     pub check: CheckRequest,
     /// The models the target claims under this plan, and why.
@@ -323,6 +326,27 @@ pub fn resolve(
     }
     families.sort();
     families.dedup();
+    if families.contains(&Family::Leader) && !target.has_leader() {
+        return bad(format!(
+            "{} has no leader to aim at: drop leader from --nemesis (isolate one node with partition instead)",
+            target.name()
+        ));
+    }
+    let mut families_dropped = Vec::new();
+    if families.contains(&Family::Clock) {
+        if let Err(why) = target.clock_faults() {
+            if plan.nemesis == Plan::default().nemesis {
+                // The default list, not the user's choice: leave clock faults out and say so.
+                families.retain(|f| *f != Family::Clock);
+                families_dropped.push(format!("clock ({why})"));
+            } else {
+                return bad(format!(
+                    "clock faults cannot reach {}: {why}; drop clock from --nemesis",
+                    target.name()
+                ));
+            }
+        }
+    }
     if plan.max_down.is_some_and(|m| m == 0 || m > plan.nodes) {
         return bad(format!(
             "--max-down must be between 1 and the node count {}",
@@ -346,6 +370,7 @@ pub fn resolve(
         seed,
         families,
         families_from_fault,
+        families_dropped,
         check,
         claims,
         time_limit,
@@ -478,6 +503,20 @@ mod tests {
         })
         .contains("snapshot"));
         let q = target_by_name("quorum-kv").expect("known");
+        // A leaderless target has no leader to aim at.
+        let e = resolve(
+            &Plan {
+                target: "quorum-kv".into(),
+                nemesis: vec!["leader".into()],
+                ..Plan::default()
+            },
+            q.as_ref(),
+            1,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("no leader to aim at"), "{e}");
         let e = resolve(
             &Plan {
                 target: "quorum-kv".into(),
@@ -498,7 +537,7 @@ mod tests {
             ..Plan::default()
         };
         let r = resolve(&p, raft().as_ref(), 1).expect("valid");
-        assert_eq!(r.families, vec![Family::Partition, Family::Clock]);
+        assert_eq!(r.families, vec![Family::Clock, Family::Leader]);
         assert!(r.families_from_fault);
         let p = Plan {
             nemesis: vec!["none".into()],

@@ -80,6 +80,20 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathB
             .canonicalize()
             .with_context(|| format!("cannot resolve {}", p.display()));
     }
+    if let Some(system) = target.system_binary() {
+        let p = Path::new(system);
+        if !p.is_file() {
+            return Err(Refused {
+                message: format!(
+                    "{} needs {system}, which is not installed: {} (or pass --node-binary PATH)",
+                    target.name(),
+                    target.build_hint()
+                ),
+            }
+            .into());
+        }
+        return Ok(p.to_path_buf());
+    }
     let exe = std::env::current_exe().context("cannot find the faultline executable")?;
     let mut dirs = Vec::new();
     if let Some(d) = exe.parent() {
@@ -423,6 +437,8 @@ async fn run_phases(
     } else {
         Duration::ZERO
     };
+    let leader_clients: Vec<(String, Arc<dyn faultline_targets::Client>)> =
+        names.iter().cloned().zip(clients.iter().cloned()).collect();
     let workers = Arc::new(Workers {
         recorder: recorder.clone(),
         generator: Mutex::new(gen),
@@ -456,6 +472,7 @@ async fn run_phases(
         start,
         &stats,
         &stop,
+        &leader_clients,
     )
     .await;
     for t in tasks {
