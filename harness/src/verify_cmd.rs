@@ -27,16 +27,24 @@ pub struct VerifyArgs {
     pub base: TestArgs,
 }
 
-/// The fault mix of campaign `i`: one family at a time, then all together.
-pub fn fault_mix(i: usize) -> &'static str {
-    const MIXES: [&str; 5] = [
-        "partition",
-        "kill",
-        "pause",
-        "clock",
-        "partition,kill,pause,clock",
-    ];
-    MIXES[i % MIXES.len()]
+/// The fault mix of campaign `i` for `target`: one family at a time, then all together.
+/// Clock faults only where they reach the target's program; faults aimed at the leader
+/// (with its clock moved back, where clocks can be moved) only where the target has one.
+pub fn fault_mix(i: usize, target: &dyn faultline_targets::Target) -> String {
+    let clock = target.clock_faults().is_ok();
+    let mut mixes: Vec<String> = vec!["partition".into(), "kill".into(), "pause".into()];
+    if clock {
+        mixes.push("clock".into());
+    }
+    if target.has_leader() {
+        mixes.push(if clock { "leader,clock" } else { "leader" }.into());
+    }
+    mixes.push(if clock {
+        "partition,kill,pause,clock".into()
+    } else {
+        "partition,kill,pause".into()
+    });
+    mixes[i % mixes.len()].clone()
 }
 
 /// What all campaigns said about one model.
@@ -94,7 +102,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         base.time_limit = Some(30.0);
     }
     // Validate once up front, so a bad plan exits 254 before any campaign.
-    let (first, _) = match resolve_args(&TestArgs {
+    let (first, first_target) = match resolve_args(&TestArgs {
         seed: Some(first_seed),
         ..base.clone()
     }) {
@@ -127,7 +135,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         let mut a = base.clone();
         a.seed = Some(first_seed.wrapping_add(i as u64));
         if args.base.nemesis.is_none() && args.base.fault.is_empty() {
-            a.nemesis = Some(fault_mix(i).into());
+            a.nemesis = Some(fault_mix(i, first_target.as_ref()));
         }
         let (resolved, target) = match resolve_args(&a) {
             Ok(r) => r,
@@ -241,8 +249,21 @@ mod tests {
 
     #[test]
     fn mixes_rotate_through_each_family_then_all() {
-        assert_eq!(fault_mix(0), "partition");
-        assert_eq!(fault_mix(4), "partition,kill,pause,clock");
-        assert_eq!(fault_mix(5), "partition");
+        let raft = faultline_targets::target_by_name("raft-register").expect("known");
+        let mixes: Vec<String> = (0..7).map(|i| fault_mix(i, raft.as_ref())).collect();
+        assert_eq!(
+            mixes,
+            vec![
+                "partition",
+                "kill",
+                "pause",
+                "clock",
+                "leader,clock",
+                "partition,kill,pause,clock",
+                "partition"
+            ]
+        );
+        let qkv = faultline_targets::target_by_name("quorum-kv").expect("known");
+        assert_eq!(fault_mix(4, qkv.as_ref()), "partition,kill,pause,clock");
     }
 }
