@@ -21,7 +21,7 @@ pub struct TestArgs {
     /// A TOML plan file with the same settings (field names as in run.json's plan).
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// The system under test: raft-register or quorum-kv. [default: raft-register]
+    /// The system under test: raft-register, quorum-kv or etcd. [default: raft-register]
     #[arg(long)]
     pub target: Option<String>,
     /// Number of nodes. [default: 5]
@@ -285,10 +285,13 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
         if !checked && !matches!(row.status, RowStatus::RuledOut { .. }) {
             continue;
         }
-        let claimed = if res.checked.decisive.contains(&row.model) {
+        // Deciding models are the claimed ones, or the ones the user named in --check.
+        let claimed = if !res.checked.decisive.contains(&row.model) {
+            ""
+        } else if r.claims.models.iter().any(|m| m == row.model.as_str()) {
             " (claimed)"
         } else {
-            ""
+            " (asked for; decides the exit code)"
         };
         let label = match &row.status {
             RowStatus::Valid => "valid".to_string(),
@@ -321,7 +324,6 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     println!("run: {}", res.run_dir.display());
     println!("reproduce: {}", res.command);
     println!("exit {}: {}", res.code, exit_line(res));
-    let _ = r;
 }
 
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit

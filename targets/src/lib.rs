@@ -120,6 +120,7 @@
 
 pub mod adapter;
 pub mod client;
+pub mod etcd;
 pub mod quorum_kv;
 pub mod raft_register;
 pub mod runtime;

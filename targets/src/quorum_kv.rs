@@ -147,6 +147,7 @@ impl Target for QuorumKv {
         node: &str,
         addr: SocketAddr,
         timeout: Duration,
+        _options: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn Client>, TargetError> {
         Ok(Arc::new(NodeClient::new(node, addr, timeout)?))
     }

@@ -128,6 +128,7 @@ impl Target for RaftRegister {
         node: &str,
         addr: SocketAddr,
         timeout: Duration,
+        _options: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn Client>, TargetError> {
         Ok(Arc::new(NodeClient::new(node, addr, timeout)?))
     }

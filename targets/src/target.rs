@@ -275,12 +275,15 @@ pub trait Target: Send + Sync + fmt::Debug {
     }
     /// The models the target claims under these settings.
     fn claims(&self, ctx: &ClaimContext<'_>) -> Claims;
-    /// A client for the node called `node` at `addr`; `timeout` bounds every request.
+    /// A client for the node called `node` at `addr`; `timeout` bounds every request;
+    /// `options` are the plan's target options, already accepted by
+    /// [`Target::check_options`] (etcd's `reads=serializable` changes how it reads).
     fn client(
         &self,
         node: &str,
         addr: SocketAddr,
         timeout: Duration,
+        options: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn Client>, TargetError>;
 
     /// Checks that `fault` is one of the target's planted faults.
@@ -306,6 +309,7 @@ pub fn all_targets() -> Vec<Arc<dyn Target>> {
     vec![
         Arc::new(crate::raft_register::RaftRegister),
         Arc::new(crate::quorum_kv::QuorumKv),
+        Arc::new(crate::etcd::Etcd),
     ]
 }
 
@@ -335,11 +339,12 @@ mod tests {
             target_by_name("quorum-kv").map(|t| t.name()).ok(),
             Some("quorum-kv")
         );
+        assert_eq!(target_by_name("etcd").map(|t| t.name()).ok(), Some("etcd"));
         let err = target_by_name("zookeeper")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("raft-register, quorum-kv"), "{err}");
+        assert!(err.contains("raft-register, quorum-kv, etcd"), "{err}");
     }
 
     #[test]

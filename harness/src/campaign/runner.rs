@@ -395,7 +395,12 @@ async fn run_phases(
         ));
         names.push(node.name().to_string());
         let addr = std::net::SocketAddr::from((node.ip(), target.port()));
-        clients.push(target.client(node.name().as_str(), addr, r.request_timeout)?);
+        clients.push(target.client(
+            node.name().as_str(),
+            addr,
+            r.request_timeout,
+            &plan.target_options,
+        )?);
     }
     let mut nemesis = Nemesis::new(nodes, caps)?;
     nemesis

@@ -1,0 +1,209 @@
+//! End to end against a real third-party system: `faultline test --target etcd` runs a
+//! short campaign against a 3-member etcd cluster (Debian's `etcd-server`, `/usr/bin/etcd`)
+//! in Docker, with partitions, kills and pauses, and stores a valid linearizability
+//! verdict; bad etcd plans exit 254 before touching Docker.
+//!
+//! The campaign needs Docker, root and `/usr/bin/etcd` (CI installs `etcd-server` in
+//! `.ci/run`). Outside CI a machine without Docker skips it, saying so; under `CI=true` it
+//! always runs. A missing `/usr/bin/etcd` is a failure that says how to install it, never a
+//! skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The campaigns of this file run one at a time: two clusters on two busy cores would
+/// measure the machine, not etcd.
+static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const ETCD: &str = "/usr/bin/etcd";
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn docker_available() -> bool {
+    Path::new("/var/run/docker.sock").exists()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Fails (never skips) when etcd is not installed.
+fn require_etcd() {
+    assert!(
+        Path::new(ETCD).is_file(),
+        "{ETCD} is missing: install Debian's etcd-server: sudo apt-get install etcd-server \
+         (CI installs it from .ci/run)"
+    );
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-it-etcd-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[test]
+fn bad_etcd_plans_exit_254_with_a_clear_message() {
+    let dir = scratch("bad");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--target", "etcd", "--target-opt", "reads=stale"],
+            "reads=stale: must be linearizable (the default) or serializable",
+        ),
+        (
+            vec!["--target", "etcd", "--target-opt", "r=1"],
+            "reads=linearizable or reads=serializable",
+        ),
+        (
+            vec!["--target", "etcd", "--nemesis", "partition,clock"],
+            "vDSO",
+        ),
+        (vec!["--target", "etcd", "--fault", "stale-reads"], "etcd"),
+        (
+            vec!["--target", "etcd", "--node-binary", "/nonexistent/etcd"],
+            "sudo apt-get install etcd-server",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = faultline()
+            .arg("test")
+            .args(&args)
+            .arg("--store")
+            .arg(&dir)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: message should name {needle:?}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_short_campaign_against_etcd_is_linearizable_and_stored() {
+    let _one = ONE_CAMPAIGN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if !docker_available() && !in_ci() {
+        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+        return;
+    }
+    require_etcd();
+    let work = scratch("store");
+    let store = work.join("store");
+    let out = faultline()
+        .args(["test", "--target", "etcd", "--nodes", "3"])
+        .args(["--time-limit", "15", "--concurrency", "6", "--rate", "150"])
+        .args(["--keys", "3", "--nemesis", "partition,kill,pause"])
+        .args(["--nemesis-interval", "2", "--recovery", "3", "--seed", "7"])
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .expect("faultline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("reproduce: faultline test --target etcd") && stdout.contains("--seed 7"),
+        "{stdout}"
+    );
+
+    let run = store.join("latest");
+    assert!(run.is_dir(), "store/latest should point at the run");
+    let verdict: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
+    )
+    .expect("json");
+    assert_eq!(verdict["overall"], "valid", "{verdict:#}");
+    assert_eq!(verdict["exit_code"], 0);
+    let lin = verdict["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["model"] == "linearizable"))
+        .cloned()
+        .expect("row");
+    assert_eq!(
+        (lin["result"].as_str(), lin["claimed"].as_bool()),
+        (Some("valid"), Some(true)),
+        "{verdict:#}"
+    );
+
+    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
+    let history = faultline_history::JsonlReader::new(text.as_bytes(), "history.jsonl")
+        .read_all()
+        .expect("parses");
+    assert_eq!(history.meta.get("target"), Some(&serde_json::json!("etcd")));
+    let paired = history.pair("history.jsonl").expect("pairs");
+    let ok = |f: &str| {
+        paired
+            .ops
+            .iter()
+            .filter(|o| o.outcome == faultline_history::Outcome::Ok && o.f == f)
+            .count()
+    };
+    assert!(
+        paired.ops.len() > 300,
+        "only {} operations in 15 s at 150/s",
+        paired.ops.len()
+    );
+    assert!(
+        ok("read") > 50 && ok("write") > 20 && ok("cas") > 5,
+        "too few ok operations: {} reads, {} writes, {} cas of {}",
+        ok("read"),
+        ok("write"),
+        ok("cas"),
+        paired.ops.len()
+    );
+    let nemesis_fs: Vec<&str> = history
+        .events
+        .iter()
+        .filter(|e| e.process == faultline_history::Process::Nemesis)
+        .map(|e| e.f.as_str())
+        .collect();
+    for f in ["kill", "start", "heal"] {
+        assert!(nemesis_fs.contains(&f), "no {f} in {nemesis_fs:?}");
+    }
+    // The final reads: every key through every member after the final heal, so a killed
+    // member has restarted from its data dir and rejoined.
+    let last_fault = history
+        .events
+        .iter()
+        .rposition(|e| e.process == faultline_history::Process::Nemesis)
+        .expect("faults");
+    let final_reads: std::collections::BTreeSet<String> = history.events[last_fault..]
+        .iter()
+        .filter(|e| e.f == "read" && e.kind == faultline_history::EventType::Ok)
+        .filter_map(|e| e.node.clone())
+        .collect();
+    assert_eq!(
+        final_reads.into_iter().collect::<Vec<_>>(),
+        vec!["n1", "n2", "n3"],
+        "every member answers the final reads"
+    );
+
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
+            .expect("json");
+    assert_eq!(run_json["target"], "etcd");
+    assert_eq!(run_json["versions"]["node_binary"], ETCD);
+    assert_eq!(
+        run_json["claims"]["models"],
+        serde_json::json!(["linearizable"])
+    );
+    for n in ["n1", "n2", "n3"] {
+        let log =
+            std::fs::read_to_string(run.join("logs").join(format!("{n}.log"))).unwrap_or_default();
+        assert!(log.contains("etcd-version"), "log of {n} is etcd's");
+    }
+    std::fs::remove_dir_all(&work).ok();
+}
