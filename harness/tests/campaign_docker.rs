@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+mod common;
+use common::{
+    assert_linearizable_verdict, assert_valid_run, docker_available, faultline, in_ci, scratch,
+    stored_history,
+};
+
 /// The campaigns of this file run one at a time: two clusters on two busy cores would
 /// measure the machine, not faultline.
 static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn faultline() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-}
 
 /// `<target dir>/debug`, where this test's binaries live.
 fn profile_dir() -> PathBuf {
@@ -44,24 +46,9 @@ fn node_binary() -> PathBuf {
     bin
 }
 
-fn docker_available() -> bool {
-    Path::new("/var/run/docker.sock").exists()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-it-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 #[test]
 fn bad_plans_exit_254_with_a_clear_message() {
-    let dir = scratch("bad");
+    let dir = scratch("", "bad");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--nodes", "0"], "--nodes"),
         (vec!["--workload", "queue"], "queue"),
@@ -123,7 +110,7 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
         return;
     }
     let node = node_binary();
-    let work = scratch("store");
+    let work = scratch("", "store");
     let store = work.join("store");
     let out = faultline()
         .args([
@@ -156,41 +143,12 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
         .arg(&node)
         .output()
         .expect("faultline runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("reproduce: faultline test") && stdout.contains("--seed 7"),
-        "{stdout}"
-    );
+    assert_valid_run(&out, "faultline test", 7);
 
     let run = store.join("latest");
-    assert!(run.is_dir(), "store/latest should point at the run");
-    let verdict: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
-    )
-    .expect("json");
-    assert_eq!(verdict["schema"], "faultline-verdict/1");
-    assert_eq!(verdict["overall"], "valid", "{verdict:#}");
-    assert_eq!(verdict["exit_code"], 0);
-    let lin = verdict["models"]
-        .as_array()
-        .and_then(|m| m.iter().find(|e| e["model"] == "linearizable"))
-        .cloned()
-        .expect("row");
-    assert_eq!(
-        (lin["result"].as_str(), lin["claimed"].as_bool()),
-        (Some("valid"), Some(true))
-    );
+    assert_linearizable_verdict(&store);
 
-    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
-    let history = faultline_history::JsonlReader::new(text.as_bytes(), "history.jsonl")
-        .read_all()
-        .expect("parses");
+    let history = stored_history(&store);
     assert_eq!(history.meta.get("seed"), Some(&serde_json::json!(7)));
     let paired = history.pair("history.jsonl").expect("pairs");
     let ok = paired
@@ -290,7 +248,7 @@ fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
         return;
     }
     let node = node_binary();
-    let store = scratch("sigint");
+    let store = scratch("", "sigint");
     let mut child = faultline()
         .args([
             "test",

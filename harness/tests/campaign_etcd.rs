@@ -8,27 +8,20 @@
 //! always runs. A missing `/usr/bin/etcd` is a failure that says how to install it, never a
 //! skip.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
+
+mod common;
+use common::{
+    assert_linearizable_verdict, assert_valid_run, docker_available, faultline, in_ci, scratch,
+    stored_history,
+};
 
 /// The campaigns of this file run one at a time: two clusters on two busy cores would
 /// measure the machine, not etcd.
 static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const ETCD: &str = "/usr/bin/etcd";
-
-fn faultline() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_faultline"))
-}
-
-fn docker_available() -> bool {
-    Path::new("/var/run/docker.sock").exists()
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
 
 /// Fails (never skips) when etcd is not installed.
 fn require_etcd() {
@@ -39,16 +32,9 @@ fn require_etcd() {
     );
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-it-etcd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 #[test]
 fn bad_etcd_plans_exit_254_with_a_clear_message() {
-    let dir = scratch("bad");
+    let dir = scratch("etcd-", "bad");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--target", "etcd", "--target-opt", "reads=stale"],
@@ -96,7 +82,7 @@ fn a_short_campaign_against_etcd_is_linearizable_and_stored() {
         return;
     }
     require_etcd();
-    let work = scratch("store");
+    let work = scratch("etcd-", "store");
     let store = work.join("store");
     let out = faultline()
         .args(["test", "--target", "etcd", "--nodes", "3"])
@@ -107,41 +93,12 @@ fn a_short_campaign_against_etcd_is_linearizable_and_stored() {
         .arg(&store)
         .output()
         .expect("faultline runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(
-        stdout.contains("reproduce: faultline test --target etcd") && stdout.contains("--seed 7"),
-        "{stdout}"
-    );
+    assert_valid_run(&out, "faultline test --target etcd", 7);
 
     let run = store.join("latest");
-    assert!(run.is_dir(), "store/latest should point at the run");
-    let verdict: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
-    )
-    .expect("json");
-    assert_eq!(verdict["overall"], "valid", "{verdict:#}");
-    assert_eq!(verdict["exit_code"], 0);
-    let lin = verdict["models"]
-        .as_array()
-        .and_then(|m| m.iter().find(|e| e["model"] == "linearizable"))
-        .cloned()
-        .expect("row");
-    assert_eq!(
-        (lin["result"].as_str(), lin["claimed"].as_bool()),
-        (Some("valid"), Some(true)),
-        "{verdict:#}"
-    );
+    assert_linearizable_verdict(&store);
 
-    let text = std::fs::read_to_string(run.join("history.jsonl")).expect("history.jsonl");
-    let history = faultline_history::JsonlReader::new(text.as_bytes(), "history.jsonl")
-        .read_all()
-        .expect("parses");
+    let history = stored_history(&store);
     assert_eq!(history.meta.get("target"), Some(&serde_json::json!("etcd")));
     let paired = history.pair("history.jsonl").expect("pairs");
     let ok = |f: &str| {

@@ -107,6 +107,49 @@ fn classify(e: &reqwest::Error) -> TransportError {
     }
 }
 
+/// The HTTP client of a target's client for `node`: every request bounded by `timeout`,
+/// opening a connection by at most half of it, connections kept, no proxy.
+pub fn http_client(node: &str, timeout: Duration) -> Result<reqwest::Client, TargetError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout / 2)
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .map_err(|e| TargetError::Client {
+            node: node.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The completion of `op` from what sending its request gave: the answer through `map`
+/// (HTTP status, body, op), or a transport failure. Only a connection that could not be
+/// opened is a definite `fail`; once the request is sent, a failure says nothing about
+/// its effect.
+pub async fn complete(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    op: &ClientOp,
+    map: impl FnOnce(u16, &[u8], &ClientOp) -> Completion,
+) -> Completion {
+    match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            match resp.bytes().await {
+                Ok(body) => map(status, &body, op),
+                Err(e) => map_transport_error(
+                    match classify(&e) {
+                        TransportError::Connect => TransportError::Other,
+                        k => k,
+                    },
+                    &e.to_string(),
+                ),
+            }
+        }
+        Err(e) => map_transport_error(classify(&e), &e.to_string()),
+    }
+}
+
 /// A faultline-node client bound to one node.
 #[derive(Debug, Clone)]
 pub struct NodeClient {
@@ -119,19 +162,8 @@ impl NodeClient {
     /// A client for `node` at `addr`; every request is bounded by `timeout`, opening a
     /// connection by at most half of it.
     pub fn new(node: &str, addr: SocketAddr, timeout: Duration) -> Result<Self, TargetError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout / 2)
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .build()
-            .map_err(|e| TargetError::Client {
-                node: node.to_string(),
-                message: e.to_string(),
-            })?;
         Ok(NodeClient {
-            http,
+            http: http_client(node, timeout)?,
             base: format!("http://{addr}"),
             node: node.to_string(),
         })
@@ -155,23 +187,7 @@ impl NodeClient {
 impl Client for NodeClient {
     async fn invoke(&self, key: &str, op: &ClientOp) -> Completion {
         let sent = self.request(key, op).send().await;
-        let mut c = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Ok(body) => map_answer(status, &body, op),
-                    Err(e) => map_transport_error(
-                        match classify(&e) {
-                            // The request was sent: a failure now says nothing.
-                            TransportError::Connect => TransportError::Other,
-                            k => k,
-                        },
-                        &e.to_string(),
-                    ),
-                }
-            }
-            Err(e) => map_transport_error(classify(&e), &e.to_string()),
-        };
+        let mut c = complete(sent, op, map_answer).await;
         if c.node.is_none() {
             c.node = Some(self.node.clone());
         }

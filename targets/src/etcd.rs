@@ -71,7 +71,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use crate::client::{map_transport_error, TransportError};
+use crate::client::{complete, http_client};
 use crate::target::{
     ClaimContext, Claims, Client, ClientOp, Completion, CompletionKind, DeployContext, Role,
     SwitchableFault, Target, TargetError,
@@ -274,19 +274,8 @@ impl EtcdClient {
         timeout: Duration,
         reads: ReadMode,
     ) -> Result<Self, TargetError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout / 2)
-            .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .build()
-            .map_err(|e| TargetError::Client {
-                node: node.to_string(),
-                message: e.to_string(),
-            })?;
         Ok(EtcdClient {
-            http,
+            http: http_client(node, timeout)?,
             base: format!("http://{addr}"),
             node: node.to_string(),
             reads,
@@ -437,16 +426,6 @@ pub fn role_of_status(status: &Value) -> Role {
     }
 }
 
-fn classify(e: &reqwest::Error) -> TransportError {
-    if e.is_connect() {
-        TransportError::Connect
-    } else if e.is_timeout() {
-        TransportError::Timeout
-    } else {
-        TransportError::Other
-    }
-}
-
 #[async_trait]
 impl Client for EtcdClient {
     async fn invoke(&self, key: &str, op: &ClientOp) -> Completion {
@@ -457,23 +436,7 @@ impl Client for EtcdClient {
             .json(&body)
             .send()
             .await;
-        let mut c = match sent {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match resp.bytes().await {
-                    Ok(body) => map_answer(status, &body, op),
-                    Err(e) => map_transport_error(
-                        match classify(&e) {
-                            // The request was sent: a failure now says nothing.
-                            TransportError::Connect => TransportError::Other,
-                            k => k,
-                        },
-                        &e.to_string(),
-                    ),
-                }
-            }
-            Err(e) => map_transport_error(classify(&e), &e.to_string()),
-        };
+        let mut c = complete(sent, op, map_answer).await;
         // The member this client is bound to served it (the gateway talks to its own
         // member; the member forwards proposals to the leader itself).
         c.node = Some(self.node.clone());

@@ -1,0 +1,82 @@
+//! Helpers shared by the campaign integration tests: the binary under test, whether Docker
+//! is here, scratch folders, and reading what a campaign stored.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `faultline` binary of this build.
+pub fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// Whether a Docker socket is here.
+pub fn docker_available() -> bool {
+    Path::new("/var/run/docker.sock").exists()
+}
+
+/// Whether the tests run under CI (where Docker tests never skip).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A fresh scratch folder for test `name` of file `tag`.
+pub fn scratch(tag: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-it-{tag}{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Asserts that a campaign exited 0 and printed the command that reproduces it with `seed`;
+/// returns its stdout.
+pub fn assert_valid_run(out: &Output, target_words: &str, seed: u64) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("reproduce: {target_words}"))
+            && stdout.contains(&format!("--seed {seed}")),
+        "{stdout}"
+    );
+    stdout
+}
+
+/// The stored `verdict.json` of the newest run in `store`, checked to say valid with
+/// linearizability claimed and valid; returns the document.
+pub fn assert_linearizable_verdict(store: &Path) -> serde_json::Value {
+    let run = store.join("latest");
+    assert!(run.is_dir(), "store/latest should point at the run");
+    let verdict: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
+    )
+    .expect("json");
+    assert_eq!(verdict["schema"], "faultline-verdict/1");
+    assert_eq!(verdict["overall"], "valid", "{verdict:#}");
+    assert_eq!(verdict["exit_code"], 0);
+    let lin = verdict["models"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["model"] == "linearizable"))
+        .cloned()
+        .expect("row");
+    assert_eq!(
+        (lin["result"].as_str(), lin["claimed"].as_bool()),
+        (Some("valid"), Some(true)),
+        "{verdict:#}"
+    );
+    verdict
+}
+
+/// The stored `history.jsonl` of the newest run in `store`, parsed.
+pub fn stored_history(store: &Path) -> faultline_history::History {
+    let text =
+        std::fs::read_to_string(store.join("latest").join("history.jsonl")).expect("history.jsonl");
+    faultline_history::JsonlReader::new(text.as_bytes(), "history.jsonl")
+        .read_all()
+        .expect("parses")
+}
