@@ -3,11 +3,12 @@
 //! generator (linearizable by construction, so every model holds and nothing stops early).
 //!
 //! Run: `cargo bench -p faultline-checkers --bench causal`. For each size it prints one
-//! timed run of the seven polynomial models checked together (CC, CCv, PRAM, RYW, MR, MW,
-//! WFR; one preparation, as the CLI does) with the CPU time and the peak memory of that
-//! run (Linux), then measures it with criterion. Causal memory (CM) is reported apart:
-//! its happens-before fixpoint recomputes the clocks once per session and round, so it is
-//! measured by criterion up to 100k and timed once, under a time limit, at 1M.
+//! timed run (wall time, CPU time and peak memory, Linux) of the seven models whose cost
+//! is O(n · k · log n) checked together (CC, CCv, PRAM, RYW, MR, MW, WFR; one
+//! preparation, as the CLI does), of causal memory (CM) alone, and of all eight together,
+//! then measures them with criterion (each model apart up to 100k). A filter that matches
+//! no benchmark (`cargo bench -p faultline-checkers --bench causal -- none`) prints only
+//! the timed runs.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use faultline_checkers::synth::{generate, SynthConfig};
@@ -15,10 +16,22 @@ use faultline_checkers::{check_model, check_models, ConsistencyOptions, ModelNam
 use faultline_history::{pair, Paired};
 use std::time::{Duration, Instant};
 
-/// The seven models whose cost is O(n · k · log n).
+/// The seven models whose cost is O(n · k · log n), without the happens-before fixpoint.
 const FAST: [ModelName; 7] = [
     ModelName::Cc,
     ModelName::Ccv,
+    ModelName::Pram,
+    ModelName::Ryw,
+    ModelName::Mr,
+    ModelName::Mw,
+    ModelName::Wfr,
+];
+
+/// Every causal and session model.
+const ALL: [ModelName; 8] = [
+    ModelName::Cc,
+    ModelName::Ccv,
+    ModelName::Cm,
     ModelName::Pram,
     ModelName::Ryw,
     ModelName::Mr,
@@ -104,27 +117,30 @@ fn bench(c: &mut Criterion) {
             check_models(&p, &FAST, &opts)
         });
         eprintln!("  {}", labels(&v));
+        let v = timed(&format!("{ops} ops, cm"), || {
+            check_model(&p, ModelName::Cm, &opts)
+        });
+        eprintln!("  cm={}", v.label());
+        let v = timed(&format!("{ops} ops, all eight models"), || {
+            check_models(&p, &ALL, &opts)
+        });
+        eprintln!("  {}", labels(&v));
         let mut g = c.benchmark_group(format!("causal-{ops}"));
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(if ops >= 1_000_000 { 40 } else { 10 }));
         g.bench_function("seven-models", |b| {
             b.iter(|| check_models(&p, &FAST, &opts))
         });
-        if ops <= 100_000 {
-            for m in FAST.into_iter().chain([ModelName::Cm]) {
-                g.bench_with_input(BenchmarkId::new("model", m), &m, |b, &m| {
-                    b.iter(|| check_model(&p, m, &opts))
-                });
-            }
+        g.bench_function("all-models", |b| b.iter(|| check_models(&p, &ALL, &opts)));
+        let models: &[ModelName] = if ops <= 100_000 {
+            &ALL
         } else {
-            let limited = ConsistencyOptions {
-                time_limit: Some(Duration::from_secs(300)),
-                ..opts.clone()
-            };
-            let v = timed(&format!("{ops} ops, cm"), || {
-                check_model(&p, ModelName::Cm, &limited)
+            &[ModelName::Cm]
+        };
+        for &m in models {
+            g.bench_with_input(BenchmarkId::new("model", m), &m, |b, &m| {
+                b.iter(|| check_model(&p, m, &opts))
             });
-            eprintln!("  cm={}", v.label());
         }
         g.finish();
     }

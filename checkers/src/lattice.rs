@@ -13,7 +13,7 @@
 //! session's causal past. The session guarantees are defined in `crate::session` so
 //! that CC implies each of them.
 
-use crate::causal::{cm::cm, patterns, precheck, Analysis};
+use crate::causal::{cm, patterns, precheck, Analysis};
 use crate::prepare::prepare;
 use crate::session::{self, Guarantee};
 use crate::verdict::Verdict;
@@ -172,7 +172,11 @@ pub fn check_models(
         .then(|| Analysis::new(&p, paired));
     let mut scanned = None;
     let mut patterns_scan = None;
-    let want_conflicts = models.contains(&ModelName::Ccv);
+    // CCv's conflict edges are also the first round of CM's joint relation; when both
+    // are checked, the clocks of the causal order with those edges serve both.
+    let want_conflicts = models.contains(&ModelName::Ccv) || models.contains(&ModelName::Cm);
+    let share_cf = models.contains(&ModelName::Ccv) && models.contains(&ModelName::Cm);
+    let mut cf: Option<cm::SharedConflicts> = None;
     let mut out = Vec::with_capacity(models.len());
     for &m in models {
         let name = m.as_str();
@@ -196,6 +200,9 @@ pub fn check_models(
                         .get_or_insert_with(|| patterns::scan(a, clocks, want_conflicts));
                     if m == ModelName::Cc {
                         patterns::cc_scanned(a, s, name)
+                    } else if share_cf && s.cc_holds() {
+                        let shared = cf.get_or_insert_with(|| cm::SharedConflicts::new(a, s));
+                        patterns::ccv_decided(a, s, name, Some(shared.acyclic()))
                     } else {
                         patterns::ccv_scanned(a, s, name)
                     }
@@ -203,7 +210,20 @@ pub fn check_models(
                 Err(_) if m == ModelName::Cc => patterns::cc(a, name),
                 Err(_) => patterns::ccv(a, name),
             },
-            (ModelName::Cm, Some(a)) => cm(a, name, deadline),
+            (ModelName::Cm, Some(a)) => match &a.clocks {
+                Ok(clocks) => {
+                    let s = patterns_scan
+                        .get_or_insert_with(|| patterns::scan(a, clocks, want_conflicts));
+                    let shared = match (share_cf && s.cc_holds(), &mut cf) {
+                        (true, Some(shared)) => Some(shared),
+                        (true, slot) => Some(slot.insert(cm::SharedConflicts::new(a, s))),
+                        (false, _) => None,
+                    };
+                    let first = cm::First::from_scan(a, s, shared);
+                    cm::cm_with(a, name, deadline, Some(first))
+                }
+                Err(_) => cm::cm(a, name, deadline),
+            },
             (g, Some(a)) => {
                 let guarantee = match g {
                     ModelName::Ryw => Some(Guarantee::Ryw),

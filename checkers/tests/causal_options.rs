@@ -4,7 +4,7 @@
 
 mod causal_support;
 
-use causal_support::{cas, check, history, r, w};
+use causal_support::{cas, check, events, history, r, w};
 use faultline_checkers::{check_model, ConsistencyOptions, ModelName, Verdict};
 use faultline_history::{pair, Event, EventType};
 use serde_json::json;
@@ -135,6 +135,27 @@ fn sequential_with_values_written_twice_is_still_decided() {
         vec![w("x", 2)],
     ]);
     assert_eq!(check(&p, ModelName::Sequential).label(), "invalid");
+}
+
+#[test]
+fn a_value_written_by_a_cas_is_not_confused_with_an_initial_value() {
+    // The search numbered each key's initial value after the largest value it saw read
+    // or written, but took only the compare of a cas, not its write: here the initial
+    // value of x shared a number with 6 (written by a cas to y), so writing x looked as
+    // if it overwrote a value still to be read. An order exists: p2's mismatched cas
+    // (x is not 2), p2's cas of y, p0's write of y and read of x, p1's writes and
+    // mismatched cas (y is 1, not initial), p3's write of x.
+    let sessions = vec![
+        vec![w("y", 1), r("x", None)],
+        vec![w("x", 2), cas("y", None, 5).fail_with("mismatch")],
+        vec![
+            cas("x", Some(2), 3).fail_with("mismatch"),
+            cas("y", None, 6),
+        ],
+        vec![w("x", 4)],
+    ];
+    let p = pair(&events(&sessions, &[0, 1, 2, 3, 1, 0, 2]), "t").expect("pairs");
+    assert_eq!(check(&p, ModelName::Sequential).label(), "valid");
 }
 
 #[test]

@@ -27,6 +27,7 @@
 pub(crate) mod cm;
 pub(crate) mod explain;
 pub(crate) mod graph;
+pub(crate) mod joint;
 pub(crate) mod order;
 pub(crate) mod patterns;
 

@@ -16,6 +16,8 @@ pub(crate) struct Clocks {
     /// Number of chains (the clock width).
     pub k: usize,
     slot: Vec<u32>,
+    /// Number of stored clocks.
+    n_slots: usize,
     vcs: Vec<u32>,
     /// Extra predecessors of each op (targets of extra edges), CSR.
     extra: Graph,
@@ -71,6 +73,7 @@ impl Clocks {
         let mut clocks = Clocks {
             k,
             slot,
+            n_slots: n_slots as usize,
             vcs: vec![0u32; n_slots as usize * k],
             extra: Graph::new(n, &rev),
         };
@@ -95,11 +98,17 @@ impl Clocks {
         Ok(clocks)
     }
 
-    fn slot_of(&self, op: u32) -> Option<usize> {
+    /// The index of the stored clock of `op` (a write or fork parent), if it has one.
+    pub fn slot_of(&self, op: u32) -> Option<usize> {
         match self.slot[op as usize] {
             NONE => None,
             s => Some(s as usize),
         }
+    }
+
+    /// Number of stored clocks (slots are `0..slots()`).
+    pub fn slots(&self) -> usize {
+        self.n_slots
     }
 
     /// The stored clock of a write or fork parent.
@@ -108,8 +117,36 @@ impl Clocks {
             .map(|s| &self.vcs[s * self.k..(s + 1) * self.k])
     }
 
+    /// The stored clock of a write or fork parent, to change it (the relation it
+    /// describes is then the caller's to keep transitive).
+    pub fn vc_mut(&mut self, op: u32) -> Option<&mut [u32]> {
+        let k = self.k;
+        self.slot_of(op).map(|s| &mut self.vcs[s * k..(s + 1) * k])
+    }
+
+    /// Walks chain `chain` like [`Clocks::walk`], but takes the stored clock of each op
+    /// that has one instead of recomputing it from its predecessors, so that changes
+    /// made through [`Clocks::vc_mut`] count.
+    pub fn walk_stored(&self, p: &Prepared, chain: u32, mut f: impl FnMut(u32, &[u32])) {
+        let mut vc = vec![0u32; self.k];
+        self.start(p, chain, &mut vc);
+        for &o in &p.chains[chain as usize].ops {
+            self.step_stored(p, o, &mut vc);
+            f(o, &vc);
+        }
+    }
+
+    /// Advances a running clock `vc` to `o`: the stored clock of `o` if it has one,
+    /// else `vc` joined with the clocks of the op's predecessors.
+    pub fn step_stored(&self, p: &Prepared, o: u32, vc: &mut [u32]) {
+        match self.vc(o) {
+            Some(own) => vc.copy_from_slice(own),
+            None => self.step(p, o, vc),
+        }
+    }
+
     /// Initial clock of a chain: its fork parent's clock, or zero.
-    fn start(&self, p: &Prepared, chain: u32, vc: &mut [u32]) {
+    pub fn start(&self, p: &Prepared, chain: u32, vc: &mut [u32]) {
         vc.iter_mut().for_each(|x| *x = 0);
         if let Some(par) = p.chains[chain as usize].parent {
             if let Some(pv) = self.vc(par) {

@@ -30,6 +30,32 @@ pub(crate) struct Scan {
     conflicts: Vec<(u32, u32, u32)>,
 }
 
+impl Scan {
+    /// Whether the scan found no CC pattern.
+    pub fn cc_holds(&self) -> bool {
+        self.found.is_none()
+    }
+
+    /// The read at which a CC pattern was found, if any.
+    pub fn violating_read(&self) -> Option<u32> {
+        self.found.map(|f| match f {
+            Found::InitRead { r, .. } | Found::CoRead { r, .. } => r,
+        })
+    }
+
+    /// The conflict edges as pairs `(w2, w1)`: `w2` must precede `w1`.
+    pub fn conflict_pairs(&self) -> Vec<(u32, u32)> {
+        self.conflicts.iter().map(|&(w2, w1, _)| (w2, w1)).collect()
+    }
+}
+
+/// Whether `CO ∪ CF` is acyclic (`Ok`), with the clocks of that order (CM's joint
+/// relation starts from them), or a short cycle of it (`Err`). Same graph, same cycle as
+/// [`ccv_scanned`] builds.
+pub(crate) fn conflict_order(a: &Analysis, s: &Scan) -> Result<Clocks, Vec<u32>> {
+    Clocks::compute(a.p, &s.conflict_pairs())
+}
+
 /// Scans every read for the CC patterns, collecting conflict edges if asked.
 pub(crate) fn scan(a: &Analysis, clocks: &Clocks, want_conflicts: bool) -> Scan {
     let p = a.p;
@@ -152,20 +178,41 @@ pub(crate) fn ccv(a: &Analysis, model: &str) -> Verdict {
 
 /// CCv from a scan (with conflicts) of the same analysis.
 pub(crate) fn ccv_scanned(a: &Analysis, s: &Scan, model: &str) -> Verdict {
+    ccv_decided(a, s, model, None)
+}
+
+/// CCv from a scan (with conflicts) of the same analysis and, when already known,
+/// whether `CO ∪ CF` is acyclic (`Ok`) or a cycle of it (`Err`), from
+/// [`conflict_order`].
+pub(crate) fn ccv_decided(
+    a: &Analysis,
+    s: &Scan,
+    model: &str,
+    cf: Option<Result<(), &[u32]>>,
+) -> Verdict {
     if let Err(v) = base(a, model) {
         return v;
     }
     if let Some(f) = s.found {
         return explain_found(a, model, f);
     }
-    let mut edges = base_edges(a.p);
-    edges.extend(s.conflicts.iter().map(|&(w2, w1, _)| (w2, w1)));
-    let g = Graph::new(a.p.ops.len(), &edges);
-    drop(edges);
-    let v = match g.topo() {
-        Ok(_) => Verdict::Valid,
-        Err(stuck) => {
-            let cycle = g.shortest_cycle(&stuck);
+    let cycle = match cf {
+        Some(Ok(())) => None,
+        Some(Err(cycle)) => Some(cycle.to_vec()),
+        None => {
+            let mut edges = base_edges(a.p);
+            edges.extend(s.conflicts.iter().map(|&(w2, w1, _)| (w2, w1)));
+            let g = Graph::new(a.p.ops.len(), &edges);
+            drop(edges);
+            match g.topo() {
+                Ok(_) => None,
+                Err(stuck) => Some(g.shortest_cycle(&stuck)),
+            }
+        }
+    };
+    let v = match cycle {
+        None => Verdict::Valid,
+        Some(cycle) => {
             let reasons: HashMap<(u32, u32), u32> = s
                 .conflicts
                 .iter()

@@ -4,8 +4,9 @@
 //! Checking it is NP-complete (Gibbons and Korach 1997) and it is not local: the check is
 //! never split per key. The checker first runs the cheap necessary conditions (with unique
 //! values: the CC, CCv and CM bad patterns; any of them is a small witness, since a
-//! sequentially consistent history is CCv and CM), then the exact memoised search of
-//! `search` under the time limit, returning unknown with the reason when it runs out.
+//! sequentially consistent history is CCv and CM; they share one scan of the reads),
+//! then the exact memoised search of `search` (given the causal order's clocks, to prune
+//! with) under the time limit, returning unknown with the reason when it runs out.
 //!
 //! Semantics of operations are those of the preparation: a successful cas is atomic here
 //! (its compare and its write are one step); a cas that failed on `mismatch` observed a
@@ -16,7 +17,7 @@
 mod search;
 
 use crate::causal::explain::Explainer;
-use crate::causal::{cm::cm, patterns, precheck, Analysis};
+use crate::causal::{cm, patterns, precheck, Analysis};
 use crate::prepare::{Observe, Prepared, INIT};
 use crate::verdict::{Minimality, Verdict};
 use faultline_history::Paired;
@@ -40,18 +41,13 @@ pub(crate) fn check(
     }
     if let Some(a) = analysis {
         if p.not_unique.is_none() {
-            for v in [
-                patterns::cc(a, model),
-                patterns::ccv(a, model),
-                cm(a, model, deadline),
-            ] {
-                if matches!(v, Verdict::Invalid { .. }) {
-                    return v;
-                }
+            if let Some(v) = necessary(a, model, deadline) {
+                return v;
             }
         }
     }
-    match search::search(p, paired, deadline, MAX_STATES) {
+    let clocks = analysis.and_then(|a| a.clocks.as_ref().ok());
+    match search::search(p, paired, clocks, deadline, MAX_STATES) {
         Search::Found => Verdict::Valid,
         Search::OutOfBudget { states, why } => Verdict::Unknown {
             reason: format!(
@@ -63,6 +59,25 @@ pub(crate) fn check(
         },
         Search::Impossible(d) => explain(p, paired, model, &d),
     }
+}
+
+/// The first violated necessary condition (the CC, CCv and CM patterns), sharing one
+/// scan of the reads and one conflict order among them.
+fn necessary(a: &Analysis, model: &str, deadline: Option<Instant>) -> Option<Verdict> {
+    let invalid = |v: Verdict| matches!(v, Verdict::Invalid { .. }).then_some(v);
+    let Ok(clocks) = &a.clocks else {
+        return invalid(patterns::cc(a, model));
+    };
+    let s = patterns::scan(a, clocks, true);
+    if let Some(v) = invalid(patterns::cc_scanned(a, &s, model)) {
+        return Some(v);
+    }
+    let mut shared = cm::SharedConflicts::new(a, &s);
+    if let Some(v) = invalid(patterns::ccv_decided(a, &s, model, Some(shared.acyclic()))) {
+        return Some(v);
+    }
+    let first = cm::First::from_scan(a, &s, Some(&mut shared));
+    invalid(cm::cm_with(a, model, deadline, Some(first)))
 }
 
 fn explain(p: &Prepared, paired: &Paired, model: &str, d: &Deepest) -> Verdict {
