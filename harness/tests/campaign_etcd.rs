@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 mod common;
 use common::{
-    assert_linearizable_verdict, assert_valid_run, docker_available, faultline, in_ci, scratch,
-    stored_history,
+    assert_linearizable_verdict, assert_refused, assert_valid_run, docker_available, faultline,
+    in_ci, scratch, stored_history,
 };
 
 /// The campaigns of this file run one at a time: two clusters on two busy cores would
@@ -55,19 +55,7 @@ fn bad_etcd_plans_exit_254_with_a_clear_message() {
         ),
     ];
     for (args, needle) in cases {
-        let out = faultline()
-            .arg("test")
-            .args(&args)
-            .arg("--store")
-            .arg(&dir)
-            .output()
-            .expect("runs");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: message should name {needle:?}: {stderr}"
-        );
+        assert_refused(&args, needle, &dir);
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -104,19 +104,6 @@ impl Target for RaftRegister {
     fn faults(&self) -> &'static [SwitchableFault] {
         FAULTS
     }
-    fn check_options(
-        &self,
-        options: &BTreeMap<String, String>,
-        _nodes: usize,
-    ) -> Result<(), TargetError> {
-        match options.keys().next() {
-            None => Ok(()),
-            Some(k) => Err(TargetError::BadOption {
-                target: self.name().to_string(),
-                message: format!("unknown option {k:?} (raft-register takes none)"),
-            }),
-        }
-    }
     fn claims(&self, _ctx: &ClaimContext<'_>) -> Claims {
         Claims {
             models: vec!["linearizable".to_string()],

@@ -269,7 +269,7 @@ pub trait Target: Send + Sync + fmt::Debug {
             None => Ok(()),
             Some(k) => Err(TargetError::BadOption {
                 target: self.name().to_string(),
-                message: format!("unknown option {k:?} (this target takes none)"),
+                message: format!("unknown option {k:?} ({} takes none)", self.name()),
             }),
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::campaign::recorder::{Entry, Recorder};
 use crate::campaign::worker::Stats;
-use faultline_history::{EventType, Process, Value};
+use faultline_history::{EventType, Process};
 use faultline_nemesis::{Family, Fault, LeaderAim, LeaderFault, Nemesis, TimedAction};
 use faultline_targets::{Client, Role};
 use serde::Serialize;
@@ -129,17 +129,8 @@ pub fn pick_leader(roles: &[(String, Role)]) -> Option<String> {
 /// Records an action that could not be carried out as a `nemesis` invoke / info pair with
 /// the reason, and returns its record.
 fn record_skipped(recorder: &Recorder, fault: &Fault, at_ms: u64, why: String) -> ActionRecord {
-    for kind in [EventType::Invoke, EventType::Info] {
-        recorder.record(Entry {
-            process: Process::Nemesis,
-            kind,
-            f: fault.name().to_string(),
-            key: None,
-            value: fault.value(),
-            node: None,
-            error: (kind == EventType::Info).then(|| why.clone()),
-        });
-    }
+    record_nemesis(recorder, EventType::Invoke, fault, None);
+    record_nemesis(recorder, EventType::Info, fault, Some(why.clone()));
     tracing::warn!("nemesis {} skipped: {why}", fault.name());
     ActionRecord {
         at_ms,
@@ -149,6 +140,19 @@ fn record_skipped(recorder: &Recorder, fault: &Fault, at_ms: u64, why: String) -
     }
 }
 
+/// Records one `nemesis` event of `fault` (its details as `value`; `error` on the `info`).
+fn record_nemesis(recorder: &Recorder, kind: EventType, fault: &Fault, error: Option<String>) {
+    recorder.record(Entry {
+        process: Process::Nemesis,
+        kind,
+        f: fault.name().to_string(),
+        key: None,
+        value: fault.value(),
+        node: None,
+        error,
+    });
+}
+
 /// Applies one fault now and records it; returns the record.
 pub async fn apply_recorded(
     nemesis: &mut Nemesis,
@@ -156,16 +160,7 @@ pub async fn apply_recorded(
     fault: &Fault,
     at_ms: u64,
 ) -> ActionRecord {
-    let value: Value = fault.value();
-    recorder.record(Entry {
-        process: Process::Nemesis,
-        kind: EventType::Invoke,
-        f: fault.name().to_string(),
-        key: None,
-        value: value.clone(),
-        node: None,
-        error: None,
-    });
+    record_nemesis(recorder, EventType::Invoke, fault, None);
     let result = nemesis.apply(fault).await;
     let (mechanism, error) = match &result {
         Ok(a) => (Some(mechanism_name(a.mechanism)), None),
@@ -174,15 +169,7 @@ pub async fn apply_recorded(
     if let Some(e) = &error {
         tracing::warn!("nemesis {} failed: {e}", fault.name());
     }
-    recorder.record(Entry {
-        process: Process::Nemesis,
-        kind: EventType::Info,
-        f: fault.name().to_string(),
-        key: None,
-        value,
-        node: None,
-        error: error.clone(),
-    });
+    record_nemesis(recorder, EventType::Info, fault, error.clone());
     ActionRecord {
         at_ms,
         fault: fault.name().to_string(),

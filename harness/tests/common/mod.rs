@@ -29,6 +29,24 @@ pub fn scratch(tag: &str, name: &str) -> PathBuf {
     dir
 }
 
+/// Asserts that `faultline test ARGS --store DIR` is refused as a bad plan (exit 254) with
+/// a message containing `needle`.
+pub fn assert_refused(args: &[&str], needle: &str, dir: &Path) {
+    let out = faultline()
+        .arg("test")
+        .args(args)
+        .arg("--store")
+        .arg(dir)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: message should name {needle:?}: {stderr}"
+    );
+}
+
 /// Asserts that a campaign exited 0 and printed the command that reproduces it with `seed`;
 /// returns its stdout.
 pub fn assert_valid_run(out: &Output, target_words: &str, seed: u64) -> String {
