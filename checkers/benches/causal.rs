@@ -2,13 +2,20 @@
 //! unique values, half reads) of 10k, 100k and 1M operations, from the seeded synthetic
 //! generator (linearizable by construction, so every model holds and nothing stops early).
 //!
-//! Run: `cargo bench -p faultline-checkers --bench causal`. For each size it prints one
-//! timed run (wall time, CPU time and peak memory, Linux) of the seven models whose cost
-//! is O(n · k · log n) checked together (CC, CCv, PRAM, RYW, MR, MW, WFR; one
-//! preparation, as the CLI does), of causal memory (CM) alone, and of all eight together,
-//! then measures them with criterion (each model apart up to 100k). A filter that matches
-//! no benchmark (`cargo bench -p faultline-checkers --bench causal -- none`) prints only
-//! the timed runs.
+//! Every model is checked two ways. By default the checkers first try to prove
+//! sequential consistency with a guessed order of each key's writes, replayed to check
+//! it (`sequential_witness`); on these histories that proof succeeds, and it decides
+//! every model at once. With `sequential_witness: false` each model runs its own checker,
+//! which is what a history that is not sequentially consistent (or whose order the guess
+//! misses) costs.
+//!
+//! Run: `cargo bench -p faultline-checkers --bench causal`. For each size it prints timed
+//! runs (wall time, CPU time and peak memory, Linux): all eight models with the witness;
+//! then with their own checkers, the seven models whose cost is O(n · k · log n) checked
+//! together (CC, CCv, PRAM, RYW, MR, MW, WFR; one preparation, as the CLI does), causal
+//! memory (CM) alone, and all eight together. Then criterion measures them (each model
+//! apart up to 100k). A filter that matches no benchmark (`cargo bench -p
+//! faultline-checkers --bench causal -- none`) prints only the timed runs.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use faultline_checkers::synth::{generate, SynthConfig};
@@ -110,28 +117,39 @@ fn labels(v: &[(ModelName, Verdict)]) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let opts = ConsistencyOptions::default();
+    let fast = ConsistencyOptions::default();
+    let own = ConsistencyOptions {
+        sequential_witness: false,
+        ..ConsistencyOptions::default()
+    };
     for ops in [10_000usize, 100_000, 1_000_000] {
         let p = history(ops);
-        let v = timed(&format!("{ops} ops, seven models"), || {
-            check_models(&p, &FAST, &opts)
+        let v = timed(
+            &format!("{ops} ops, all eight models, sequential witness"),
+            || check_models(&p, &ALL, &fast),
+        );
+        eprintln!("  {}", labels(&v));
+        let v = timed(&format!("{ops} ops, seven models, own checkers"), || {
+            check_models(&p, &FAST, &own)
         });
         eprintln!("  {}", labels(&v));
-        let v = timed(&format!("{ops} ops, cm"), || {
-            check_model(&p, ModelName::Cm, &opts)
+        let v = timed(&format!("{ops} ops, cm, own checker"), || {
+            check_model(&p, ModelName::Cm, &own)
         });
         eprintln!("  cm={}", v.label());
-        let v = timed(&format!("{ops} ops, all eight models"), || {
-            check_models(&p, &ALL, &opts)
-        });
+        let v = timed(
+            &format!("{ops} ops, all eight models, own checkers"),
+            || check_models(&p, &ALL, &own),
+        );
         eprintln!("  {}", labels(&v));
         let mut g = c.benchmark_group(format!("causal-{ops}"));
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(if ops >= 1_000_000 { 40 } else { 10 }));
-        g.bench_function("seven-models", |b| {
-            b.iter(|| check_models(&p, &FAST, &opts))
+        g.bench_function("all-models-witness", |b| {
+            b.iter(|| check_models(&p, &ALL, &fast))
         });
-        g.bench_function("all-models", |b| b.iter(|| check_models(&p, &ALL, &opts)));
+        g.bench_function("seven-models", |b| b.iter(|| check_models(&p, &FAST, &own)));
+        g.bench_function("all-models", |b| b.iter(|| check_models(&p, &ALL, &own)));
         let models: &[ModelName] = if ops <= 100_000 {
             &ALL
         } else {
@@ -139,7 +157,7 @@ fn bench(c: &mut Criterion) {
         };
         for &m in models {
             g.bench_with_input(BenchmarkId::new("model", m), &m, |b, &m| {
-                b.iter(|| check_model(&p, m, &opts))
+                b.iter(|| check_model(&p, m, &own))
             });
         }
         g.finish();

@@ -12,7 +12,9 @@
 //! * `write` ok: happened. `fail`: did not happen (a read of its value is an aborted read).
 //!   `info`: may or may not have happened. An `info` write whose value somebody read did
 //!   happen; one nobody read is dropped (placing it last, or leaving it out, explains
-//!   every outcome in which it took effect but stayed unobserved).
+//!   every outcome in which it took effect but stayed unobserved), except for a failed
+//!   cas's mismatch, which such a write may be the only explanation of: the sequential
+//!   search then prepares again keeping them as optional ops ([`prepare_with`]).
 //! * `cas [e, n]` ok: a read of `e` followed by a write of `n` at the same point (one
 //!   operation that both reads and writes). `info` cas: like an `info` write of `n`; when
 //!   `n` was read, the cas happened, so it also read `e`. `fail` cas with error
@@ -111,6 +113,8 @@ pub(crate) struct Prepared {
     pub has_cas: bool,
     /// An operation the checkers do not understand (`append`, ...).
     pub unsupported: Option<String>,
+    /// How many `info` operations nobody observed were left out (with unique values).
+    pub dropped_info: usize,
 }
 
 impl std::hash::Hash for Value2<'_> {
@@ -185,6 +189,20 @@ fn cas_args(op: &Operation) -> Option<(&Value, &Value)> {
 
 /// Prepares `paired` (see the module documentation for the semantics).
 pub(crate) fn prepare(paired: &Paired, initial: &Value, nil_reads_unknown: bool) -> Prepared {
+    prepare_with(paired, initial, nil_reads_unknown, false)
+}
+
+/// Like [`prepare`]; with `keep_unobserved_info`, the `info` writes nobody read are kept
+/// as optional operations instead of being dropped, even with unique values. A failed
+/// cas that observed a mismatch may be explained only by such a write having taken
+/// effect, so the sequential search needs them when the history has mismatches; the
+/// causal checkers must not see them (they would count them as writes that happened).
+pub(crate) fn prepare_with(
+    paired: &Paired,
+    initial: &Value,
+    nil_reads_unknown: bool,
+    keep_unobserved_info: bool,
+) -> Prepared {
     let init_key = if initial.is_null() {
         None
     } else {
@@ -260,22 +278,33 @@ pub(crate) fn prepare(paired: &Paired, initial: &Value, nil_reads_unknown: bool)
         raws,
         failed,
         paired,
-        key_names,
-        n_values,
-        mismatches,
-        unsupported,
+        Tables {
+            keys: key_names,
+            n_values,
+            mismatches,
+            unsupported,
+            keep_unobserved_info,
+        },
     )
 }
 
-fn finish(
-    raws: Vec<Raw>,
-    failed: Vec<(u32, u32, usize)>,
-    paired: &Paired,
+/// What [`finish`] needs besides the operations.
+struct Tables {
     keys: Vec<Option<String>>,
     n_values: usize,
     mismatches: usize,
     unsupported: Option<String>,
-) -> Prepared {
+    keep_unobserved_info: bool,
+}
+
+fn finish(raws: Vec<Raw>, failed: Vec<(u32, u32, usize)>, paired: &Paired, t: Tables) -> Prepared {
+    let Tables {
+        keys,
+        n_values,
+        mismatches,
+        unsupported,
+        keep_unobserved_info,
+    } = t;
     // Writers of each value (value ids are global, so one table serves all keys).
     let mut writer: Vec<u32> = vec![u32::MAX; n_values];
     let mut not_unique = None;
@@ -333,13 +362,14 @@ fn finish(
         }
     }
     let unique = not_unique.is_none();
-    // Keep: everything but info ops nobody read (with unique values); info ops become
-    // optional otherwise.
+    // Keep: everything but info ops nobody read (with unique values, unless asked to
+    // keep them); info ops that may not have happened become optional.
     let keep: Vec<bool> = raws
         .iter()
         .enumerate()
-        .map(|(i, r)| !r.info || !unique || read_flag[i])
+        .map(|(i, r)| !r.info || !unique || read_flag[i] || keep_unobserved_info)
         .collect();
+    let dropped_info = keep.iter().filter(|&&k| !k).count();
     // An info op that stays in a history with unique values happened.
     let mut has_cas = false;
     let mut new_index = vec![u32::MAX; raws.len()];
@@ -393,7 +423,7 @@ fn finish(
             key: r.key,
             observe: r.observe,
             write: r.write,
-            optional: r.info && !unique,
+            optional: r.info && (!unique || !read_flag[i]),
             rf: None,
         });
     }
@@ -418,6 +448,7 @@ fn finish(
         mismatches,
         has_cas,
         unsupported,
+        dropped_info,
     }
 }
 

@@ -13,6 +13,15 @@ use rand_chacha::ChaCha8Rng;
 
 const KEYS: [&str; 2] = ["x", "y"];
 
+/// The options with and without the sequential witness: a proof by a replayed order
+/// must agree with every model's own checker.
+fn both_ways() -> [ConsistencyOptions; 2] {
+    [true, false].map(|sequential_witness| ConsistencyOptions {
+        sequential_witness,
+        ..ConsistencyOptions::default()
+    })
+}
+
 /// A random tiny history: 2-3 processes, at most `max_ops` operations, unique values,
 /// reads of any value of the key (or the initial value, or rarely a value nobody wrote),
 /// some info and failed operations.
@@ -108,7 +117,18 @@ fn every_model_agrees_with_the_brute_force_reference() {
     for case in 0..n {
         let sessions = random_history(&mut rng, 8);
         let p = history(&sessions);
-        let got = check_models(&p, &CHECKED, &ConsistencyOptions::default());
+        let [with, without] = both_ways().map(|o| check_models(&p, &CHECKED, &o));
+        for (i, (m, v)) in without.iter().enumerate() {
+            let (_, w) = &with[i];
+            assert!(
+                w.label() == v.label() || (w.label() == "valid" && v.label() == "unknown"),
+                "seed {seed} case {case} {m}: {} with the witness, {} without\n{}",
+                w.label(),
+                v.label(),
+                describe(&sessions)
+            );
+        }
+        let got = without;
         for (i, (m, v)) in got.iter().enumerate() {
             let expected = reference::holds(&sessions, *m);
             assert!(
@@ -147,7 +167,14 @@ fn the_lattice_implications_hold_on_random_histories() {
     for case in 0..400 {
         let sessions = random_history(&mut rng, 10);
         let p = history(&sessions);
-        let got = check_models(&p, &CHECKED, &ConsistencyOptions::default());
+        let got = check_models(
+            &p,
+            &CHECKED,
+            &ConsistencyOptions {
+                sequential_witness: false,
+                ..ConsistencyOptions::default()
+            },
+        );
         for (strong, vs) in &got {
             for (weak, vw) in &got {
                 if strong.stronger_than(*weak) && vs.label() == "valid" {
@@ -207,9 +234,15 @@ fn histories_of_a_sequential_execution_hold_every_model() {
         let (procs, ops, keys) = if seed < 30 { (3, 8, 2) } else { (6, 400, 5) };
         let sessions = sequential_history(&mut rng, procs, ops, keys);
         let p = history(&sessions);
-        let got = check_models(&p, &CHECKED, &ConsistencyOptions::default());
-        for (m, v) in got {
-            assert_eq!(v.label(), "valid", "seed {seed} model {m}: {v:?}");
+        for opts in both_ways() {
+            for (m, v) in check_models(&p, &CHECKED, &opts) {
+                assert_eq!(
+                    v.label(),
+                    "valid",
+                    "seed {seed} model {m} (witness {}): {v:?}",
+                    opts.sequential_witness
+                );
+            }
         }
         if seed < 30 {
             for m in CHECKED {
@@ -274,25 +307,115 @@ fn sequential_agrees_with_brute_force_on_repeated_values_and_cas() {
     for case in 0..n {
         let sessions = random_valued_history(&mut rng);
         let p = history(&sessions);
-        let got = faultline_checkers::check_model(
-            &p,
-            ModelName::Sequential,
-            &ConsistencyOptions::default(),
-        );
         let expected = reference::sequential_by_values(&sessions);
-        assert_eq!(
-            got.label(),
-            if expected { "valid" } else { "invalid" },
-            "seed {seed} case {case}: {}\n{:?}",
-            describe(&sessions),
-            got
-        );
+        for opts in both_ways() {
+            let got = faultline_checkers::check_model(&p, ModelName::Sequential, &opts);
+            assert_eq!(
+                got.label(),
+                if expected { "valid" } else { "invalid" },
+                "seed {seed} case {case} (witness {}): {}\n{:?}",
+                opts.sequential_witness,
+                describe(&sessions),
+                got
+            );
+        }
         valid += usize::from(expected);
     }
     assert!(
         valid > 100 && valid < n - 100,
         "seed {seed}: {valid} of {n} valid"
     );
+}
+
+/// A tiny history with unique written values and compare-and-set: cas expectations
+/// name a value written earlier (or the initial value); some writes and cas are info,
+/// some cas fail on a mismatch.
+fn random_unique_cas_history(rng: &mut ChaCha8Rng) -> Vec<Vec<Spec>> {
+    let procs = rng.gen_range(2..=3);
+    let total = rng.gen_range(3..=7);
+    let mut sessions: Vec<Vec<Spec>> = vec![Vec::new(); procs];
+    let mut next = 1;
+    let old = |rng: &mut ChaCha8Rng, next: i64| {
+        if next == 1 || rng.gen_range(0..3) == 0 {
+            None
+        } else {
+            Some(rng.gen_range(1..next))
+        }
+    };
+    for _ in 0..total {
+        let p = rng.gen_range(0..procs);
+        let k = KEYS[rng.gen_range(0..KEYS.len())];
+        let mut s = match rng.gen_range(0..3) {
+            0 => {
+                next += 1;
+                w(k, next - 1)
+            }
+            1 => r(k, old(rng, next)),
+            _ => {
+                let e = old(rng, next);
+                next += 1;
+                causal_support::cas(k, e, next - 1)
+            }
+        };
+        match rng.gen_range(0..6) {
+            0 if s.f != "read" => s = s.info(),
+            1 if s.f == "cas" => s = s.fail_with("mismatch"),
+            _ => {}
+        }
+        sessions[p].push(s);
+    }
+    sessions
+}
+
+#[test]
+fn sequential_agrees_with_brute_force_on_unique_values_with_cas_info_and_mismatches() {
+    // With unique values, an info write nobody read is left out of the causal checks;
+    // the sequential search must still consider it, since a cas that failed on a
+    // mismatch may be explained only by that write having taken effect.
+    let seed = 0xca5_u64;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut valid, n) = (0, 2000);
+    for case in 0..n {
+        let sessions = random_unique_cas_history(&mut rng);
+        let p = history(&sessions);
+        let expected = reference::sequential_by_values(&sessions);
+        for opts in both_ways() {
+            let got = faultline_checkers::check_model(&p, ModelName::Sequential, &opts);
+            assert_eq!(
+                got.label(),
+                if expected { "valid" } else { "invalid" },
+                "seed {seed} case {case} (witness {}): {}\n{:?}",
+                opts.sequential_witness,
+                describe(&sessions),
+                got
+            );
+        }
+        valid += usize::from(expected);
+    }
+    assert!(
+        valid > 100 && valid < n - 100,
+        "seed {seed}: {valid} of {n} valid"
+    );
+}
+
+#[test]
+fn an_unread_info_write_explains_a_mismatch() {
+    // p0 writes 1, then its cas 1 -> 3 fails because the value differed; p1's write of
+    // 2 timed out and nobody read it. Had it taken effect after p0's write, the cas saw
+    // 2: sequentially consistent. Leaving the info write out would leave only 1 there.
+    let sessions = vec![
+        vec![
+            w("x", 1),
+            causal_support::cas("x", Some(1), 3).fail_with("mismatch"),
+        ],
+        vec![w("x", 2).info()],
+    ];
+    let p = history(&sessions);
+    assert!(reference::sequential_by_values(&sessions));
+    for opts in both_ways() {
+        let v = faultline_checkers::check_model(&p, ModelName::Sequential, &opts);
+        assert_eq!(v.label(), "valid", "{v:?}");
+    }
 }
 
 #[test]

@@ -166,8 +166,16 @@ fn a_zero_time_limit_gives_unknown_never_valid() {
         vec![w("y", 1), r("x", Some(1))],
     ]);
     assert_eq!(check(&p, ModelName::Cm).label(), "valid");
+    // A sequential order replayed proves it whatever the time limit (the order
+    // `w(x,1) w(y,1) r(y) r(x)`): that is a proof, not the fixpoint.
+    let proved = ConsistencyOptions {
+        time_limit: Some(Duration::ZERO),
+        ..ConsistencyOptions::default()
+    };
+    assert_eq!(check_model(&p, ModelName::Cm, &proved).label(), "valid");
     let opts = ConsistencyOptions {
         time_limit: Some(Duration::ZERO),
+        sequential_witness: false,
         ..ConsistencyOptions::default()
     };
     let v = check_model(&p, ModelName::Cm, &opts);

@@ -17,7 +17,16 @@ fn labels(s: &[Vec<Spec>]) -> [&'static str; 6] {
         ModelName::Pram,
         ModelName::Cc,
     ];
-    let v = check_models(&p, &models, &ConsistencyOptions::default());
+    // Each guarantee's own checker; the default (sequential witness first) must agree.
+    let own = ConsistencyOptions {
+        sequential_witness: false,
+        ..ConsistencyOptions::default()
+    };
+    let v = check_models(&p, &models, &own);
+    let fast = check_models(&p, &models, &ConsistencyOptions::default());
+    for (a, b) in v.iter().zip(&fast) {
+        assert_eq!(a.1.label(), b.1.label(), "{}", a.0);
+    }
     [0, 1, 2, 3, 4, 5].map(|i| v[i].1.label())
 }
 

@@ -249,6 +249,7 @@ fn check_file(
         time_limit,
         nil_reads_unknown,
         initial,
+        ..ConsistencyOptions::default()
     };
     // Sequential consistency is a search (NP-complete in general) and causal memory a
     // fixpoint; when linearizability already holds both are implied, so the table says

@@ -15,10 +15,14 @@
 //! operation may be applied or left out.
 
 mod search;
+mod witness;
+
+pub(crate) use witness::witness;
 
 use crate::causal::explain::Explainer;
 use crate::causal::{cm, patterns, precheck, Analysis};
-use crate::prepare::{Observe, Prepared, INIT};
+use crate::lattice::ConsistencyOptions;
+use crate::prepare::{prepare_with, Observe, Prepared, INIT};
 use crate::verdict::{Minimality, Verdict};
 use faultline_history::Paired;
 use search::{Deepest, Search};
@@ -35,6 +39,7 @@ pub(crate) fn check(
     analysis: Option<&Analysis>,
     model: &str,
     deadline: Option<Instant>,
+    opts: &ConsistencyOptions,
 ) -> Verdict {
     if let Some(v) = precheck(p, paired, model, false) {
         return v;
@@ -47,7 +52,24 @@ pub(crate) fn check(
         }
     }
     let clocks = analysis.and_then(|a| a.clocks.as_ref().ok());
-    match search::search(p, paired, clocks, deadline, MAX_STATES) {
+    let mut outcome = search::search(p, paired, clocks, deadline, MAX_STATES);
+    // With unique values, `info` writes nobody read were left out, which is exact for
+    // every observation but a failed cas's mismatch: that may be explained only by such
+    // a write having taken effect. So before calling the history impossible, search
+    // again with those writes as optional operations (without the causal clocks, which
+    // do not count them, and without the pruning that needs every op to happen).
+    let with_unobserved;
+    let p = match outcome {
+        Search::Impossible(_)
+            if p.not_unique.is_none() && p.mismatches > 0 && p.dropped_info > 0 =>
+        {
+            with_unobserved = prepare_with(paired, &opts.initial, opts.nil_reads_unknown, true);
+            outcome = search::search(&with_unobserved, paired, None, deadline, MAX_STATES);
+            &with_unobserved
+        }
+        _ => p,
+    };
+    match outcome {
         Search::Found => Verdict::Valid,
         Search::OutOfBudget { states, why } => Verdict::Unknown {
             reason: format!(

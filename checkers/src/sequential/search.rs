@@ -173,7 +173,10 @@ impl<'a> State<'a> {
             })
             .max()
             .unwrap_or(0) as usize;
-        let readers = p.not_unique.is_none().then(|| {
+        // The pruning below relies on unique values and on every kept operation having
+        // happened; optional operations (which may be left out) switch it off.
+        let unique = p.not_unique.is_none() && !p.ops.iter().any(|o| o.optional);
+        let readers = unique.then(|| {
             let mut r = vec![0u32; n + p.keys.len()];
             for o in &p.ops {
                 if let Observe::Equal(v) = o.observe {
@@ -182,7 +185,6 @@ impl<'a> State<'a> {
             }
             r
         });
-        let unique = p.not_unique.is_none();
         let mut reader_ops: Vec<Vec<u32>> = Vec::new();
         let mut barrier = Vec::new();
         let mut blind = vec![false; p.ops.len()];

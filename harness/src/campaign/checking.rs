@@ -49,6 +49,7 @@ pub fn check(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
             time_limit: Some(time_limit),
             nil_reads_unknown: false,
             initial: Value::Null,
+            ..ConsistencyOptions::default()
         };
         let out = check_models(paired, &request.others, &opts);
         let each = started.elapsed().as_millis() as u64 / out.len().max(1) as u64;
