@@ -174,8 +174,14 @@ pub fn check_models(
     opts: &ConsistencyOptions,
 ) -> Vec<(ModelName, Verdict)> {
     let p = prepare(paired, &opts.initial, opts.nil_reads_unknown);
-    let analysis = (p.not_unique.is_none() && p.unsupported.is_none() && p.structural.is_none())
-        .then(|| Analysis::new(&p, paired));
+    // A sequential order that replays proves every model checked here (the lattice: the
+    // sequential model implies the others), and then no causal order is needed.
+    let proved = opts.sequential_witness
+        && models.iter().any(|&m| m != ModelName::Linearizable)
+        && crate::sequential::witness(&p, paired).is_some();
+    let analysis =
+        (!proved && p.not_unique.is_none() && p.unsupported.is_none() && p.structural.is_none())
+            .then(|| Analysis::new(&p, paired));
     let mut scanned = None;
     let mut patterns_scan = None;
     // CCv's conflict edges are also the first round of CM's joint relation; when both
@@ -183,11 +189,6 @@ pub fn check_models(
     let want_conflicts = models.contains(&ModelName::Ccv) || models.contains(&ModelName::Cm);
     let share_cf = models.contains(&ModelName::Ccv) && models.contains(&ModelName::Cm);
     let mut cf: Option<cm::SharedConflicts> = None;
-    // A sequential order that replays proves every model checked here (the lattice: the
-    // sequential model implies the others).
-    let proved = opts.sequential_witness
-        && models.iter().any(|&m| m != ModelName::Linearizable)
-        && crate::sequential::witness(&p, paired).is_some();
     let mut out = Vec::with_capacity(models.len());
     for &m in models {
         let name = m.as_str();
@@ -246,7 +247,10 @@ pub fn check_models(
                 };
                 match &a.clocks {
                     Ok(clocks) => {
-                        let first = scanned.get_or_insert_with(|| session::scan(a, clocks));
+                        let cc = patterns_scan
+                            .get_or_insert_with(|| patterns::scan(a, clocks, want_conflicts));
+                        let first = scanned
+                            .get_or_insert_with(|| session::scan(a, clocks, Some(cc.bad_reads())));
                         session::check_scanned(a, clocks, first, guarantee, name)
                     }
                     Err(_) => session::check(a, guarantee, name),

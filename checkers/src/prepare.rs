@@ -28,7 +28,7 @@
 //!   on after an `info` (it takes a fresh id), so forks only appear in imported histories.
 
 use faultline_history::{Operation, Outcome, Paired, Value};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Value id of the initial value of every key.
 pub(crate) const INIT: u32 = 0;
@@ -209,9 +209,9 @@ pub(crate) fn prepare_with(
         Some(vkey(initial))
     };
     let mut int = Interner {
-        keys: HashMap::new(),
+        keys: HashMap::default(),
         key_names: Vec::new(),
-        values: HashMap::new(),
+        values: HashMap::default(),
         init: init_key,
     };
     let mut raws: Vec<Raw> = Vec::with_capacity(paired.ops.len());
@@ -331,7 +331,7 @@ fn finish(raws: Vec<Raw>, failed: Vec<(u32, u32, usize)>, paired: &Paired, t: Ta
             });
         }
     }
-    let mut failed_writer: HashMap<u32, usize> = HashMap::new();
+    let mut failed_writer: HashMap<u32, usize> = HashMap::default();
     for (_, v, src) in &failed {
         failed_writer.entry(*v).or_insert(*src);
     }
@@ -375,8 +375,8 @@ fn finish(raws: Vec<Raw>, failed: Vec<(u32, u32, usize)>, paired: &Paired, t: Ta
     let mut new_index = vec![u32::MAX; raws.len()];
     let mut ops: Vec<POp> = Vec::new();
     let mut chains: Vec<Chain> = Vec::new();
-    let mut main_of: HashMap<u64, u32> = HashMap::new();
-    let mut last_kept_of: HashMap<u64, usize> = HashMap::new();
+    let mut main_of: HashMap<u64, u32> = HashMap::default();
+    let mut last_kept_of: HashMap<u64, usize> = HashMap::default();
     for (i, r) in raws.iter().enumerate() {
         if keep[i] {
             last_kept_of.insert(paired.ops[r.src].process, i);

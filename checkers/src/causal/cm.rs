@@ -735,7 +735,7 @@ fn explain(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The fixpoints against the algorithm they replaced (per session, rounds that
     //! recompute the clocks of the whole history with every forced edge so far), on
     //! random histories: sequential executions with stale reads, causal replicas (CM
@@ -805,9 +805,9 @@ mod tests {
 
     /// One operation: process, key, write (value) or read (value, `None` = initial),
     /// and whether it is `info`.
-    type Op = (u64, usize, bool, Option<i64>, bool);
+    pub(crate) type Op = (u64, usize, bool, Option<i64>, bool);
 
-    fn paired(ops: &[Op]) -> Paired {
+    pub(crate) fn paired(ops: &[Op]) -> Paired {
         let mut evs = Vec::new();
         for &(proc, key, write, v, info) in ops {
             let k = format!("k{key}");
@@ -824,7 +824,7 @@ mod tests {
 
     /// A sequential execution whose reads are sometimes stale; some writes are `info`
     /// (applied or not) and their process goes on.
-    fn sequential(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
+    pub(crate) fn sequential(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
         let procs = rng.gen_range(2..=if big { 8 } else { 5u64 });
         let keys = rng.gen_range(1..=if big { 6 } else { 3usize });
         let n = rng.gen_range(6..=if big { 300 } else { 40 });
@@ -856,7 +856,7 @@ mod tests {
 
     /// Causal replicas: each process applies its own writes at once and the others'
     /// in causal order at random times (rarely out of order); reads are local.
-    fn replicas(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
+    pub(crate) fn replicas(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
         let procs = rng.gen_range(2..=if big { 8 } else { 4usize });
         let keys = rng.gen_range(1..=if big { 6 } else { 3usize });
         let n = rng.gen_range(6..=if big { 300 } else { 40 });

@@ -26,6 +26,8 @@ enum Found {
 /// What a scan of all reads found.
 pub(crate) struct Scan {
     found: Option<Found>,
+    /// Every read at which a CC pattern was found (in no particular order).
+    bad: Vec<u32>,
     /// Conflict edges `(w2, w1, r)`: `r` read `w1` with `w2` in its causal past.
     conflicts: Vec<(u32, u32, u32)>,
 }
@@ -41,6 +43,12 @@ impl Scan {
         self.found.map(|f| match f {
             Found::InitRead { r, .. } | Found::CoRead { r, .. } => r,
         })
+    }
+
+    /// Every read at which a CC pattern was found. A read that violates a session
+    /// guarantee is one of them (see `crate::session`).
+    pub fn bad_reads(&self) -> &[u32] {
+        &self.bad
     }
 
     /// The conflict edges as pairs `(w2, w1)`: `w2` must precede `w1`.
@@ -64,6 +72,7 @@ pub(crate) fn scan(a: &Analysis, clocks: &Clocks, want_conflicts: bool) -> Scan 
         .map(|chain| {
             let mut out = Scan {
                 found: None,
+                bad: Vec::new(),
                 conflicts: Vec::new(),
             };
             clocks.walk(p, chain, |r, vc| {
@@ -72,21 +81,27 @@ pub(crate) fn scan(a: &Analysis, clocks: &Clocks, want_conflicts: bool) -> Scan 
                     return;
                 }
                 let lo = o.rf.and_then(|w1| clocks.vc(w1));
+                let mut bad = false;
                 for w2 in a.writes.latest_in_past(o.key, vc, lo, r) {
                     match o.rf {
                         None => {
                             out.found.get_or_insert(Found::InitRead { w: w2, r });
+                            bad = true;
                             break;
                         }
                         Some(w1) if w1 == w2 => {}
                         Some(w1) => {
                             if clocks.co(p, w1, w2) {
                                 out.found.get_or_insert(Found::CoRead { w1, w2, r });
+                                bad = true;
                             } else if want_conflicts && !clocks.co(p, w2, w1) {
                                 out.conflicts.push((w2, w1, r));
                             }
                         }
                     }
+                }
+                if bad {
+                    out.bad.push(r);
                 }
             });
             out
@@ -99,8 +114,16 @@ pub(crate) fn scan(a: &Analysis, clocks: &Clocks, want_conflicts: bool) -> Scan 
         .iter()
         .filter_map(|s| s.found)
         .min_by_key(|f| src(f));
+    let bad = per_chain
+        .iter()
+        .flat_map(|s| s.bad.iter().copied())
+        .collect();
     let conflicts = per_chain.into_iter().flat_map(|s| s.conflicts).collect();
-    Scan { found, conflicts }
+    Scan {
+        found,
+        bad,
+        conflicts,
+    }
 }
 
 fn explain_found(a: &Analysis, model: &str, f: Found) -> Verdict {

@@ -39,8 +39,16 @@ pub(crate) fn witness(p: &Prepared, paired: &Paired) -> Option<Vec<u32>> {
         return None;
     }
     let n = p.ops.len();
-    let invoked = |o: usize| paired.ops[p.ops[o].src].invoke_index;
-    let completed = |o: usize| paired.ops[p.ops[o].src].complete_index.unwrap_or(u64::MAX);
+    let times: Vec<(u64, u64)> = p
+        .ops
+        .iter()
+        .map(|o| {
+            let op = &paired.ops[o.src];
+            (op.invoke_index, op.complete_index.unwrap_or(u64::MAX))
+        })
+        .collect();
+    let invoked = |o: usize| times[o].0;
+    let completed = |o: usize| times[o].1;
     // The zone of each write's cluster (the write and the operations that observed it):
     // its earliest completion and its latest invocation.
     let mut first_done = vec![u64::MAX; n];
