@@ -39,6 +39,20 @@ impl DataModel {
         }
     }
 
+    /// The data model a history's operations call for: `kv` when they carry keys (or
+    /// append), `cas-register` with cas, else `register`.
+    pub fn infer(paired: &faultline_history::Paired) -> DataModel {
+        if paired.ops.iter().any(|o| o.key.is_some()) {
+            DataModel::Kv
+        } else if paired.ops.iter().any(|o| o.f == "cas") {
+            DataModel::CasRegister
+        } else if paired.ops.iter().any(|o| o.f == "append") {
+            DataModel::Kv
+        } else {
+            DataModel::Register
+        }
+    }
+
     /// Whether the model knows this function.
     pub fn allows(self, func: Func) -> bool {
         match self {

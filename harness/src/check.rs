@@ -115,18 +115,6 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
 }
 
 /// The data model a history needs when the user did not say.
-fn infer_data_model(paired: &Paired) -> DataModel {
-    if paired.ops.iter().any(|o| o.key.is_some()) {
-        DataModel::Kv
-    } else if paired.ops.iter().any(|o| o.f == "cas") {
-        DataModel::CasRegister
-    } else if paired.ops.iter().any(|o| o.f == "append") {
-        DataModel::Kv
-    } else {
-        DataModel::Register
-    }
-}
-
 fn parse_initial(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string()))
 }
@@ -234,7 +222,7 @@ fn check_file(
     let mut verdicts = Vec::new();
     let mut data_model = None;
     if let Some(forced) = request.linearizable {
-        let dm = forced.unwrap_or_else(|| infer_data_model(paired));
+        let dm = forced.unwrap_or_else(|| DataModel::infer(paired));
         data_model = Some(dm);
         let opts = LinOptions {
             initial: initial.clone(),

@@ -22,11 +22,13 @@ pub(crate) use witness::witness;
 use crate::causal::explain::Explainer;
 use crate::causal::{cm, patterns, precheck, Analysis};
 use crate::lattice::ConsistencyOptions;
+use crate::lin::{check_linearizable, LinOptions};
+use crate::model::DataModel;
 use crate::prepare::{prepare_with, Observe, Prepared, INIT};
 use crate::verdict::{Minimality, Verdict};
 use faultline_history::Paired;
 use search::{Deepest, Search};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// At most this many search states are remembered before giving up (about 0.5 GiB).
 const MAX_STATES: usize = 12_000_000;
@@ -50,6 +52,9 @@ pub(crate) fn check(
                 return v;
             }
         }
+    }
+    if linearizable(paired, opts, deadline) {
+        return Verdict::Valid;
     }
     let clocks = analysis.and_then(|a| a.clocks.as_ref().ok());
     let mut outcome = search::search(p, paired, clocks, deadline, MAX_STATES);
@@ -81,6 +86,29 @@ pub(crate) fn check(
         },
         Search::Impossible(d) => explain(p, paired, model, &d),
     }
+}
+
+/// Whether the linearizability checker finds the history linearizable, which proves it
+/// sequentially consistent (a linearization is a sequential order). Checked per key in
+/// real time, it often decides what the search finds hard, such as many processes
+/// racing cas on a few keys. It gets half the time left (10 s without a limit); any
+/// other outcome leaves the question to the search.
+fn linearizable(paired: &Paired, opts: &ConsistencyOptions, deadline: Option<Instant>) -> bool {
+    let limit = match deadline {
+        Some(d) => d.saturating_duration_since(Instant::now()) / 2,
+        None => Duration::from_secs(10),
+    };
+    let lin = LinOptions {
+        initial: opts.initial.clone(),
+        nil_reads_unknown: opts.nil_reads_unknown,
+        time_limit: Some(limit),
+        shrink: false,
+        ..LinOptions::default()
+    };
+    matches!(
+        check_linearizable(paired, DataModel::infer(paired), &lin).verdict,
+        Verdict::Valid
+    )
 }
 
 /// The first violated necessary condition (the CC, CCv and CM patterns), sharing one
