@@ -13,12 +13,14 @@
 //! runs (wall time, CPU time and peak memory, Linux): all eight models with the witness;
 //! then with their own checkers, the seven models whose cost is O(n · k · log n) checked
 //! together (CC, CCv, PRAM, RYW, MR, MW, WFR; one preparation, as the CLI does), causal
-//! memory (CM) alone, and all eight together. Then criterion measures them (each model
+//! memory (CM) alone, and all eight together; and all eight on a history of the same
+//! shape with one stale read injected (seed 1), which is not sequentially consistent,
+//! so the witness fails and every model runs its own checker. Then criterion measures them (each model
 //! apart up to 100k). A filter that matches no benchmark (`cargo bench -p
 //! faultline-checkers --bench causal -- none`) prints only the timed runs.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use faultline_checkers::synth::{generate, SynthConfig};
+use faultline_checkers::synth::{generate, SynthConfig, Violation};
 use faultline_checkers::{check_model, check_models, ConsistencyOptions, ModelName, Verdict};
 use faultline_history::{pair, Paired};
 use std::time::{Duration, Instant};
@@ -47,12 +49,17 @@ const ALL: [ModelName; 8] = [
 ];
 
 fn history(ops: usize) -> Paired {
+    generated(ops, 42, None)
+}
+
+fn generated(ops: usize, seed: u64, violation: Option<Violation>) -> Paired {
     let cfg = SynthConfig {
         ops,
         keys: 1000,
         processes: 50,
         read_rate: 0.5,
-        seed: 42,
+        seed,
+        violation,
         ..SynthConfig::default()
     };
     let events = generate(&cfg).expect("valid synthetic configuration");
@@ -142,6 +149,16 @@ fn bench(c: &mut Criterion) {
             || check_models(&p, &ALL, &own),
         );
         eprintln!("  {}", labels(&v));
+        // One stale read (seed 1). At 1M operations the history is then no longer
+        // sequentially consistent: CCv fails, CM holds, its joint relation fails and it
+        // sets the processes of the culprit reads aside.
+        let stale = generated(ops, 1, Some(Violation::StaleRead));
+        let v = timed(
+            &format!("{ops} ops with one stale read, all eight models"),
+            || check_models(&stale, &ALL, &fast),
+        );
+        eprintln!("  {}", labels(&v));
+        drop(stale);
         let mut g = c.benchmark_group(format!("causal-{ops}"));
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(if ops >= 1_000_000 { 40 } else { 10 }));

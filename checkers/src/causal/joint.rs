@@ -13,12 +13,17 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
 /// How the joint relation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Joint {
     /// Acyclic, and no write happens before a read of the initial value: CM holds.
     Holds,
     /// A cycle or a write before an initial read: undecided, the sessions are checked.
-    Fails,
+    Fails {
+        /// Chains of the reads found taking part (the read where it was detected, or the
+        /// reads that forced the edges of the cycle); a first guess at which sessions
+        /// to leave out of the next try (see `cm`).
+        culprits: Vec<u32>,
+    },
     /// The time limit came first.
     OutOfTime,
 }
@@ -29,35 +34,71 @@ pub(crate) struct First {
     /// Whether `G` already fails: the scan found a CC pattern, or the causal order with
     /// the conflict edges is cyclic.
     fails: bool,
-    /// The edges `(w1, w2)`: some read of `w2` has `w1`, another write of the key, in
-    /// its causal past, and neither is causally before the other (CCv's conflict edges).
-    edges: Vec<(u32, u32)>,
+    /// The edges `(w1, w2, r2)`: `r2`, a read of `w2`, has `w1`, another write of the
+    /// key, in its causal past, and neither is causally before the other (CCv's
+    /// conflict edges; all of them, also when `G` already fails).
+    edges: Vec<(u32, u32, u32)>,
     /// The clocks of the causal order with those edges, if already computed.
     clocks: Option<Clocks>,
     /// The chain of a read with a CC pattern, if the scan found one. Its session is CM
     /// violated: a write causally before a read of the initial value happens before it,
     /// and a read of `w1` with `w1 <co w2 <co r` forces `w2` before `w1`, a cycle.
     pub hint: Option<u32>,
+    /// When `G` already fails: the chains of the reads involved (every read with a CC
+    /// pattern, or the reads that forced the conflict edges of the cycle).
+    culprits: Vec<u32>,
 }
 
 impl First {
     /// The first round from CC's scan (made with conflicts) and, when CCv shares it,
     /// the conflict order (whose clocks CM takes).
     pub fn from_scan(a: &Analysis, s: &Scan, shared: Option<&mut SharedConflicts>) -> First {
-        let fails = !s.cc_holds() || shared.as_ref().is_some_and(|sh| sh.cycle.is_some());
-        if fails {
+        let chain = |r: u32| a.p.ops[r as usize].chain;
+        let hint = s.violating_read().map(chain);
+        let edges = s.conflict_edges();
+        if hint.is_some() {
+            // Every read with a CC pattern: left out, the other reads are CC-clean.
             return First {
-                fails,
-                edges: Vec::new(),
+                fails: true,
+                culprits: s.bad_reads().iter().map(|&r| chain(r)).collect(),
+                edges,
                 clocks: None,
-                hint: s.violating_read().map(|r| a.p.ops[r as usize].chain),
+                hint,
+            };
+        }
+        if let Some(cycle) = shared.as_ref().and_then(|sh| sh.cycle.as_ref()) {
+            return First {
+                fails: true,
+                culprits: reasons(cycle, &edges).into_iter().map(chain).collect(),
+                edges,
+                clocks: None,
+                hint,
             };
         }
         First {
-            fails,
-            edges: s.conflict_pairs(),
+            fails: false,
+            edges,
             clocks: shared.and_then(|sh| sh.clocks.take()),
             hint: None,
+            culprits: Vec::new(),
+        }
+    }
+
+    /// The first round over the reads of the chains `include` allows, when no read of
+    /// theirs has a CC pattern: the conflict edges those reads forced.
+    pub fn restricted(&self, a: &Analysis, include: &[bool]) -> First {
+        let chain = |r: u32| a.p.ops[r as usize].chain as usize;
+        First {
+            fails: false,
+            edges: self
+                .edges
+                .iter()
+                .copied()
+                .filter(|&(_, _, r)| include[chain(r)])
+                .collect(),
+            clocks: None,
+            hint: None,
+            culprits: Vec::new(),
         }
     }
 }
@@ -120,18 +161,28 @@ pub(crate) fn joint(
     succ: &Succ,
     first: Option<First>,
     deadline: Option<Instant>,
+    include: Option<&[bool]>,
 ) -> Joint {
     let p = a.p;
     let late = || deadline.is_some_and(|d| Instant::now() > d);
+    let fails = |reads: &[u32]| Joint::Fails {
+        culprits: reads.iter().map(|&r| p.ops[r as usize].chain).collect(),
+    };
     if late() {
         return Joint::OutOfTime;
     }
+    // Edges `(w1, w2, r2)`: `r2`, a read of `w2`, forced `w1` before `w2`.
     let (mut edges, given) = match first {
-        Some(f) if f.fails => return Joint::Fails,
+        Some(f) if f.fails => {
+            return Joint::Fails {
+                culprits: f.culprits,
+            }
+        }
+        // Given, the first round was made over the reads `include` allows.
         Some(f) => (f.edges, f.clocks),
-        None => match scan(a, clocks, succ, Reads::All) {
-            Some(e) => (e, None),
-            None => return Joint::Fails,
+        None => match scan(a, clocks, succ, Reads::All, include) {
+            Ok(e) => (e, None),
+            Err(r) => return fails(&[r]),
         },
     };
     if edges.is_empty() {
@@ -142,16 +193,17 @@ pub(crate) fn joint(
     }
     let mut g = match given {
         Some(g) => g,
-        None => match Clocks::compute(p, &edges) {
+        None => match Clocks::compute(p, &pairs(&edges)) {
             Ok(c) => c,
-            Err(_) => return Joint::Fails,
+            Err(cycle) => return fails(&reasons(&cycle, &edges)),
         },
     };
     if late() {
         return Joint::OutOfTime;
     }
-    let Some(mut new) = scan(a, &g, succ, Reads::All) else {
-        return Joint::Fails;
+    let mut new = match scan(a, &g, succ, Reads::All, include) {
+        Ok(e) => e,
+        Err(r) => return fails(&[r]),
     };
     // Forced successors of each write, built when the first edge is pushed.
     let mut forced: Option<HashMap<u32, Vec<u32>>> = None;
@@ -165,7 +217,7 @@ pub(crate) fn joint(
     };
     loop {
         new.sort_unstable();
-        new.dedup();
+        new.dedup_by_key(|e| (e.0, e.1));
         if new.is_empty() {
             return Joint::Holds;
         }
@@ -176,37 +228,37 @@ pub(crate) fn joint(
             // Many edges move most clocks: recomputing them and scanning every read
             // again costs less than pushing the edges one by one.
             edges.extend_from_slice(&new);
-            g = match Clocks::compute(p, &edges) {
+            g = match Clocks::compute(p, &pairs(&edges)) {
                 Ok(c) => c,
-                Err(_) => return Joint::Fails,
+                Err(cycle) => return fails(&reasons(&cycle, &edges)),
             };
             if let Some(f) = &mut forced {
-                for &(w1, w2) in &new {
+                for &(w1, w2, _) in &new {
                     f.entry(w1).or_default().push(w2);
                 }
             }
-            match scan(a, &g, succ, Reads::All) {
-                Some(next) => new = next,
-                None => return Joint::Fails,
+            match scan(a, &g, succ, Reads::All, include) {
+                Ok(next) => new = next,
+                Err(r) => return fails(&[r]),
             }
             continue;
         }
         let forced = forced.get_or_insert_with(|| {
             let mut f: HashMap<u32, Vec<u32>> = HashMap::new();
-            for &(w1, w2) in &edges {
+            for &(w1, w2, _) in &edges {
                 f.entry(w1).or_default().push(w2);
             }
             f
         });
         push.clear();
-        for (w1, w2) in new {
+        for (w1, w2, r2) in new {
             if g.co(p, w2, w1) {
-                return Joint::Fails;
+                return fails(&[r2]);
             }
             if g.co(p, w1, w2) {
                 continue;
             }
-            edges.push((w1, w2));
+            edges.push((w1, w2, r2));
             forced.entry(w1).or_default().push(w2);
             push.edge(p, &mut g, succ, forced, w1, w2);
         }
@@ -216,12 +268,29 @@ pub(crate) fn joint(
             starts: &push.starts,
             grown: &push.grown,
         };
-        match scan(a, &g, succ, reads) {
-            Some(next) => new = next,
-            None => return Joint::Fails,
+        match scan(a, &g, succ, reads, include) {
+            Ok(next) => new = next,
+            Err(r) => return fails(&[r]),
         }
     }
 }
+
+/// The pairs `(w1, w2)` of edges with their reasons.
+fn pairs(edges: &[(u32, u32, u32)]) -> Vec<(u32, u32)> {
+    edges.iter().map(|&(w1, w2, _)| (w1, w2)).collect()
+}
+
+/// The reads that forced the edges of `cycle` (nodes in order), as far as `edges` holds
+/// them (the other hops are session order and reads-from).
+pub(crate) fn reasons(cycle: &[u32], edges: &[(u32, u32, u32)]) -> Vec<u32> {
+    let why: HashMap<(u32, u32), u32> = edges.iter().map(|&(x, y, r)| ((x, y), r)).collect();
+    (0..cycle.len())
+        .filter_map(|i| why.get(&(cycle[i], cycle[(i + 1) % cycle.len()])).copied())
+        .collect()
+}
+
+/// A forced edge `(w1, w2, r2)`: `r2`, a read of `w2`, orders `w1` before `w2`.
+type Forced = (u32, u32, u32);
 
 /// Which reads a scan of the joint relation visits.
 enum Reads<'r> {
@@ -246,19 +315,19 @@ fn check_read(
     g: &Clocks,
     r2: u32,
     vc: &[u32],
-    out: &mut Vec<(u32, u32)>,
-) -> Result<(), ()> {
+    out: &mut Vec<(u32, u32, u32)>,
+) -> Result<(), u32> {
     let p = a.p;
     let o = &p.ops[r2 as usize];
     let lo = o.rf.and_then(|w2| g.vc(w2));
     for w1 in a.writes.latest_in_past(o.key, vc, lo, r2) {
         match o.rf {
-            None => return Err(()),
+            None => return Err(r2),
             Some(w2) if w2 == w1 => {}
-            Some(w2) if g.co(p, w2, w1) => return Err(()),
+            Some(w2) if g.co(p, w2, w1) => return Err(r2),
             Some(w2) => {
                 if !g.co(p, w1, w2) {
-                    out.push((w1, w2));
+                    out.push((w1, w2, r2));
                 }
             }
         }
@@ -266,26 +335,41 @@ fn check_read(
     Ok(())
 }
 
-/// Scans `reads` against the relation whose clocks are `g`: `None` on a violation (see
-/// [`check_read`]), else the edges the reads force that `g` lacks.
-fn scan(a: &Analysis, g: &Clocks, succ: &Succ, reads: Reads) -> Option<Vec<(u32, u32)>> {
+/// Scans `reads` (of the chains `include` allows) against the relation whose clocks are
+/// `g`: `Err` with the read at a violation (see [`check_read`]), else the edges the
+/// reads force that `g` lacks, with the reads that force them.
+fn scan(
+    a: &Analysis,
+    g: &Clocks,
+    succ: &Succ,
+    reads: Reads,
+    include: Option<&[bool]>,
+) -> Result<Vec<Forced>, u32> {
     let p = a.p;
-    let per_chain: Vec<Option<Vec<(u32, u32)>>> = match reads {
+    let wanted = |c: u32| include.is_none_or(|inc| inc[c as usize]);
+    let per_chain: Vec<Result<Vec<Forced>, u32>> = match reads {
         Reads::All => (0..p.chains.len() as u32)
             .into_par_iter()
+            .filter(|&c| wanted(c))
             .map(|chain| {
                 let mut new = Vec::new();
-                let mut ok = true;
+                let mut bad = None;
                 g.walk_stored(p, chain, |r2, vc| {
-                    if ok && p.is_read(r2) {
-                        ok = check_read(a, g, r2, vc, &mut new).is_ok();
+                    if bad.is_none() && p.is_read(r2) {
+                        bad = check_read(a, g, r2, vc, &mut new).err();
                     }
                 });
-                ok.then_some(new)
+                match bad {
+                    Some(r) => Err(r),
+                    None => Ok(new),
+                }
             })
             .collect(),
         Reads::Grown { starts, grown } => {
-            let runs: Vec<&[(u32, u32)]> = starts.chunk_by(|x, y| x.0 == y.0).collect();
+            let runs: Vec<&[(u32, u32)]> = starts
+                .chunk_by(|x, y| x.0 == y.0)
+                .filter(|run| run.first().is_some_and(|s| wanted(s.0)))
+                .collect();
             runs.par_iter()
                 .map(|run| grown_reads(a, g, succ, run, grown))
                 .collect()
@@ -295,7 +379,7 @@ fn scan(a: &Analysis, g: &Clocks, succ: &Succ, reads: Reads) -> Option<Vec<(u32,
     for c in per_chain {
         out.extend(c?);
     }
-    Some(out)
+    Ok(out)
 }
 
 /// [`scan`] of the grown reads of one chain (`run`: its starts, sorted by position).
@@ -305,11 +389,13 @@ fn grown_reads(
     succ: &Succ,
     run: &[(u32, u32)],
     grown: &[bool],
-) -> Option<Vec<(u32, u32)>> {
+) -> Result<Vec<Forced>, u32> {
     let p = a.p;
-    let chain = run.first()?.0;
-    let ops = &p.chains[chain as usize].ops;
     let mut new = Vec::new();
+    let Some(&(chain, _)) = run.first() else {
+        return Ok(new);
+    };
+    let ops = &p.chains[chain as usize].ops;
     let mut vc = vec![0u32; g.k];
     let mut next = 0;
     while let Some(&(_, d)) = run.get(next) {
@@ -338,12 +424,12 @@ fn grown_reads(
                 break;
             }
             if dirty && p.is_read(o) {
-                check_read(a, g, o, &vc, &mut new).ok()?;
+                check_read(a, g, o, &vc, &mut new)?;
             }
             q += 1;
         }
     }
-    Some(new)
+    Ok(new)
 }
 
 /// Adds edges to the joint relation one at a time, pushing clock changes forward.

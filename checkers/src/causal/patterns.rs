@@ -51,6 +51,12 @@ impl Scan {
         &self.bad
     }
 
+    /// The conflict edges as `(w2, w1, r)`: `w2` must precede `w1`, because `r` read
+    /// `w1` with `w2` in its causal past.
+    pub fn conflict_edges(&self) -> Vec<(u32, u32, u32)> {
+        self.conflicts.clone()
+    }
+
     /// The conflict edges as pairs `(w2, w1)`: `w2` must precede `w1`.
     pub fn conflict_pairs(&self) -> Vec<(u32, u32)> {
         self.conflicts.iter().map(|&(w2, w1, _)| (w2, w1)).collect()
