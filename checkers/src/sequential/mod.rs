@@ -2,11 +2,15 @@
 //! every session's order and explains every read. No real-time constraint.
 //!
 //! Checking it is NP-complete (Gibbons and Korach 1997) and it is not local: the check is
-//! never split per key. The checker first runs the cheap necessary conditions (with unique
-//! values: the CC, CCv and CM bad patterns; any of them is a small witness, since a
-//! sequentially consistent history is CCv and CM; they share one scan of the reads),
-//! then the exact memoised search of `search` (given the causal order's clocks, to prune
-//! with) under the time limit, returning unknown with the reason when it runs out.
+//! never split per key. Before this module's `check` runs, the lattice tries the
+//! `witness`: a guessed order of each key's writes turned into a total order and
+//! replayed; when it replays, every model holds. Otherwise the checker runs the cheap
+//! necessary conditions (with unique values: the CC, CCv and CM bad patterns; any of them
+//! is a small witness, since a sequentially consistent history is CCv and CM; they share
+//! one scan of the reads), then the linearizability checker (a linearizable history is
+//! sequentially consistent), then the exact memoised search of `search` (given the
+//! causal order's clocks, to prune with) under the time limit, returning unknown with
+//! the reason when it runs out.
 //!
 //! Semantics of operations are those of the preparation: a successful cas is atomic here
 //! (its compare and its write are one step); a cas that failed on `mismatch` observed a
