@@ -175,10 +175,16 @@ pub fn check_models(
 ) -> Vec<(ModelName, Verdict)> {
     let p = prepare(paired, &opts.initial, opts.nil_reads_unknown);
     // A sequential order that replays proves every model checked here (the lattice: the
-    // sequential model implies the others), and then no causal order is needed.
+    // sequential model implies the others), and then no causal order is needed. With cas,
+    // whose atomicity CM does not model (a pass would be unknown) and which the witness's
+    // guess often misses, a linearizable history is proved too.
+    let deadline = opts.time_limit.map(|d| Instant::now() + d);
     let proved = opts.sequential_witness
         && models.iter().any(|&m| m != ModelName::Linearizable)
-        && crate::sequential::witness(&p, paired).is_some();
+        && (crate::sequential::witness(&p, paired).is_some()
+            || ((p.has_cas || p.mismatches > 0)
+                && p.unsupported.is_none()
+                && crate::sequential::linearizable(paired, opts, deadline)));
     let analysis =
         (!proved && p.not_unique.is_none() && p.unsupported.is_none() && p.structural.is_none())
             .then(|| Analysis::new(&p, paired));

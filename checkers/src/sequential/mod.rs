@@ -97,7 +97,11 @@ pub(crate) fn check(
 /// real time, it often decides what the search finds hard, such as many processes
 /// racing cas on a few keys. It gets half the time left (10 s without a limit); any
 /// other outcome leaves the question to the search.
-fn linearizable(paired: &Paired, opts: &ConsistencyOptions, deadline: Option<Instant>) -> bool {
+pub(crate) fn linearizable(
+    paired: &Paired,
+    opts: &ConsistencyOptions,
+    deadline: Option<Instant>,
+) -> bool {
     let limit = match deadline {
         Some(d) => d.saturating_duration_since(Instant::now()) / 2,
         None => Duration::from_secs(10),
