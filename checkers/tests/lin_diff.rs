@@ -266,98 +266,88 @@ fn run_diff(
     counts
 }
 
+/// The random-history generator's switches.
+const fn gen(cas: bool, append: bool, unique: bool) -> Gen {
+    Gen {
+        cas,
+        append,
+        unique,
+    }
+}
+
+/// Runs [`run_diff`] and checks that both outcomes were exercised at least `min` times.
+fn diff_both_ways(
+    base_seed: u64,
+    cases: u64,
+    g: Gen,
+    model: DataModel,
+    initial: Value,
+    min: usize,
+) {
+    let (valid, invalid) = run_diff(base_seed, cases, g, model, initial);
+    assert!(
+        valid > min && invalid > min,
+        "both outcomes exercised: {valid} valid, {invalid} invalid"
+    );
+}
+
 #[test]
 fn register_with_duplicate_values_matches_brute_force() {
-    let (valid, invalid) = run_diff(
+    diff_both_ways(
         1_000,
         2500,
-        Gen {
-            cas: false,
-            append: false,
-            unique: false,
-        },
+        gen(false, false, false),
         DataModel::Register,
         Value::Null,
-    );
-    assert!(
-        valid > 200 && invalid > 200,
-        "both outcomes exercised: {valid} valid, {invalid} invalid"
+        200,
     );
 }
 
 #[test]
 fn register_with_unique_values_matches_brute_force_and_zones() {
     // Unique values: the default procedure uses the zones, Search the search.
-    let (valid, invalid) = run_diff(
+    diff_both_ways(
         10_000,
         2500,
-        Gen {
-            cas: false,
-            append: false,
-            unique: true,
-        },
+        gen(false, false, true),
         DataModel::Register,
         Value::Null,
-    );
-    assert!(
-        valid > 200 && invalid > 200,
-        "both outcomes exercised: {valid} valid, {invalid} invalid"
+        200,
     );
 }
 
 #[test]
 fn cas_register_matches_brute_force() {
-    let (valid, invalid) = run_diff(
+    diff_both_ways(
         20_000,
         2500,
-        Gen {
-            cas: true,
-            append: false,
-            unique: false,
-        },
+        gen(true, false, false),
         DataModel::CasRegister,
         Value::Null,
-    );
-    assert!(
-        valid > 200 && invalid > 200,
-        "both outcomes exercised: {valid} valid, {invalid} invalid"
+        200,
     );
 }
 
 #[test]
 fn cas_register_with_unique_values_matches_brute_force() {
-    let (valid, invalid) = run_diff(
+    diff_both_ways(
         30_000,
         1500,
-        Gen {
-            cas: true,
-            append: false,
-            unique: true,
-        },
+        gen(true, false, true),
         DataModel::CasRegister,
         Value::Null,
-    );
-    assert!(
-        valid > 100 && invalid > 100,
-        "both outcomes exercised: {valid} valid, {invalid} invalid"
+        100,
     );
 }
 
 #[test]
 fn kv_append_matches_brute_force() {
-    let (valid, invalid) = run_diff(
+    diff_both_ways(
         40_000,
         2000,
-        Gen {
-            cas: false,
-            append: true,
-            unique: false,
-        },
+        gen(false, true, false),
         DataModel::Kv,
         json!(""),
-    );
-    assert!(
-        valid > 100 && invalid > 100,
-        "both outcomes exercised: {valid} valid, {invalid} invalid"
+        100,
     );
 }
