@@ -92,16 +92,18 @@ pub(crate) fn witness(p: &Prepared, paired: &Paired) -> Option<Vec<u32>> {
         *slot = i as u32;
         in_segment[i] = true;
     }
-    let mut heads: Vec<(u32, u64, u64, u32)> = p
+    // Segment heads by key, then the segment of a cas that read the initial value
+    // (rank 0) before every other (rank 1), then by place and invocation.
+    let mut heads: Vec<(u32, u8, u64, u64, u32)> = p
         .ops
         .iter()
         .enumerate()
         .filter(|&(i, o)| o.write.is_some() && !in_segment[i])
-        .map(|(i, o)| (o.key, place(i), invoked(i), i as u32))
+        .map(|(i, o)| (o.key, 1, place(i), invoked(i), i as u32))
         .collect();
     for (key, &c) in cas_first.iter().enumerate() {
         if c != NONE {
-            heads.push((key as u32, 0, 0, c));
+            heads.push((key as u32, 0, 0, 0, c));
         }
     }
     heads.sort_unstable();
@@ -109,7 +111,7 @@ pub(crate) fn witness(p: &Prepared, paired: &Paired) -> Option<Vec<u32>> {
     let mut first_write = vec![NONE; p.keys.len()];
     let mut placed = 0usize;
     let mut last: Option<(u32, u32)> = None;
-    for &(key, _, _, head) in &heads {
+    for &(key, _, _, _, head) in &heads {
         let mut w = head;
         loop {
             match last {
@@ -326,6 +328,28 @@ mod tests {
         ]);
         let prep = prepare(&p, &Value::Null, false);
         assert!(witness(&prep, &p).is_none());
+    }
+
+    #[test]
+    fn a_cas_from_the_initial_value_goes_first_among_its_keys_writes() {
+        // p0's write of 1 (invoked first, nobody reads it: placed at its invocation, 0)
+        // and p1's cas from the initial value to 2, which p2 reads. The cas must come
+        // first although the write sorts first by place and invocation.
+        let p = history(&[
+            (0, 0, I, "write", "x", json!(1)),
+            (1, 1, I, "cas", "x", json!([null, 2])),
+            (2, 1, K, "cas", "x", json!([null, 2])),
+            (3, 2, I, "read", "x", Value::Null),
+            (4, 2, K, "read", "x", json!(2)),
+            (5, 0, K, "write", "x", json!(1)),
+        ]);
+        let prep = prepare(&p, &Value::Null, false);
+        let order = witness(&prep, &p).expect("a sequential order");
+        let fs: Vec<&str> = order
+            .iter()
+            .map(|&o| p.ops[prep.ops[o as usize].src].f.as_str())
+            .collect();
+        assert_eq!(fs, vec!["cas", "read", "write"]);
     }
 
     #[test]
