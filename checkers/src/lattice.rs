@@ -19,6 +19,7 @@ use crate::session::{self, Guarantee};
 use crate::verdict::Verdict;
 use faultline_history::{Paired, Value};
 use serde::Serialize;
+use std::cell::OnceCell;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -142,6 +143,11 @@ pub struct ConsistencyOptions {
     /// history, every model this module checks holds and their own checkers are not run.
     /// `false` always runs each model's own checker (for measuring and testing them).
     pub sequential_witness: bool,
+    /// What the caller already knows from the linearizability checker, run on the same
+    /// history with the same initial value and null-read semantics: `Some(true)` proves
+    /// every model (when `sequential_witness` is on), and with either value it is not run
+    /// again here. `None`: these checkers run it when they need it (at most once).
+    pub linearizable: Option<bool>,
 }
 
 impl Default for ConsistencyOptions {
@@ -151,6 +157,7 @@ impl Default for ConsistencyOptions {
             nil_reads_unknown: false,
             initial: Value::Null,
             sequential_witness: true,
+            linearizable: None,
         }
     }
 }
@@ -179,12 +186,18 @@ pub fn check_models(
     // whose atomicity CM does not model (a pass would be unknown) and which the witness's
     // guess often misses, a linearizable history is proved too.
     let deadline = opts.time_limit.map(|d| Instant::now() + d);
+    let known = OnceCell::new();
+    let linearizable = || {
+        *known.get_or_init(|| {
+            opts.linearizable
+                .unwrap_or_else(|| crate::sequential::linearizable(paired, opts, deadline))
+        })
+    };
     let proved = opts.sequential_witness
         && models.iter().any(|&m| m != ModelName::Linearizable)
-        && (crate::sequential::witness(&p, paired).is_some()
-            || ((p.has_cas || p.mismatches > 0)
-                && p.unsupported.is_none()
-                && crate::sequential::linearizable(paired, opts, deadline)));
+        && (opts.linearizable == Some(true)
+            || crate::sequential::witness(&p, paired).is_some()
+            || ((p.has_cas || p.mismatches > 0) && p.unsupported.is_none() && linearizable()));
     let analysis =
         (!proved && p.not_unique.is_none() && p.unsupported.is_none() && p.structural.is_none())
             .then(|| Analysis::new(&p, paired));
@@ -206,9 +219,15 @@ pub fn check_models(
                 undecided: Vec::new(),
             },
             _ if proved => Verdict::Valid,
-            (ModelName::Sequential, a) => {
-                crate::sequential::check(&p, paired, a.as_ref(), name, deadline, opts)
-            }
+            (ModelName::Sequential, a) => crate::sequential::check(
+                &p,
+                paired,
+                a.as_ref(),
+                name,
+                deadline,
+                opts,
+                &linearizable,
+            ),
             (_, None) => precheck(&p, paired, name, true).unwrap_or(Verdict::Unknown {
                 reason: format!("{name}: not checked"),
                 undecided: Vec::new(),

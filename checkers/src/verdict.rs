@@ -35,6 +35,15 @@ impl Verdict {
         }
     }
 
+    /// Whether the model holds: `Some(true)` valid, `Some(false)` invalid, `None` unknown.
+    pub fn holds(&self) -> Option<bool> {
+        match self {
+            Verdict::Valid => Some(true),
+            Verdict::Invalid { .. } => Some(false),
+            Verdict::Unknown { .. } => None,
+        }
+    }
+
     /// Merges two verdicts: invalid beats unknown beats valid (DESIGN §3).
     pub fn merge(self, other: Verdict) -> Verdict {
         match (self, other) {

@@ -49,6 +49,10 @@ pub fn check(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
             time_limit: Some(time_limit),
             nil_reads_unknown: false,
             initial: Value::Null,
+            linearizable: verdicts
+                .first()
+                .filter(|(m, _, _)| *m == ModelName::Linearizable)
+                .and_then(|(_, v, _)| v.holds()),
             ..ConsistencyOptions::default()
         };
         let out = check_models(paired, &request.others, &opts);
