@@ -44,6 +44,17 @@ pub(crate) enum Observe {
     NotEqual(u32),
 }
 
+impl Observe {
+    /// Whether this observation holds while the key holds the value `cur`.
+    pub fn holds_at(self, cur: u32) -> bool {
+        match self {
+            Observe::Nothing => true,
+            Observe::Equal(v) => cur == v,
+            Observe::NotEqual(v) => cur != v,
+        }
+    }
+}
+
 /// One kept operation.
 #[derive(Debug, Clone)]
 pub(crate) struct POp {

@@ -527,44 +527,24 @@ pub(crate) fn check_scanned(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::causal::cm::tests::{paired, replicas, sequential};
+    use crate::causal::cm::tests::for_random_analyses;
     use crate::causal::patterns;
-    use crate::prepare::prepare;
-    use faultline_history::Value;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
 
     #[test]
     fn testing_only_the_reads_cc_flags_finds_the_same_violations() {
         // Sequential executions with stale reads and causal replicas with out-of-order
         // deliveries, some with forks: the scan of CC's bad reads must name the same
         // first violating read of every guarantee as the scan of every read.
-        let mut rng = ChaCha8Rng::seed_from_u64(0x5e55);
         let mut violated = [0usize; 4];
-        let mut cases = 0;
-        for case in 0..4000 {
-            let big = case % 10 == 9;
-            let ops = if case % 2 == 0 {
-                sequential(&mut rng, big)
-            } else {
-                replicas(&mut rng, big)
-            };
-            let h = paired(&ops);
-            let p = prepare(&h, &Value::Null, false);
-            if p.structural.is_some() || p.not_unique.is_some() {
-                continue;
-            }
-            let a = Analysis::new(&p, &h);
-            let Ok(clocks) = &a.clocks else { continue };
-            let cc = patterns::scan(&a, clocks, false);
-            let all = scan(&a, clocks, None);
-            let some = scan(&a, clocks, Some(cc.bad_reads()));
+        let cases = for_random_analyses(0x5e55, 4000, |case, ops, a, clocks| {
+            let cc = patterns::scan(a, clocks, false);
+            let all = scan(a, clocks, None);
+            let some = scan(a, clocks, Some(cc.bad_reads()));
             assert_eq!(all, some, "case {case}: {ops:?}");
             for (g, v) in all.iter().enumerate() {
                 violated[g] += usize::from(v.is_some());
             }
-            cases += 1;
-        }
+        });
         assert!(cases > 3000, "{cases} cases checked");
         for (g, n) in violated.iter().enumerate() {
             assert!(*n > 50, "guarantee {g} violated in only {n} cases");

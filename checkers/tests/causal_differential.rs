@@ -299,13 +299,17 @@ fn random_valued_history(rng: &mut ChaCha8Rng) -> Vec<Vec<Spec>> {
     sessions
 }
 
-#[test]
-fn sequential_agrees_with_brute_force_on_repeated_values_and_cas() {
-    let seed = 0x5eed_u64;
+/// The sequential checker (with and without the witness) against the brute-force
+/// reference on `n` histories from `generate`; both outcomes must be exercised.
+fn sequential_matches_brute_force(
+    seed: u64,
+    n: usize,
+    generate: fn(&mut ChaCha8Rng) -> Vec<Vec<Spec>>,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut valid, n) = (0, 1500);
+    let mut valid = 0;
     for case in 0..n {
-        let sessions = random_valued_history(&mut rng);
+        let sessions = generate(&mut rng);
         let p = history(&sessions);
         let expected = reference::sequential_by_values(&sessions);
         for opts in both_ways() {
@@ -325,6 +329,11 @@ fn sequential_agrees_with_brute_force_on_repeated_values_and_cas() {
         valid > 100 && valid < n - 100,
         "seed {seed}: {valid} of {n} valid"
     );
+}
+
+#[test]
+fn sequential_agrees_with_brute_force_on_repeated_values_and_cas() {
+    sequential_matches_brute_force(0x5eed, 1500, random_valued_history);
 }
 
 /// A tiny history with unique written values and compare-and-set: cas expectations
@@ -372,30 +381,7 @@ fn sequential_agrees_with_brute_force_on_unique_values_with_cas_info_and_mismatc
     // With unique values, an info write nobody read is left out of the causal checks;
     // the sequential search must still consider it, since a cas that failed on a
     // mismatch may be explained only by that write having taken effect.
-    let seed = 0xca5_u64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (mut valid, n) = (0, 2000);
-    for case in 0..n {
-        let sessions = random_unique_cas_history(&mut rng);
-        let p = history(&sessions);
-        let expected = reference::sequential_by_values(&sessions);
-        for opts in both_ways() {
-            let got = faultline_checkers::check_model(&p, ModelName::Sequential, &opts);
-            assert_eq!(
-                got.label(),
-                if expected { "valid" } else { "invalid" },
-                "seed {seed} case {case} (witness {}): {}\n{:?}",
-                opts.sequential_witness,
-                describe(&sessions),
-                got
-            );
-        }
-        valid += usize::from(expected);
-    }
-    assert!(
-        valid > 100 && valid < n - 100,
-        "seed {seed}: {valid} of {n} valid"
-    );
+    sequential_matches_brute_force(0xca5, 2000, random_unique_cas_history);
 }
 
 #[test]

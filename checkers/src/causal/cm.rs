@@ -20,31 +20,32 @@
 //!    sessions hold (see [`narrow`]) and only the sessions set aside go on to stage 3.
 //!    One stale read in a 1M-operation history leaves 2 of 50 processes to check.
 //! 3. The sessions left (a violation, or a history that is CM but whose sessions
-//!    disagree) are each checked on their own `HB_o`, kept incrementally: the clocks of the causal order, shared by
-//!    all sessions, plus a private overlay with the clocks that the session's forced
-//!    edges changed. A pass walks the session's reads with their happens-before clocks;
-//!    each forced edge `w1 → w2` it finds is checked against the current clocks (if `w2`
-//!    already happens before `w1`, `HB_o` is cyclic; if `w1` already happens before
-//!    `w2`, it adds nothing), then added, and the clock of `w1` is joined into `w2` and
-//!    pushed forward along session order, reads-from, forks and forced edges, only as far
-//!    as it makes clocks grow and only inside the causal past of `o`. Edges are only ever
-//!    added to an acyclic relation whose clocks are exact, so the clocks stay the exact
-//!    pasts of `HB_o`. Passes repeat until one adds no edge: that pass saw the final
-//!    relation, so its checks are those of the fixpoint. Sessions run in parallel; once
-//!    one is violated, the sessions after it (in chain order) stop, so the witness is
-//!    that of the first violated session, as if all had run. When CC's scan found a
-//!    pattern, the session of its read is violated and is checked alone first.
+//!    disagree) are each checked on their own `HB_o`, kept incrementally: the clocks of
+//!    the causal order, shared by all sessions, plus a private overlay with the clocks
+//!    that the session's forced edges changed. A pass walks the session's reads with
+//!    their happens-before clocks; each forced edge `w1 → w2` it finds is checked
+//!    against the current clocks (if `w2` already happens before `w1`, `HB_o` is
+//!    cyclic; if `w1` already happens before `w2`, it adds nothing), then added, and the
+//!    clock of `w1` is joined into `w2` and pushed forward along session order,
+//!    reads-from, forks and forced edges, only as far as it makes clocks grow and only
+//!    inside the causal past of `o`. Edges are only ever added to an acyclic relation
+//!    whose clocks are exact, so the clocks stay the exact pasts of `HB_o`. Passes repeat
+//!    until one adds no edge: that pass saw the final relation, so its checks are those
+//!    of the fixpoint. Sessions run in parallel; once one is violated, the sessions after
+//!    it (in chain order) stop, so the witness is that of the first violated session, as
+//!    if all had run. When CC's scan found a pattern, the session of its read is violated
+//!    and is checked alone first.
 
 use super::explain::Explainer;
 use super::graph::Graph;
-use super::joint::{joint, Joint};
+use super::joint::{joint, Forced, Joint};
 use super::order::Clocks;
 use super::{base, unless_mismatches, Analysis};
 use crate::prepare::Prepared;
 use crate::verdict::{Minimality, Step, Verdict};
 use rayon::prelude::*;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -516,17 +517,18 @@ pub(crate) fn cm_with(
             .map(|c| format!("session of process {}", c.process));
         out_of_time(model, p.chains.len(), all.collect())
     };
-    // CC's scan is valid for any subset of the reads: kept for the tries of `narrow`.
-    let scanned = first
-        .as_ref()
-        .map(|f| f.restricted(a, &vec![true; p.chains.len()]));
+    // CC's scan holds for any subset of the reads: its conflict edges are kept for the
+    // tries of `narrow`.
+    let conflicts = first.as_ref().map(|f| f.conflicts().to_vec());
     let chains: Vec<u32> = match joint(a, clocks, &succ, first, deadline, None) {
         Joint::Holds => Vec::new(),
         Joint::OutOfTime => return late(),
-        Joint::Fails { culprits } => match narrow(a, clocks, &succ, &culprits, scanned, deadline) {
-            Some(chains) => chains,
-            None => return late(),
-        },
+        Joint::Fails { culprits } => {
+            match narrow(a, clocks, &succ, &culprits, conflicts.as_deref(), deadline) {
+                Some(chains) => chains,
+                None => return late(),
+            }
+        }
     };
     if let Some(c) = hint {
         // The session of a read with a CC pattern is violated (see `First::hint`):
@@ -552,7 +554,7 @@ fn narrow(
     clocks: &Clocks,
     succ: &Succ,
     culprits: &[u32],
-    scanned: Option<First>,
+    conflicts: Option<&[Forced]>,
     deadline: Option<Instant>,
 ) -> Option<Vec<u32>> {
     let p = a.p;
@@ -560,8 +562,8 @@ fn narrow(
     let every: Vec<u32> = (0..p.chains.len() as u32)
         .filter(|&c| needs_check(p, c))
         .collect();
-    let processes: std::collections::HashSet<u64> = p.chains.iter().map(|c| c.process).collect();
-    let mut aside: std::collections::HashSet<u64> = culprits.iter().map(|&c| process(c)).collect();
+    let processes: HashSet<u64> = p.chains.iter().map(|c| c.process).collect();
+    let mut aside: HashSet<u64> = culprits.iter().map(|&c| process(c)).collect();
     for _ in 0..3 {
         if aside.is_empty() || aside.len() * 4 > processes.len() {
             break;
@@ -574,7 +576,7 @@ fn narrow(
         // The set-aside processes hold every read with a CC pattern (see
         // `First::from_scan`), so CC's scan restricted to the others is their first
         // round.
-        let first = scanned.as_ref().map(|f| f.restricted(a, &include));
+        let first = conflicts.map(|c| First::restricted(a, c, &include));
         match joint(a, clocks, succ, first, deadline, Some(&include)) {
             Joint::Holds => {
                 return Some(
@@ -875,7 +877,7 @@ pub(crate) mod tests {
     /// and whether it is `info`.
     pub(crate) type Op = (u64, usize, bool, Option<i64>, bool);
 
-    pub(crate) fn paired(ops: &[Op]) -> Paired {
+    fn paired(ops: &[Op]) -> Paired {
         let mut evs = Vec::new();
         for &(proc, key, write, v, info) in ops {
             let k = format!("k{key}");
@@ -892,7 +894,7 @@ pub(crate) mod tests {
 
     /// A sequential execution whose reads are sometimes stale; some writes are `info`
     /// (applied or not) and their process goes on.
-    pub(crate) fn sequential(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
+    fn sequential(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
         let procs = rng.gen_range(2..=if big { 8 } else { 5u64 });
         let keys = rng.gen_range(1..=if big { 6 } else { 3usize });
         let n = rng.gen_range(6..=if big { 300 } else { 40 });
@@ -924,7 +926,7 @@ pub(crate) mod tests {
 
     /// Causal replicas: each process applies its own writes at once and the others'
     /// in causal order at random times (rarely out of order); reads are local.
-    pub(crate) fn replicas(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
+    fn replicas(rng: &mut ChaCha8Rng, big: bool) -> Vec<Op> {
         let procs = rng.gen_range(2..=if big { 8 } else { 4usize });
         let keys = rng.gen_range(1..=if big { 6 } else { 3usize });
         let n = rng.gen_range(6..=if big { 300 } else { 40 });
@@ -974,30 +976,47 @@ pub(crate) mod tests {
         ops
     }
 
-    #[test]
-    fn the_fixpoints_agree_with_the_recomputing_algorithm() {
-        let mut rng = ChaCha8Rng::seed_from_u64(0xc4);
-        let (mut valid, mut invalid, mut joint_failed_valid, mut narrowed) = (0, 0, 0, 0);
-        for case in 0..6000 {
+    /// Calls `f(case, ops, analysis, clocks)` on `cases` random histories, sequential
+    /// executions and causal replicas in turn (every tenth big), that have unique values
+    /// and an acyclic causal order; returns how many it called `f` on.
+    pub(crate) fn for_random_analyses(
+        seed: u64,
+        cases: usize,
+        mut f: impl FnMut(usize, &[Op], &Analysis, &Clocks),
+    ) -> usize {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut called = 0;
+        for case in 0..cases {
             let big = case % 10 == 9;
             let ops = if case % 2 == 0 {
                 sequential(&mut rng, big)
             } else {
                 replicas(&mut rng, big)
             };
-            let paired = paired(&ops);
-            let p = prepare(&paired, &Value::Null, false);
+            let h = paired(&ops);
+            let p = prepare(&h, &Value::Null, false);
             if p.structural.is_some() || p.not_unique.is_some() {
                 continue;
             }
-            let a = Analysis::new(&p, &paired);
+            let a = Analysis::new(&p, &h);
             let Ok(clocks) = &a.clocks else { continue };
-            let expected = (0..p.chains.len() as u32).all(|c| reference_session(&a, clocks, c));
-            let succ = Succ::new(&p, clocks);
+            f(case, &ops, &a, clocks);
+            called += 1;
+        }
+        called
+    }
+
+    #[test]
+    fn the_fixpoints_agree_with_the_recomputing_algorithm() {
+        let (mut valid, mut invalid, mut joint_failed_valid, mut narrowed) = (0, 0, 0, 0);
+        for_random_analyses(0xc4, 6000, |case, ops, a, clocks| {
+            let p = a.p;
+            let expected = (0..p.chains.len() as u32).all(|c| reference_session(a, clocks, c));
+            let succ = Succ::new(p, clocks);
             let all: Vec<u32> = (0..p.chains.len() as u32).collect();
-            let exact = sessions(&a, "cm", clocks, &succ, &all, None);
+            let exact = sessions(a, "cm", clocks, &succ, &all, None);
             assert_eq!(exact.label() == "valid", expected, "case {case}: {ops:?}");
-            let j = joint(&a, clocks, &succ, None, None, None);
+            let j = joint(a, clocks, &succ, None, None, None);
             if j == Joint::Holds {
                 assert!(expected, "case {case}: joint holds on {ops:?}");
             } else if expected {
@@ -1006,30 +1025,30 @@ pub(crate) mod tests {
             if let Joint::Fails { culprits } = &j {
                 // The sessions left after setting the culprits aside: every session
                 // outside them holds (checked with the old algorithm).
-                let left = narrow(&a, clocks, &succ, culprits, None, None).unwrap_or_default();
+                let left = narrow(a, clocks, &succ, culprits, None, None).unwrap_or_default();
                 for c in 0..p.chains.len() as u32 {
-                    if needs_check(&p, c) && !left.contains(&c) {
+                    if needs_check(p, c) && !left.contains(&c) {
                         assert!(
-                            reference_session(&a, clocks, c),
+                            reference_session(a, clocks, c),
                             "case {case}: session {c} set free but violated: {ops:?}"
                         );
                     }
                 }
                 let checked = (0..p.chains.len() as u32)
-                    .filter(|&c| needs_check(&p, c))
+                    .filter(|&c| needs_check(p, c))
                     .count();
                 narrowed += usize::from(left.len() < checked);
             }
-            let v = cm(&a, "cm", None);
+            let v = cm(a, "cm", None);
             assert_eq!(v.label() == "valid", expected, "case {case}: {ops:?}");
             assert_ne!(v.label(), "unknown", "case {case}");
             // As the lattice and the sequential checker call it: from CC's scan, with
             // CCv's conflict order shared (when CC holds) or not.
-            let s = crate::causal::patterns::scan(&a, clocks, true);
-            let mut shared = s.cc_holds().then(|| SharedConflicts::new(&a, &s));
+            let s = crate::causal::patterns::scan(a, clocks, true);
+            let mut shared = s.cc_holds().then(|| SharedConflicts::new(a, &s));
             for share in [false, true] {
-                let first = First::from_scan(&a, &s, shared.as_mut().filter(|_| share));
-                let v = cm_with(&a, "cm", None, Some(first));
+                let first = First::from_scan(a, &s, shared.as_mut().filter(|_| share));
+                let v = cm_with(a, "cm", None, Some(first));
                 assert_eq!(v.label() == "valid", expected, "case {case}: {ops:?}");
             }
             if expected {
@@ -1037,7 +1056,7 @@ pub(crate) mod tests {
             } else {
                 invalid += 1;
             }
-        }
+        });
         assert!(
             valid > 300 && invalid > 300,
             "{valid} valid, {invalid} invalid"

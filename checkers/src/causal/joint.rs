@@ -84,14 +84,19 @@ impl First {
         }
     }
 
-    /// The first round over the reads of the chains `include` allows, when no read of
-    /// theirs has a CC pattern: the conflict edges those reads forced.
-    pub fn restricted(&self, a: &Analysis, include: &[bool]) -> First {
+    /// The conflict edges of CC's scan (all of them, also when `G` already fails).
+    pub fn conflicts(&self) -> &[Forced] {
+        &self.edges
+    }
+
+    /// The first round over the reads of the chains `include` allows, from the
+    /// `conflicts` of a [`First`], when no read of theirs has a CC pattern: the conflict
+    /// edges those reads forced.
+    pub fn restricted(a: &Analysis, conflicts: &[Forced], include: &[bool]) -> First {
         let chain = |r: u32| a.p.ops[r as usize].chain as usize;
         First {
             fails: false,
-            edges: self
-                .edges
+            edges: conflicts
                 .iter()
                 .copied()
                 .filter(|&(_, _, r)| include[chain(r)])
@@ -290,7 +295,7 @@ pub(crate) fn reasons(cycle: &[u32], edges: &[(u32, u32, u32)]) -> Vec<u32> {
 }
 
 /// A forced edge `(w1, w2, r2)`: `r2`, a read of `w2`, orders `w1` before `w2`.
-type Forced = (u32, u32, u32);
+pub(crate) type Forced = (u32, u32, u32);
 
 /// Which reads a scan of the joint relation visits.
 enum Reads<'r> {

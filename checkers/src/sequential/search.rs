@@ -308,12 +308,7 @@ impl<'a> State<'a> {
 
     fn legal(&self, o: u32) -> bool {
         let op = &self.p.ops[o as usize];
-        let cur = self.values[op.key as usize];
-        let observed = match op.observe {
-            Observe::Nothing => true,
-            Observe::Equal(v) => cur == v,
-            Observe::NotEqual(v) => cur != v,
-        };
+        let observed = op.observe.holds_at(self.values[op.key as usize]);
         observed && (op.write.is_none() || (self.may_overwrite(o) && !self.strands_a_reader(o)))
     }
 

@@ -245,13 +245,7 @@ pub(crate) fn replay(p: &Prepared, order: &[u32]) -> bool {
             return false;
         }
         let op = &p.ops[o as usize];
-        let cur = value[op.key as usize];
-        let explained = match op.observe {
-            Observe::Nothing => true,
-            Observe::Equal(v) => cur == v,
-            Observe::NotEqual(v) => cur != v,
-        };
-        if !explained {
+        if !op.observe.holds_at(value[op.key as usize]) {
             return false;
         }
         if let Some(w) = op.write {
