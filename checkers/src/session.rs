@@ -283,25 +283,26 @@ impl<'a> Walk<'a> {
 /// is walked. Only the sessions holding a candidate are walked, up to their last one.
 pub(crate) fn scan(a: &Analysis, clocks: &Clocks, candidates: Option<&[u32]>) -> FirstViolations {
     let p = a.p;
-    // Per chain: how far to walk (the position after its last candidate), and which
-    // ops to test.
+    // Per chain: how far to walk (the position after its last candidate); per op:
+    // whether to test it (`None`: every op).
     let mut upto = vec![0u32; p.chains.len()];
-    let mut test = Vec::new();
-    match candidates {
+    let test: Option<Vec<bool>> = match candidates {
         None => {
             for (c, chain) in p.chains.iter().enumerate() {
                 upto[c] = chain.ops.len() as u32;
             }
+            None
         }
         Some(list) => {
-            test = vec![false; p.ops.len()];
+            let mut test = vec![false; p.ops.len()];
             for &r in list {
                 let o = &p.ops[r as usize];
                 test[r as usize] = true;
                 upto[o.chain as usize] = upto[o.chain as usize].max(o.pos + 1);
             }
+            Some(test)
         }
-    }
+    };
     let walked: Vec<usize> = (0..p.chains.len()).filter(|&c| upto[c] > 0).collect();
     if walked.is_empty() {
         return [None; 4];
@@ -320,7 +321,7 @@ pub(crate) fn scan(a: &Analysis, clocks: &Clocks, candidates: Option<&[u32]>) ->
                 }
             }
             for &o in &chain.ops[..upto[c] as usize] {
-                let check = test.is_empty() || test[o as usize];
+                let check = test.as_ref().is_none_or(|t| t[o as usize]);
                 walk.op(o, check, &mut out);
             }
             out
