@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{host_ruleset, median, require_netns_tools, TestNet};
+use common::{clean_host_ruleset, host_ruleset, median, require_netns_tools, TestNet};
 use faultline_nemesis::grudge::{isolate, majorities_ring};
 use faultline_nemesis::{
     Capabilities, DelayBackend, Fault, Grudge, Mechanism, Nemesis, NetBackend,
@@ -34,11 +34,7 @@ async fn partition_round_trip(backend: NetBackend) {
     if !require_netns_tools() {
         return;
     }
-    let before = host_ruleset();
-    assert!(
-        before.ours.is_empty(),
-        "our rules on the host before the test: {before:?}"
-    );
+    let before = clean_host_ruleset();
     let net = TestNet::new();
     // Stand-ins for Docker's own rules in a container namespace: they must survive.
     net.exec("n1", &["nft", "add", "table", "ip", "keepme"]);
@@ -152,11 +148,7 @@ async fn loss_drops_about_the_requested_fraction() {
     if !require_netns_tools() {
         return;
     }
-    let before = host_ruleset();
-    assert!(
-        before.ours.is_empty(),
-        "our rules on the host before the test: {before:?}"
-    );
+    let before = clean_host_ruleset();
     let net = TestNet::new();
     let mut nem = Nemesis::new(net.dyn_nodes(), Capabilities::probe().await).expect("nemesis");
     let done = nem
@@ -413,11 +405,7 @@ async fn nfqueue_delay_holds_one_nodes_packets_and_heals() {
     let Some(caps) = nfqueue_caps().await else {
         return;
     };
-    let before = host_ruleset();
-    assert!(
-        before.ours.is_empty(),
-        "our rules on the host before the test: {before:?}"
-    );
+    let before = clean_host_ruleset();
     let net = TestNet::new();
     let _listeners = net.listen();
     let mut nem = Nemesis::new(net.dyn_nodes(), caps).expect("nemesis");

@@ -451,6 +451,17 @@ pub struct HostFilter {
     pub ours: Vec<String>,
 }
 
+/// The host's filter before a test, checked to hold none of our marks (a test compares
+/// it with the filter after).
+pub fn clean_host_ruleset() -> HostFilter {
+    let before = host_ruleset();
+    assert!(
+        before.ours.is_empty(),
+        "our rules on the host before the test: {before:?}"
+    );
+    before
+}
+
 pub fn host_ruleset() -> HostFilter {
     let ruleset = sh(&["nft", "list", "ruleset"]);
     let ours = ruleset
