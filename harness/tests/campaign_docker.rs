@@ -7,17 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 mod common;
 use common::{
-    assert_linearizable_verdict, assert_refused, assert_valid_run, docker_available, faultline,
-    in_ci, scratch, stored_history,
+    assert_linearizable_verdict, assert_refused, assert_valid_run, campaign_slot, faultline,
+    scratch, stored_history,
 };
-
-/// The campaigns of this file run one at a time: two clusters on two busy cores would
-/// measure the machine, not faultline.
-static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// `<target dir>/debug`, where this test's binaries live.
 fn profile_dir() -> PathBuf {
@@ -90,13 +85,9 @@ fn bad_plans_exit_254_with_a_clear_message() {
 
 #[test]
 fn a_short_campaign_against_raft_register_is_valid_and_stored() {
-    let _one = ONE_CAMPAIGN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if !docker_available() && !in_ci() {
-        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+    let Some(_slot) = campaign_slot() else {
         return;
-    }
+    };
     let node = node_binary();
     let work = scratch("", "store");
     let store = work.join("store");
@@ -228,13 +219,9 @@ fn labelled(kind: &str, label: &str) -> Vec<String> {
 
 #[test]
 fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
-    let _one = ONE_CAMPAIGN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if !docker_available() && !in_ci() {
-        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+    let Some(_slot) = campaign_slot() else {
         return;
-    }
+    };
     let node = node_binary();
     let store = scratch("", "sigint");
     let mut child = faultline()

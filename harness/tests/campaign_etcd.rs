@@ -9,17 +9,12 @@
 //! skip.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 mod common;
 use common::{
-    assert_linearizable_verdict, assert_refused, assert_valid_run, docker_available, faultline,
-    in_ci, scratch, stored_history,
+    assert_linearizable_verdict, assert_refused, assert_valid_run, campaign_slot, faultline,
+    scratch, stored_history,
 };
-
-/// The campaigns of this file run one at a time: two clusters on two busy cores would
-/// measure the machine, not etcd.
-static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const ETCD: &str = "/usr/bin/etcd";
 
@@ -62,13 +57,9 @@ fn bad_etcd_plans_exit_254_with_a_clear_message() {
 
 #[test]
 fn a_short_campaign_against_etcd_is_linearizable_and_stored() {
-    let _one = ONE_CAMPAIGN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if !docker_available() && !in_ci() {
-        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+    let Some(_slot) = campaign_slot() else {
         return;
-    }
+    };
     require_etcd();
     let work = scratch("etcd-", "store");
     let store = work.join("store");

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
 
 /// The `faultline` binary of this build.
 pub fn faultline() -> Command {
@@ -19,6 +20,23 @@ pub fn docker_available() -> bool {
 /// Whether the tests run under CI (where Docker tests never skip).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The campaigns of one test file run one at a time: two clusters on two busy cores
+/// would measure the machine, not the target.
+static ONE_CAMPAIGN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Waits for this file's campaign slot. `None` (the test is skipped, saying so) when
+/// there is no Docker socket outside CI; under CI a campaign test always runs.
+pub fn campaign_slot() -> Option<MutexGuard<'static, ()>> {
+    let slot = ONE_CAMPAIGN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if !docker_available() && !in_ci() {
+        eprintln!("skipped: no Docker socket here (this test always runs under CI=true)");
+        return None;
+    }
+    Some(slot)
 }
 
 /// A fresh scratch folder for test `name` of file `tag`.
