@@ -14,6 +14,8 @@
 //! that CC implies each of them.
 
 use crate::causal::{cm, patterns, precheck, Analysis};
+use crate::lin::{check_linearizable, LinOptions};
+use crate::model::DataModel;
 use crate::prepare::prepare;
 use crate::session::{self, Guarantee};
 use crate::verdict::Verdict;
@@ -172,6 +174,48 @@ pub fn check_model(paired: &Paired, model: ModelName, opts: &ConsistencyOptions)
             reason: format!("{model}: not checked"),
             undecided: Vec::new(),
         })
+}
+
+/// Checks `models` the way the command line and the campaigns do: linearizability first
+/// when it is asked for (with `data_model`, or the data model the history's operations
+/// imply), then the other models given its verdict. When linearizability holds,
+/// sequential consistency and causal memory are not checked (their search and fixpoint
+/// would only confirm it): [`model_table`] marks them implied.
+pub fn check_all(
+    paired: &Paired,
+    models: &[ModelName],
+    data_model: Option<DataModel>,
+    opts: &ConsistencyOptions,
+) -> Vec<(ModelName, Verdict)> {
+    let mut verdicts = Vec::with_capacity(models.len());
+    let mut linearizable = opts.linearizable;
+    if models.contains(&ModelName::Linearizable) {
+        let lin = LinOptions {
+            initial: opts.initial.clone(),
+            nil_reads_unknown: opts.nil_reads_unknown,
+            time_limit: opts.time_limit,
+            ..LinOptions::default()
+        };
+        let dm = data_model.unwrap_or_else(|| DataModel::infer(paired));
+        let v = check_linearizable(paired, dm, &lin).verdict;
+        linearizable = v.holds();
+        verdicts.push((ModelName::Linearizable, v));
+    }
+    let lin_valid = linearizable == Some(true);
+    let others: Vec<ModelName> = models
+        .iter()
+        .copied()
+        .filter(|&m| m != ModelName::Linearizable)
+        .filter(|m| !(lin_valid && matches!(m, ModelName::Sequential | ModelName::Cm)))
+        .collect();
+    if !others.is_empty() {
+        let opts = ConsistencyOptions {
+            linearizable,
+            ..opts.clone()
+        };
+        verdicts.extend(check_models(paired, &others, &opts));
+    }
+    verdicts
 }
 
 /// Checks several models, preparing the history and its causal order once.

@@ -16,8 +16,8 @@ pub mod synth;
 pub mod verdict;
 
 pub use lattice::{
-    check_model, check_models, model_table, ConsistencyOptions, ModelName, ModelRow, ModelTable,
-    RowStatus,
+    check_all, check_model, check_models, model_table, ConsistencyOptions, ModelName, ModelRow,
+    ModelTable, RowStatus,
 };
 pub use lin::{check_linearizable, Algorithm, LinOptions, LinReport};
 pub use model::DataModel;

@@ -13,7 +13,7 @@
 //! - `append s` (kv only, Porcupine's kv logs) concatenates strings; a read must return the
 //!   exact string.
 
-use faultline_history::Value;
+use faultline_history::{Value, ValueKey};
 use std::fmt;
 use std::str::FromStr;
 use thiserror::Error;
@@ -139,37 +139,10 @@ impl Action {
     }
 }
 
-/// A JSON value in a hashable form, for interning.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ValKey {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Uint(u64),
-    Str(Box<str>),
-    Other(String),
-}
-
-impl ValKey {
-    fn of(v: &Value) -> ValKey {
-        match v {
-            Value::Null => ValKey::Null,
-            Value::Bool(b) => ValKey::Bool(*b),
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => ValKey::Int(i),
-                (None, Some(u)) => ValKey::Uint(u),
-                _ => ValKey::Other(n.to_string()),
-            },
-            Value::String(s) => ValKey::Str(s.as_str().into()),
-            other => ValKey::Other(other.to_string()),
-        }
-    }
-}
-
 /// The values of one key, interned into small integers.
 #[derive(Debug, Clone, Default)]
 pub struct Values {
-    ids: crate::lin::bits::FxMap<ValKey, u32>,
+    ids: crate::lin::bits::FxMap<ValueKey, u32>,
     vals: Vec<Value>,
 }
 
@@ -181,7 +154,7 @@ impl Values {
 
     /// The id of `v`, adding it if new.
     pub fn intern(&mut self, v: &Value) -> u32 {
-        let k = ValKey::of(v);
+        let k = ValueKey::of(v);
         if let Some(&id) = self.ids.get(&k) {
             return id;
         }
@@ -193,18 +166,18 @@ impl Values {
 
     /// The id of the integer `i`, adding it if new (no `Value` needed to look it up).
     pub fn intern_int(&mut self, i: i64) -> u32 {
-        if let Some(&id) = self.ids.get(&ValKey::Int(i)) {
+        if let Some(&id) = self.ids.get(&ValueKey::Int(i)) {
             return id;
         }
         let id = self.vals.len() as u32;
-        self.ids.insert(ValKey::Int(i), id);
+        self.ids.insert(ValueKey::Int(i), id);
         self.vals.push(Value::from(i));
         id
     }
 
     /// The id of `v` if it was interned.
     pub fn get(&self, v: &Value) -> Option<u32> {
-        self.ids.get(&ValKey::of(v)).copied()
+        self.ids.get(&ValueKey::of(v)).copied()
     }
 
     /// The value of an id (`null` for an id never handed out).

@@ -27,7 +27,7 @@
 //!   the process's previous operation. In faultline's own histories a process never goes
 //!   on after an `info` (it takes a fresh id), so forks only appear in imported histories.
 
-use faultline_history::{Operation, Outcome, Paired, Value};
+use faultline_history::{Operation, Outcome, Paired, Value, ValueKey};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Value id of the initial value of every key.
@@ -128,29 +128,6 @@ pub(crate) struct Prepared {
     pub dropped_info: usize,
 }
 
-impl std::hash::Hash for Value2<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.to_string().hash(state)
-    }
-}
-
-/// A borrowed JSON value hashed by its canonical text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Value2<'a>(&'a Value);
-
-fn vkey(v: &Value) -> VKeyOwned<'_> {
-    match v.as_i64() {
-        Some(i) => VKeyOwned::Int(i),
-        None => VKeyOwned::Other(Value2(v)),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum VKeyOwned<'a> {
-    Int(i64),
-    Other(Value2<'a>),
-}
-
 /// A classified operation before sessions are built.
 struct Raw {
     src: usize,
@@ -164,8 +141,8 @@ struct Raw {
 struct Interner<'a> {
     keys: HashMap<Option<&'a str>, u32>,
     key_names: Vec<Option<String>>,
-    values: HashMap<(u32, VKeyOwned<'a>), u32>,
-    init: Option<VKeyOwned<'a>>,
+    values: HashMap<(u32, ValueKey), u32>,
+    init: Option<ValueKey>,
 }
 
 impl<'a> Interner<'a> {
@@ -182,8 +159,8 @@ impl<'a> Interner<'a> {
         if v.is_null() {
             return INIT;
         }
-        let k = vkey(v);
-        if Some(k) == self.init {
+        let k = ValueKey::of(v);
+        if self.init.as_ref() == Some(&k) {
             return INIT;
         }
         let next = self.values.len() as u32 + 1;
@@ -217,7 +194,7 @@ pub(crate) fn prepare_with(
     let init_key = if initial.is_null() {
         None
     } else {
-        Some(vkey(initial))
+        Some(ValueKey::of(initial))
     };
     let mut int = Interner {
         keys: HashMap::default(),
@@ -346,8 +323,13 @@ fn finish(raws: Vec<Raw>, failed: Vec<(u32, u32, usize)>, paired: &Paired, t: Ta
     for (_, v, src) in &failed {
         failed_writer.entry(*v).or_insert(*src);
     }
-    // Thin-air and aborted reads: a value observed equal that no op writes. An info op's
-    // observation counts only once somebody read its write (then it happened).
+    // Thin-air and aborted reads: a value observed equal that no op writes. With unique
+    // values, an info op whose write somebody read happened (it is the only writer), so
+    // its own observation counts too, and so on. With repeated values a read may read
+    // any writer of its value, so only ops that surely happened count, and only a value
+    // that no op at all writes is a violation (the first writer of a value is not
+    // necessarily the one read: the sequential search decides the rest).
+    let unique = not_unique.is_none();
     let mut structural = None;
     let mut read_flag = vec![false; raws.len()];
     let mut work: Vec<usize> = (0..raws.len()).filter(|&i| !raws[i].info).collect();
@@ -365,14 +347,13 @@ fn finish(raws: Vec<Raw>, failed: Vec<(u32, u32, usize)>, paired: &Paired, t: Ta
                 read: r.src,
                 failed_write: failed_writer.get(&v).copied(),
             });
-        } else if !read_flag[w as usize] {
+        } else if unique && !read_flag[w as usize] {
             read_flag[w as usize] = true;
             if raws[w as usize].info {
                 work.push(w as usize);
             }
         }
     }
-    let unique = not_unique.is_none();
     // Keep: everything but info ops nobody read (with unique values, unless asked to
     // keep them); info ops that may not have happened become optional.
     let keep: Vec<bool> = raws

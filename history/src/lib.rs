@@ -11,6 +11,7 @@ mod event;
 pub mod import;
 pub mod jsonl;
 mod op;
+pub mod value;
 
 pub use error::HistoryError;
 pub use event::{Event, EventType, Key, Process, Value};
@@ -18,7 +19,8 @@ pub use import::{
     detect, load, load_with, parse_bytes, parse_str, Format, ImportOptions, Independent,
 };
 pub use jsonl::{write_history, JsonlReader, JsonlWriter};
-pub use op::{pair, seconds, show, Operation, Outcome, Paired};
+pub use op::{pair, seconds, Operation, Outcome, Paired};
+pub use value::{same_value, show, ValueKey};
 
 use serde_json::Map;
 

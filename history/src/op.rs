@@ -2,6 +2,7 @@
 
 use crate::error::HistoryError;
 use crate::event::{Event, EventType, Key, Process, Value};
+use crate::value::{escape_text, show};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
@@ -58,12 +59,12 @@ impl Operation {
         let key = self
             .key
             .as_ref()
-            .map(|k| format!(" {k}"))
+            .map(|k| format!(" {}", escape_text(&k.0)))
             .unwrap_or_default();
         let on = |prep: &str| {
             self.key
                 .as_ref()
-                .map(|k| format!(" {prep} {k}"))
+                .map(|k| format!(" {prep} {}", escape_text(&k.0)))
                 .unwrap_or_default()
         };
         let what = match (self.f.as_str(), self.outcome) {
@@ -77,29 +78,20 @@ impl Operation {
                 }
                 _ => format!("cas{key} {}", show(&self.argument)),
             },
-            (f, _) => format!("{f}{key} {}", show(&self.argument)),
+            (f, _) => format!("{}{key} {}", escape_text(f), show(&self.argument)),
         };
         let tail = match self.outcome {
             Outcome::Ok => String::new(),
             Outcome::Fail => match &self.error {
-                Some(e) => format!(" (failed: {e})"),
+                Some(e) => format!(" (failed: {})", escape_text(e)),
                 None => " (failed)".into(),
             },
             Outcome::Info => match &self.error {
-                Some(e) => format!(" (outcome unknown: {e})"),
+                Some(e) => format!(" (outcome unknown: {})", escape_text(e)),
                 None => " (outcome unknown)".into(),
             },
         };
         format!("process {} {what}{tail}", self.process)
-    }
-}
-
-/// A value in plain words: `null` reads as "nothing".
-pub fn show(v: &Value) -> String {
-    match v {
-        Value::Null => "nothing".into(),
-        Value::String(s) => format!("{s:?}"),
-        other => other.to_string(),
     }
 }
 

@@ -9,11 +9,13 @@
 //!   failed compare could be linearized after it: append it at the very end of any
 //!   linearization of the rest; conversely, in a linearization containing it nothing between
 //!   it and the next write looks at its value, so removing it keeps every operation legal;
-//! - `info` operations stay pending forever (complete at +inf).
+//! - `info` operations stay pending forever (complete at +inf);
+//! - `null` (as read, written or expected) denotes the key's initial state, whatever the
+//!   initial value is called (`--initial`): it is interned as that value.
 
 use super::bits::FxSet;
 use crate::model::{Action, DataModel, Func, KeyModel, Values};
-use faultline_history::{show, Operation, Outcome, Value};
+use faultline_history::{same_value, show, Operation, Outcome, Value};
 
 /// An operation as the checker sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +139,10 @@ impl<'a> Raw<'a> {
         }
     }
 
-    fn intern(self, values: &mut Values) -> u32 {
+    /// The value's id; `null` denotes the key's initial state, whose id is `init`.
+    fn intern(self, values: &mut Values, init: u32) -> u32 {
         match self {
-            Raw::Null => values.intern(&Value::Null),
+            Raw::Null => init,
             Raw::Int(i) => values.intern_int(i),
             Raw::Other(v) => values.intern(v),
         }
@@ -238,7 +241,7 @@ pub(crate) fn prepare(
                     stats.dropped_nil_reads += 1;
                     continue;
                 }
-                Action::Read(r.a.intern(&mut values))
+                Action::Read(r.a.intern(&mut values, init))
             }
             (Func::Read, Outcome::Info) => {
                 stats.pruned_info += 1;
@@ -259,14 +262,16 @@ pub(crate) fn prepare(
                     );
                 };
                 match outcome {
-                    Outcome::Fail if r.mismatch => Action::CasMismatch(r.a.intern(&mut values)),
+                    Outcome::Fail if r.mismatch => {
+                        Action::CasMismatch(r.a.intern(&mut values, init))
+                    }
                     Outcome::Fail => {
                         stats.dropped_fail += 1;
                         continue;
                     }
                     _ => Action::Cas {
-                        expect: r.a.intern(&mut values),
-                        new: new.intern(&mut values),
+                        expect: r.a.intern(&mut values, init),
+                        new: new.intern(&mut values, init),
                     },
                 }
             }
@@ -277,7 +282,7 @@ pub(crate) fn prepare(
                 }
                 continue;
             }
-            (Func::Write, _) => Action::Write(r.a.intern(&mut values)),
+            (Func::Write, _) => Action::Write(r.a.intern(&mut values, init)),
             (Func::Append, _) => {
                 if !matches!(r.a, Raw::Other(Value::String(_))) {
                     return (
@@ -288,7 +293,7 @@ pub(crate) fn prepare(
                         stats,
                     );
                 }
-                Action::Append(r.a.intern(&mut values))
+                Action::Append(r.a.intern(&mut values, init))
             }
         };
         out.push(SOp {
@@ -345,7 +350,7 @@ fn thin_air(
         let value = values.value(v).clone();
         let failed_writer = failed_writes
             .iter()
-            .find(|(fv, _)| *fv == value)
+            .find(|(fv, _)| same_value(fv, &value))
             .map(|&(_, i)| i);
         Some(ThinAir {
             reader: op.orig,
