@@ -110,9 +110,9 @@ fn the_causal_reverse_examples_read_as_generic_edn() {
     let cases = forms[0].to_json();
     let cases = cases.as_array().map(Vec::as_slice).unwrap_or_default();
     assert_eq!(cases.len(), 7);
-    assert_eq!(cases[0]["name"], json!("valid"));
-    assert_eq!(cases[2]["expected-valid?"], json!(false));
-    assert_eq!(cases[0]["history"][5]["value"], json!([1, 2]));
+    assert_eq!(cases[0][":name"], json!("valid"));
+    assert_eq!(cases[2][":expected-valid?"], json!(false));
+    assert_eq!(cases[0][":history"][5][":value"], json!([1, 2]));
     // As a history it is an error naming line 5, where the first map lacks :process.
     match parse_str(&text, "c.edn", Format::Auto) {
         Err(HistoryError::Parse {

@@ -60,9 +60,19 @@ fn single_maps_to_events() {
             ev(0, 0, 1, EventType::Ok, "read", json!("x")),
         ),
         (
-            // Values of every kind become JSON.
+            // Values of every kind become JSON, one-to-one: keywords, sets, characters and
+            // maps with a key JSON cannot hold are tagged; integers stay exact.
             r#"{:type :ok :f :txn :process 0 :value [[:append 1 #{2}] (3 4.5) {:a "é" 7 nil} \x 123456789012345678901234 18446744073709551615 -9 true]}"#,
-            ev(0, 0, 0, EventType::Ok, "txn", json!([["append", 1, [2]], [3, 4.5], {"a": "é", "7": null}, "x", "123456789012345678901234", 18446744073709551615u64, -9, true])),
+            ev(0, 0, 0, EventType::Ok, "txn", json!([
+                [{"#keyword": "append"}, 1, {"#set": [2]}],
+                [3, serde_json::from_str::<Value>("4.5").expect("number")],
+                {"#map": [[7, null], [{"#keyword": "a"}, "é"]]},
+                {"#char": "x"},
+                serde_json::from_str::<Value>("123456789012345678901234").expect("number"),
+                18446744073709551615u64,
+                -9,
+                true
+            ])),
         ),
     ];
     for (text, expected) in rows {
@@ -116,7 +126,7 @@ fn one_map_per_line_and_a_pretty_printed_vector_give_the_same_events() {
     assert_eq!(a.events, b.events);
     assert_eq!(a.events.len(), 3);
     assert_eq!(a.events[2].process, Process::Nemesis);
-    let nodes = a.events[2].value["n1"].as_array().map(|v| v.len());
+    let nodes = a.events[2].value[":n1"]["#set"].as_array().map(|v| v.len());
     assert_eq!(nodes, Some(2), "set of two nodes: {}", a.events[2].value);
     assert_eq!(a.meta.get(META_NIL_READS), Some(&json!("unknown")));
     assert_eq!(a.meta.get(META_IMPORTED_FROM), Some(&json!("jepsen-edn")));
@@ -170,7 +180,7 @@ fn independent_tuples_are_detected_and_split() {
             (k("3"), json!(null)),
             (k("k"), json!([1, 2])),
             (k("3"), json!(7)),
-            (None, json!("timed-out")),
+            (None, json!({"#keyword": "timed-out"})),
             (k("3"), json!(8)),
             (k("3"), json!(8)),
         ]
@@ -413,9 +423,17 @@ fn strings_escapes_and_characters() {
 line"]}
 {:process 0 :type :ok :f :read :value 1}"#;
     let h = edn(text);
+    let c = |s: &str| json!({ "#char": s });
     assert_eq!(
         h.events[0].value,
-        json!(["a\"b\\c\né😀", "\n", " ", "A", "(", "multi\nline"])
+        json!([
+            "a\"b\\c\né😀",
+            c("\n"),
+            c(" "),
+            c("A"),
+            c("("),
+            "multi\nline"
+        ])
     );
     assert_eq!(h.events.len(), 2);
     // The multi-line string is counted: an error after it names line 4.

@@ -181,7 +181,7 @@ fn nemesis_lines_and_positions() {
     );
     assert_eq!(h.events.len(), 3, "the blank line is skipped");
     assert_eq!(h.events[1].process, Process::Nemesis);
-    assert_eq!(h.events[1].value, json!({"n1": ["n2"]}));
+    assert_eq!(h.events[1].value, json!({"n1": {"#set": ["n2"]}}));
     assert_eq!(
         h.events[1].error, None,
         "a nemesis value that is not a keyword is data"

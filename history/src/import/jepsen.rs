@@ -144,11 +144,16 @@ fn looks_independent(events: &[Event]) -> bool {
     seen
 }
 
+/// The key of an independent `[k v]` tuple: a string, an integer, or a keyword (written
+/// `:name`, so that it differs from the string `"name"`).
 fn key_of(k: &Value) -> Option<Key> {
     match k {
         Value::String(s) => Some(Key(s.clone())),
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(Key(n.to_string())),
-        _ => None,
+        other => match crate::value::tagged(other) {
+            Some((crate::value::TAG_KEYWORD, Value::String(name))) => Some(Key(format!(":{name}"))),
+            _ => None,
+        },
     }
 }
 
@@ -407,6 +412,7 @@ fn edn_key(v: &Edn<'_>) -> Result<Key, String> {
     match v {
         Edn::Int(i) => Ok(Key(i.to_string())),
         Edn::BigInt(s) => Ok(Key((*s).to_string())),
+        Edn::Keyword(name) => Ok(Key(format!(":{name}"))),
         _ => v.as_name().map(|s| Key(s.to_string())).ok_or_else(|| {
             format!(
                 "expected :key to be a string or an integer, found {}",

@@ -17,15 +17,18 @@ impl<'a> Reader<'a> {
             ))
         };
         if tok.contains('/') {
-            // A ratio (Clojure): kept as text.
+            // A ratio (Clojure): kept as written.
             let ok = tok
                 .trim_start_matches(['+', '-'])
                 .split('/')
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-            return if ok { Ok(Edn::Symbol(tok)) } else { Err(bad()) };
+            return if ok { Ok(Edn::Float(tok)) } else { Err(bad()) };
         }
         if let Some(dec) = tok.strip_suffix('M') {
-            return dec.parse::<f64>().map(Edn::Float).map_err(|_| bad());
+            return dec
+                .parse::<f64>()
+                .map(|_| Edn::Float(tok))
+                .map_err(|_| bad());
         }
         if tok.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
             if !tok
@@ -34,7 +37,10 @@ impl<'a> Reader<'a> {
             {
                 return Err(bad());
             }
-            return tok.parse::<f64>().map(Edn::Float).map_err(|_| bad());
+            return tok
+                .parse::<f64>()
+                .map(|_| Edn::Float(tok))
+                .map_err(|_| bad());
         }
         let int = tok.strip_suffix('N').unwrap_or(tok);
         let digits = int.trim_start_matches(['+', '-']);

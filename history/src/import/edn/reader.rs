@@ -2,7 +2,7 @@
 
 use super::{truncate, Edn, MAX_DEPTH};
 use crate::error::HistoryError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Bytes that end a token (number, keyword, symbol).
 const DELIMITERS: [bool; 256] = {
@@ -330,17 +330,17 @@ impl<'a> Reader<'a> {
             Some(b'#') if self.src.as_bytes().get(self.pos + 1) == Some(&b'{') => {
                 self.pos += 2;
                 self.read_seq(b'}', "set", depth, Self::read_json_at)
-                    .map(Value::Array)
+                    .map(super::set_value)
             }
             Some(b'{') => {
                 self.pos += 1;
-                let mut map = Map::new();
+                let mut entries = Vec::new();
                 self.entries(depth, |r, key, d| {
                     let value = r.read_json_at(d)?;
-                    map.insert(key.key_text(), value);
+                    entries.push((key, value));
                     Ok(())
                 })?;
-                Ok(Value::Object(map))
+                Ok(super::map_value(entries))
             }
             _ => self.read_nested(depth).map(|e| e.to_json()),
         }
@@ -358,9 +358,9 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 let tok = self.token();
                 match tok {
-                    "Inf" => Ok(Edn::Float(f64::INFINITY)),
-                    "-Inf" => Ok(Edn::Float(f64::NEG_INFINITY)),
-                    "NaN" => Ok(Edn::Float(f64::NAN)),
+                    "Inf" => Ok(Edn::Float("##Inf")),
+                    "-Inf" => Ok(Edn::Float("##-Inf")),
+                    "NaN" => Ok(Edn::Float("##NaN")),
                     _ => Err(self.error(format!(
                         "unknown symbolic value ##{}; expected ##Inf, ##-Inf or ##NaN",
                         truncate(tok)
