@@ -25,7 +25,9 @@
 //!   write to its key there (or the initial state) has a value it accepts.
 #![allow(dead_code)]
 
-use faultline_checkers::ModelName;
+pub mod bytes;
+
+use faultline_checkers::{check_all, model_table, ConsistencyOptions, ModelName, RowStatus};
 use faultline_history::{Outcome, Paired, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -587,4 +589,94 @@ pub fn shape(paired: &Paired, sem: &Semantics) -> Shape {
     }
     s.repeated |= written.values().any(|&c| c > 1);
     s
+}
+
+/// Written values unique per key and none equal to the initial value (the library's
+/// precondition for deciding the causal and session models).
+fn unique_values(paired: &Paired, sem: &Semantics) -> bool {
+    let mut seen = HashSet::new();
+    let ops = ops_of(paired, sem);
+    ops.iter().all(|o| match o.write {
+        None => true,
+        Some(Val::Init) => false,
+        Some(v) => seen.insert((o.key, v)),
+    })
+}
+
+/// Whether the library may answer unknown for `m` (the cases its documentation names:
+/// the causal and session models on histories without unique values or with a cas that
+/// failed on a mismatch, and causal memory on a history with a cas).
+fn unknown_allowed(m: ModelName, paired: &Paired, sem: &Semantics) -> bool {
+    let has_cas = paired.ops.iter().any(|o| o.f == "cas");
+    let mismatch = paired.ops.iter().any(|o| {
+        o.f == "cas" && o.outcome == Outcome::Fail && o.error.as_deref() == Some("mismatch")
+    });
+    match m {
+        ModelName::Linearizable | ModelName::Sequential => false,
+        ModelName::Cm if has_cas => true,
+        _ => !unique_values(paired, sem) || mismatch,
+    }
+}
+
+/// One model's row: what the reference says and what the library said (`None`: unknown).
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub model: ModelName,
+    pub holds: bool,
+    pub said: Option<bool>,
+}
+
+/// Checks every model of `paired` as `faultline check --model all` does ([`check_all`]
+/// and [`model_table`]) and compares each row with the reference: a decided row must
+/// agree, an unknown one must be one the library documents; the reference itself must
+/// respect the lattice. The rows, or what went wrong.
+pub fn compare(paired: &Paired, sem: &Semantics) -> Result<Vec<Row>, String> {
+    let truth = truth(paired, sem);
+    for m in ModelName::ALL {
+        for &w in m.implies() {
+            if truth.holds(m) && !truth.holds(w) {
+                return Err(format!("the reference says {m} holds but {w} does not"));
+            }
+        }
+    }
+    let opts = ConsistencyOptions {
+        initial: sem.initial.clone(),
+        nil_reads_unknown: sem.nil_reads_unknown,
+        ..ConsistencyOptions::default()
+    };
+    let table = model_table(check_all(paired, &ModelName::ALL, None, &opts));
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let m = row.model;
+        let holds = truth.holds(m);
+        let said = match &row.status {
+            RowStatus::Valid | RowStatus::Implied { .. } => Some(true),
+            RowStatus::Invalid | RowStatus::RuledOut { .. } => Some(false),
+            RowStatus::Unknown { .. } | RowStatus::NotChecked => None,
+        };
+        match said {
+            Some(s) if s != holds => {
+                return Err(format!(
+                    "{m}: the library says {:?} ({:?}), the reference says it {}",
+                    row.status,
+                    row.verdict.as_ref().map(|v| v.label()),
+                    if holds { "holds" } else { "fails" }
+                ))
+            }
+            None if !unknown_allowed(m, paired, sem) => {
+                return Err(format!(
+                    "{m}: the library cannot decide ({:?}) where it must; the reference says it {}",
+                    row.status,
+                    if holds { "holds" } else { "fails" }
+                ))
+            }
+            _ => {}
+        }
+        rows.push(Row {
+            model: m,
+            holds,
+            said,
+        });
+    }
+    Ok(rows)
 }
