@@ -187,9 +187,18 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 result.check_ms.round() as u64,
             );
             let run = RunInfo::imported(name.clone());
-            let paths = reporting::write_all(&dir, &run, &history, &doc)?;
-            if !args.json {
-                println!("    report: {}", paths.html.display());
+            match reporting::write_all(&dir, &run, &history, &doc) {
+                Ok(paths) => {
+                    if !args.json {
+                        println!("    report: {}", paths.html.display());
+                    }
+                }
+                // The verdict stands (a violation still exits 1); the other files are
+                // still checked.
+                Err(e) => {
+                    eprintln!("error: {name}: {e:#}");
+                    outcome.add_harness_failure();
+                }
             }
         }
     }

@@ -128,6 +128,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let interrupt = rt.block_on(async { ctrl_c_flag() });
     let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
     let mut runs = Vec::new();
+    // A campaign that cannot run stops the series, but a violation found before it still
+    // decides the exit code (exit::Outcome's precedence).
+    let mut failed: Option<u8> = None;
     for i in 0..args.campaigns {
         if interrupt.load(Ordering::Relaxed) {
             break;
@@ -141,7 +144,8 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(exit::BAD_INPUT);
+                failed = Some(exit::BAD_INPUT);
+                break;
             }
         };
         eprintln!(
@@ -154,7 +158,10 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         let result = rt.block_on(run_campaign(&resolved, target, interrupt.clone()));
         let result = match result {
             Ok(r) => r,
-            Err(e) => return Ok(error_code(&e)),
+            Err(e) => {
+                failed = Some(error_code(&e));
+                break;
+            }
         };
         println!(
             "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
@@ -173,7 +180,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         runs.push(result);
     }
     if runs.is_empty() {
-        return Ok(exit::UNKNOWN);
+        return Ok(failed.unwrap_or(exit::UNKNOWN));
     }
     println!(
         "\nover {} campaign(s) of {}:",
@@ -211,9 +218,20 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         }
     );
     let mut code = verdict_code(&tally, &decisive);
-    if interrupt.load(Ordering::Relaxed) && code == exit::VALID {
+    if (interrupt.load(Ordering::Relaxed) || failed.is_some()) && code == exit::VALID {
         code = exit::UNKNOWN;
     }
+    let mut outcome = exit::Outcome::default();
+    outcome.add_code(code);
+    if let Some(f) = failed {
+        outcome.add_code(f);
+        println!(
+            "campaign {} of {} could not run (see the error above)",
+            runs.len() + 1,
+            args.campaigns
+        );
+    }
+    let code = outcome.code();
     println!("exit {code}: {}", exit_meaning(code));
     Ok(code)
 }

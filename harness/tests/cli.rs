@@ -1,0 +1,120 @@
+//! The command line through the real binary, without Docker: the exit code over several
+//! files, one report folder per file, closed pipes, user mistakes (exit 254, never a
+//! panic or 255), huge values and control characters in what is printed and written.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+mod common;
+use common::{faultline, scratch};
+
+/// One event of a faultline-history/1 file.
+fn event(index: u64, process: u64, kind: &str, f: &str, key: Option<&str>, value: Value) -> Value {
+    let mut e = json!({
+        "index": index, "time": index * 1_000_000, "process": process,
+        "type": kind, "f": f, "value": value,
+    });
+    if let Some(k) = key {
+        e["key"] = json!(k);
+    }
+    e
+}
+
+/// A history file's text from its events.
+fn lines(events: &[Value]) -> String {
+    let mut s = String::from("{\"format\":\"faultline-history\",\"version\":1}\n");
+    for e in events {
+        s.push_str(&e.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// `old` is written, then `new` overwrites it, then a read returns `old`: not linearizable
+/// (a stale read), with all three operations in the witness.
+fn stale(key: Option<&str>, old: Value, new: Value) -> String {
+    lines(&[
+        event(0, 0, "invoke", "write", key, old.clone()),
+        event(1, 0, "ok", "write", key, old.clone()),
+        event(2, 1, "invoke", "write", key, new.clone()),
+        event(3, 1, "ok", "write", key, new),
+        event(4, 2, "invoke", "read", key, Value::Null),
+        event(5, 2, "ok", "read", key, old),
+    ])
+}
+
+/// A write and a read of its value: linearizable.
+fn good(value: Value) -> String {
+    lines(&[
+        event(0, 0, "invoke", "write", None, value.clone()),
+        event(1, 0, "ok", "write", None, value.clone()),
+        event(2, 1, "invoke", "read", None, Value::Null),
+        event(3, 1, "ok", "read", None, value),
+    ])
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    faultline()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("faultline runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+#[test]
+fn a_violation_in_one_file_is_not_hidden_by_bad_input_in_another() {
+    let dir = scratch("cli-", "precedence");
+    write(&dir, "garbage.jsonl", "this is not a history\n");
+    write(&dir, "stale.jsonl", &stale(None, json!(1), json!(2)));
+    write(&dir, "good.jsonl", &good(json!(1)));
+    for (files, code) in [
+        (vec!["garbage.jsonl", "stale.jsonl"], 1),
+        (vec!["stale.jsonl", "garbage.jsonl"], 1),
+        (vec!["missing.jsonl", "stale.jsonl", "good.jsonl"], 1),
+        (vec!["good.jsonl", "garbage.jsonl"], 254),
+        (vec!["good.jsonl"], 0),
+    ] {
+        let mut args = vec!["check"];
+        args.extend(&files);
+        let out = run_in(&dir, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{files:?}: {}",
+            describe(&out)
+        );
+        let mut json_args = args.clone();
+        json_args.push("--json");
+        let out = run_in(&dir, &json_args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{files:?} --json: {}",
+            describe(&out)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
