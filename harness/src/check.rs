@@ -44,8 +44,9 @@ pub struct CheckArgs {
     /// unknown, never valid.
     #[arg(long, default_value_t = 60.0)]
     time_limit: f64,
-    /// Also write the reports (report.html, report.md, junit.xml, verdict.json, run.json)
-    /// into this folder (one subfolder per file when several files are given).
+    /// Also write the reports (report.html, report.md, junit.xml, verdict.json, run.json,
+    /// history.jsonl) into this folder; with several files, into one subfolder per file
+    /// named after its path (`a/h.jsonl` → DIR/a%2Fh.jsonl).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -372,21 +373,70 @@ fn print_result(
     }
 }
 
-/// A folder name for one file's reports: its file name with unsafe characters replaced.
-fn report_subfolder(file: &std::path::Path) -> String {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "history".into());
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// The folder of one file's reports when several files are checked: the path as given,
+/// read lexically (`./` and `.` parts dropped, separators collapsed), with every byte other
+/// than an ASCII letter, digit, `.`, `-` or `_` percent-encoded: `a/h.jsonl` →
+/// `a%2Fh.jsonl`, `a_h.jsonl` stays itself. Distinct paths get distinct folders and a path
+/// always gets the same one (nothing depends on the other files, their order or the
+/// machine). A name that would be longer than [`MAX_FOLDER`] bytes is `~`, 16 hex digits
+/// of a hash of the whole name, `-` and its last bytes (`~` appears in no other name).
+pub fn report_subfolder(file: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut rooted = false;
+    for c in file.components() {
+        match c {
+            Component::Prefix(p) => parts.push(p.as_os_str()),
+            Component::RootDir => rooted = true,
+            Component::CurDir => {}
+            Component::ParentDir => parts.push(std::ffi::OsStr::new("..")),
+            Component::Normal(n) => parts.push(n),
+        }
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    if rooted {
+        bytes.push(b'/');
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(p.as_encoded_bytes());
+    }
+    let mut name = String::with_capacity(bytes.len());
+    for b in &bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+            name.push(char::from(*b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if name.is_empty() || name == ".." {
+        // Not a file's path (`.`, `..`), but never the report folder itself or its parent.
+        name = format!("%2E{name}");
+    }
+    if name.len() <= MAX_FOLDER {
+        return name;
+    }
+    // Keep the end (the file name), starting after a whole %XX escape.
+    let mut start = name.len() - (MAX_FOLDER - 18);
+    while name[..start].ends_with('%') || name[..start.saturating_sub(1)].ends_with('%') {
+        start += 1;
+    }
+    format!("~{:016x}-{}", fnv1a(name.as_bytes()), &name[start..])
+}
+
+/// Longest report folder name kept as it is (file systems allow 255 bytes).
+pub const MAX_FOLDER: usize = 200;
+
+/// FNV-1a, 64 bits: a hash that is the same on every machine and every build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 fn round3(x: f64) -> f64 {
@@ -420,6 +470,36 @@ mod tests {
         assert!(r.table);
         assert!(parse_request("snapshot", "auto").is_err());
         assert!(parse_request("kv", "register").is_err());
+    }
+
+    #[test]
+    fn report_folders_are_distinct_per_path_and_stable() {
+        use std::path::Path;
+        let f = |p: &str| report_subfolder(Path::new(p));
+        assert_eq!(f("a/h.jsonl"), "a%2Fh.jsonl");
+        assert_eq!(f("./a//h.jsonl"), "a%2Fh.jsonl");
+        assert_eq!(f("a_h.jsonl"), "a_h.jsonl");
+        assert_eq!(f("/tmp/x y.edn"), "%2Ftmp%2Fx%20y.edn");
+        assert_eq!(f("../h%.log"), "..%2Fh%25.log");
+        let names: std::collections::BTreeSet<String> = [
+            "a/h.jsonl",
+            "b/h.jsonl",
+            "a_h.jsonl",
+            "a%2Fh.jsonl",
+            "/a/h.jsonl",
+        ]
+        .iter()
+        .map(|p| f(p))
+        .collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        let deep = format!("{}/h.jsonl", "dir/".repeat(80));
+        let long = f(&deep);
+        assert!(long.len() <= MAX_FOLDER && long.starts_with('~'), "{long}");
+        assert!(long.ends_with("%2Fh.jsonl"), "{long}");
+        assert_eq!(long, f(&deep), "stable");
+        assert_ne!(long, f(&format!("x{deep}")));
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]

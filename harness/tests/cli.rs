@@ -118,3 +118,50 @@ fn a_violation_in_one_file_is_not_hidden_by_bad_input_in_another() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn several_files_get_one_report_folder_each() {
+    let dir = scratch("cli-", "folders");
+    write(&dir, "a/h.jsonl", &stale(None, json!(1), json!(2)));
+    write(&dir, "b/h.jsonl", &good(json!(1)));
+    write(&dir, "a_h.jsonl", &good(json!(3)));
+    let out = run_in(
+        &dir,
+        &[
+            "check",
+            "a/h.jsonl",
+            "./b/h.jsonl",
+            "a_h.jsonl",
+            "--report",
+            "out",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let verdict = |sub: &str| -> Value {
+        let p = dir.join("out").join(sub).join("verdict.json");
+        let t = std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", p.display(), describe(&out)));
+        serde_json::from_str(&t).expect("json")
+    };
+    assert_eq!(verdict("a%2Fh.jsonl")["overall"], "invalid");
+    assert_eq!(verdict("b%2Fh.jsonl")["overall"], "valid");
+    assert_eq!(verdict("a_h.jsonl")["overall"], "valid");
+    for sub in ["a%2Fh.jsonl", "b%2Fh.jsonl", "a_h.jsonl"] {
+        for f in [
+            "report.html",
+            "report.md",
+            "junit.xml",
+            "run.json",
+            "history.jsonl",
+        ] {
+            assert!(dir.join("out").join(sub).join(f).is_file(), "{sub}/{f}");
+        }
+    }
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("out/a%2Fh.jsonl/report.html"), "{stdout}");
+    // One file: the reports go into the folder itself, as before.
+    let out = run_in(&dir, &["check", "a/h.jsonl", "--report", "one"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(dir.join("one/verdict.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
