@@ -125,14 +125,14 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let request = match parse_request(&args.model, &args.data_model) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             return Ok(exit::BAD_INPUT);
         }
     };
     let format = match args.format.parse::<Format>() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --format {}: {e}", args.format);
+            errln!("error: --format {}: {e}", args.format);
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -141,7 +141,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         t => match Duration::try_from_secs_f64(t) {
             Ok(d) => Some(d),
             Err(_) => {
-                eprintln!("error: --time-limit {t}: expected a number of seconds, 0 for none");
+                errln!("error: --time-limit {t}: expected a number of seconds, 0 for none");
                 return Ok(exit::BAD_INPUT);
             }
         },
@@ -167,7 +167,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             }
         };
         if history.truncated_tail {
-            eprintln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
+            errln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
         }
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
         let result = check_file(&args, &request, &history, &paired, time_limit);
@@ -191,13 +191,13 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             match reporting::write_all(&dir, &run, &history, &doc) {
                 Ok(paths) => {
                     if !args.json {
-                        println!("    report: {}", paths.html.display());
+                        outln!("    report: {}", paths.html.display());
                     }
                 }
                 // The verdict stands (a violation still exits 1); the other files are
                 // still checked.
                 Err(e) => {
-                    eprintln!("error: {name}: {e:#}");
+                    errln!("error: {name}: {e:#}");
                     outcome.add_harness_failure();
                 }
             }
@@ -274,12 +274,12 @@ fn check_file(
 
 fn report_bad_input(args: &CheckArgs, name: &str, message: &str) {
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({"file": name, "valid": "unknown", "error": message})
         );
     } else {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
     }
 }
 
@@ -337,21 +337,21 @@ fn print_result(
                 Verdict::Valid => {}
             }
         }
-        println!("{obj}");
+        outln!("{obj}");
         return;
     }
     let under = dm.map(|d| format!(" ({d})")).unwrap_or_default();
     if request.table {
-        println!(
+        outln!(
             "{name}: {} ops, checked in {:.1} ms",
             paired.ops.len(),
             r.check_ms
         );
-        print!("{}", model_table(r.verdicts.clone()).render_text());
+        crate::out::print(&model_table(r.verdicts.clone()).render_text());
         return;
     }
     let (model, verdict) = &r.verdicts[0];
-    println!(
+    outln!(
         "{name}: {model}{under}: {} ({} ops, {:.1} ms)",
         verdict.label(),
         paired.ops.len(),
@@ -360,13 +360,13 @@ fn print_result(
     match verdict {
         Verdict::Invalid { witness } => {
             for line in witness.render_text().lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
         Verdict::Unknown { reason, undecided } => {
-            println!("    {reason}");
+            outln!("    {reason}");
             if !undecided.is_empty() {
-                println!("    undecided: {}", undecided.join(", "));
+                outln!("    undecided: {}", undecided.join(", "));
             }
         }
         Verdict::Valid => {}

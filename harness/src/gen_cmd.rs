@@ -52,7 +52,7 @@ pub fn run(args: GenArgs) -> Result<u8> {
         None => None,
         Some("stale-read") => Some(Violation::StaleRead),
         Some(other) => {
-            eprintln!("error: --violation {other}: expected stale-read");
+            errln!("error: --violation {other}: expected stale-read");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -70,7 +70,7 @@ pub fn run(args: GenArgs) -> Result<u8> {
     let events = match generate(&config) {
         Ok(events) => events,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -84,19 +84,29 @@ pub fn run(args: GenArgs) -> Result<u8> {
             "unique_values": !args.repeat_values, "violation": args.violation, "seed": args.seed,
         }),
     );
-    let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+    let to_stdout = args.out.as_os_str() == "-";
+    let out: Box<dyn Write> = if to_stdout {
         Box::new(std::io::stdout().lock())
     } else {
         Box::new(File::create(&args.out).with_context(|| format!("create {}", args.out.display()))?)
     };
     let mut w = JsonlWriter::new(BufWriter::with_capacity(1 << 16, out));
-    w.write_header(&meta)?;
-    for ev in &events {
-        w.write_event(ev)?;
+    let written = w
+        .write_header(&meta)
+        .and_then(|()| events.iter().try_for_each(|ev| w.write_event(ev)))
+        .and_then(|()| w.flush());
+    match written {
+        Ok(()) => {}
+        // The reader went away (`faultline gen | head`): it has what it wanted.
+        Err(e) if to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(exit::VALID)
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("write {}", args.out.display())))
+        }
     }
-    w.flush()?;
-    if args.out.as_os_str() != "-" {
-        eprintln!(
+    if !to_stdout {
+        errln!(
             "wrote {} events to {} (seed {})",
             events.len(),
             args.out.display(),

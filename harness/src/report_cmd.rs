@@ -22,7 +22,7 @@ pub fn run(args: ReportArgs) -> Result<u8> {
     let dir = match find_run(&args.run) {
         Ok(dir) => dir,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(crate::exit::BAD_INPUT);
         }
     };
@@ -30,8 +30,8 @@ pub fn run(args: ReportArgs) -> Result<u8> {
         .with_context(|| format!("regenerate the reports of {}", dir.display()))?;
     let doc = read_verdicts(&paths.verdict_json)
         .with_context(|| format!("read {}", paths.verdict_json.display()))?;
-    println!("{}", paths.html.display());
-    println!("{}", paths.markdown.display());
-    println!("{}", paths.junit.display());
+    outln!("{}", paths.html.display());
+    outln!("{}", paths.markdown.display());
+    outln!("{}", paths.junit.display());
     Ok(doc.exit_code)
 }

@@ -167,11 +167,11 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
     let f = flag.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
+            errln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
             f.store(true, Ordering::Relaxed);
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
+            errln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
             std::process::exit(i32::from(exit::HARNESS_FAILURE));
         }
     });
@@ -180,7 +180,7 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
 
 /// Maps a campaign error to an exit code, printing it.
 pub fn error_code(e: &anyhow::Error) -> u8 {
-    eprintln!("error: {e:#}");
+    errln!("error: {e:#}");
     if e.downcast_ref::<Refused>().is_some() {
         exit::BAD_INPUT
     } else {
@@ -193,7 +193,7 @@ pub fn run(args: TestArgs) -> Result<u8> {
     let (resolved, target) = match resolve_args(&args) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -216,7 +216,7 @@ pub fn run(args: TestArgs) -> Result<u8> {
 
 fn print_plan(r: &Resolved) {
     let p = &r.plan;
-    eprintln!(
+    errln!(
         "campaign: {} x{} | workload {}{} | {} processes at {} | {} s | nemesis {} every ~{} s{}{} | seed {}",
         p.target,
         p.nodes,
@@ -232,9 +232,9 @@ fn print_plan(r: &Resolved) {
         r.seed
     );
     for d in &r.families_dropped {
-        eprintln!("nemesis: left out of the default list: {d}");
+        errln!("nemesis: left out of the default list: {d}");
     }
-    eprintln!(
+    errln!(
         "claims: {} — {}",
         if r.claims.models.is_empty() {
             "none".to_string()
@@ -249,7 +249,7 @@ fn print_plan(r: &Resolved) {
 pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     let o = &res.ops;
     let secs = res.main_phase.as_secs_f64().max(0.001);
-    println!(
+    outln!(
         "operations: {} (ok {}, fail {}, info {}), {:.0} ops/s over the main phase of {:.1} s; final reads ok {}/{}",
         o.total, o.ok, o.fail, o.info, o.total as f64 / secs, secs, res.final_reads.0, res.final_reads.1
     );
@@ -271,9 +271,9 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             )
         })
         .collect();
-    println!("faults applied: {applied} [{}]", kinds.join(", "));
+    outln!("faults applied: {applied} [{}]", kinds.join(", "));
     for a in res.actions.iter().filter(|a| a.error.is_some()) {
-        println!(
+        outln!(
             "  fault {} at {} ms failed: {}",
             a.fault,
             a.at_ms,
@@ -301,10 +301,10 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             RowStatus::RuledOut { by } => format!("INVALID (ruled out by {by})"),
             RowStatus::NotChecked => "not checked".to_string(),
         };
-        println!("{}{claimed}: {label}", row.model);
+        outln!("{}{claimed}: {label}", row.model);
         if let Some(Verdict::Invalid { witness }) = &row.verdict {
             for line in witness.render_text().lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
     }
@@ -316,14 +316,14 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             .iter()
             .map(|m| m.as_str())
             .collect();
-        println!("strongest models held: {}", s.join(", "));
+        outln!("strongest models held: {}", s.join(", "));
     }
     if res.interrupted {
-        println!("interrupted: the run was cut short; a valid verdict on part of the plan is reported as unknown (exit 2)");
+        outln!("interrupted: the run was cut short; a valid verdict on part of the plan is reported as unknown (exit 2)");
     }
-    println!("run: {}", res.run_dir.display());
-    println!("reproduce: {}", res.command);
-    println!("exit {}: {}", res.code, exit_line(res));
+    outln!("run: {}", res.run_dir.display());
+    outln!("reproduce: {}", res.command);
+    outln!("exit {}: {}", res.code, exit_line(res));
 }
 
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit

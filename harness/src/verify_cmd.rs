@@ -92,7 +92,7 @@ pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) 
 /// Runs `faultline verify`.
 pub fn run(args: VerifyArgs) -> Result<u8> {
     if args.campaigns == 0 {
-        eprintln!("error: --campaigns must be at least 1");
+        errln!("error: --campaigns must be at least 1");
         return Ok(exit::BAD_INPUT);
     }
     let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
@@ -108,7 +108,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     }) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -116,7 +116,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         Some(c) => match c.parse::<ModelName>() {
             Ok(m) => vec![m],
             Err(e) => {
-                eprintln!("error: --claim: {e}");
+                errln!("error: --claim: {e}");
                 return Ok(exit::BAD_INPUT);
             }
         },
@@ -143,12 +143,12 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         let (resolved, target) = match resolve_args(&a) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 failed = Some(exit::BAD_INPUT);
                 break;
             }
         };
-        eprintln!(
+        errln!(
             "campaign {}/{}: nemesis {}, seed {}",
             i + 1,
             args.campaigns,
@@ -163,7 +163,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 break;
             }
         };
-        println!(
+        outln!(
             "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
             i + 1,
             result.ops.total,
@@ -182,7 +182,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     if runs.is_empty() {
         return Ok(failed.unwrap_or(exit::UNKNOWN));
     }
-    println!(
+    outln!(
         "\nover {} campaign(s) of {}:",
         runs.len(),
         first.plan.target
@@ -194,9 +194,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             ""
         };
         match t {
-            Tally::Held => println!("  {m}{claimed}: held in all"),
-            Tally::Violated(run) => println!("  {m}{claimed}: VIOLATED (see {})", run.display()),
-            Tally::Unknown(reason) => println!("  {m}{claimed}: unknown ({reason})"),
+            Tally::Held => outln!("  {m}{claimed}: held in all"),
+            Tally::Violated(run) => outln!("  {m}{claimed}: VIOLATED (see {})", run.display()),
+            Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
         }
     }
     let held: Vec<ModelName> = tally
@@ -209,7 +209,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         .filter(|m| !held.iter().any(|s| s.stronger_than(**m)))
         .map(|m| m.as_str())
         .collect();
-    println!(
+    outln!(
         "strongest models held throughout: {}",
         if strongest.is_empty() {
             "none".to_string()
@@ -225,14 +225,14 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     outcome.add_code(code);
     if let Some(f) = failed {
         outcome.add_code(f);
-        println!(
+        outln!(
             "campaign {} of {} could not run (see the error above)",
             runs.len() + 1,
             args.campaigns
         );
     }
     let code = outcome.code();
-    println!("exit {code}: {}", exit_meaning(code));
+    outln!("exit {code}: {}", exit_meaning(code));
     Ok(code)
 }
 

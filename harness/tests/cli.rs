@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 mod common;
-use common::{faultline, scratch};
+use common::{closed_pipe, faultline, scratch};
 
 /// One event of a faultline-history/1 file.
 fn event(index: u64, process: u64, kind: &str, f: &str, key: Option<&str>, value: Value) -> Value {
@@ -163,5 +163,64 @@ fn several_files_get_one_report_folder_each() {
     let out = run_in(&dir, &["check", "a/h.jsonl", "--report", "one"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(dir.join("one/verdict.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Runs `faultline ARGS` in `dir` with stdout and stderr closed (a broken pipe at the first
+/// write); returns the exit code, after checking nothing panicked.
+fn with_closed_output(dir: &Path, args: &[&str]) -> Option<i32> {
+    let status = faultline()
+        .args(args)
+        .current_dir(dir)
+        .stdout(closed_pipe())
+        .stderr(closed_pipe())
+        .status()
+        .expect("faultline runs");
+    // With only stdout closed, stderr must stay free of panics.
+    let out = faultline()
+        .args(args)
+        .current_dir(dir)
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("faultline runs");
+    let stderr = text(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{args:?}: {stderr}"
+    );
+    assert_eq!(out.status.code(), status.code(), "{args:?}: {stderr}");
+    status.code()
+}
+
+#[test]
+fn a_closed_stdout_ends_check_gen_and_report_quietly_with_their_codes() {
+    let dir = scratch("cli-", "pipe");
+    write(&dir, "stale.jsonl", &stale(None, json!(1), json!(2)));
+    write(&dir, "good.jsonl", &good(json!(1)));
+    assert_eq!(with_closed_output(&dir, &["check", "stale.jsonl"]), Some(1));
+    assert_eq!(with_closed_output(&dir, &["check", "good.jsonl"]), Some(0));
+    assert_eq!(
+        with_closed_output(&dir, &["check", "good.jsonl", "stale.jsonl", "--json"]),
+        Some(1)
+    );
+    // Still checks every file and writes every report.
+    assert_eq!(
+        with_closed_output(
+            &dir,
+            &["check", "stale.jsonl", "good.jsonl", "--report", "out"]
+        ),
+        Some(1)
+    );
+    assert!(dir.join("out/good.jsonl/report.html").is_file());
+    assert!(dir.join("out/stale.jsonl/report.html").is_file());
+    assert_eq!(
+        with_closed_output(&dir, &["gen", "--ops", "20000", "-o", "-"]),
+        Some(0)
+    );
+    assert_eq!(
+        with_closed_output(&dir, &["report", "out/stale.jsonl"]),
+        Some(1)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
