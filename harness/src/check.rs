@@ -42,7 +42,8 @@ pub struct CheckArgs {
     json: bool,
     /// Time budget per file and model, in seconds (0 = none); past it the verdict is
     /// unknown, never valid.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true,
+          value_parser = crate::args::number(0.0, 86_400.0, "a number of seconds", Some("0 (no limit)")))]
     time_limit: f64,
     /// Also write the reports (report.html, report.md, junit.xml, verdict.json, run.json,
     /// history.jsonl) into this folder; with several files, into one subfolder per file
@@ -146,6 +147,12 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             }
         },
     };
+    if let Some(dir) = &args.report {
+        if let Err(e) = reporting::check_writable(dir, "--report") {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    }
     let mut outcome = exit::Outcome::default();
     for file in &args.files {
         let name = file.display().to_string();
@@ -197,8 +204,15 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 // The verdict stands (a violation still exits 1); the other files are
                 // still checked.
                 Err(e) => {
+                    let code = reporting::error_code(&e);
                     errln!("error: {name}: {e:#}");
-                    outcome.add_harness_failure();
+                    if code == exit::BAD_INPUT {
+                        errln!(
+                            "  (the reports of {name} go to {}: it must be a folder you can write to)",
+                            dir.display()
+                        );
+                    }
+                    outcome.add_code(code);
                 }
             }
         }

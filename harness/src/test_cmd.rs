@@ -1,6 +1,7 @@
 //! `faultline test`: run one campaign and exit with its verdict.
 
-use crate::campaign::plan::{load_plan, resolve, Plan, Resolved};
+use crate::args::{number, whole};
+use crate::campaign::plan::{limits, load_plan, resolve, Plan, Resolved};
 use crate::campaign::runner::{run_campaign, CampaignResult, Refused};
 use crate::campaign::Workload;
 use crate::exit;
@@ -10,7 +11,7 @@ use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
 use faultline_targets::target_by_name;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,32 +26,32 @@ pub struct TestArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// Number of nodes. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::NODES.0, limits::NODES.1))]
     pub nodes: Option<usize>,
     /// register, cas-register or kv. [default: kv]
     #[arg(long)]
     pub workload: Option<Workload>,
     /// Number of keys of the kv workload. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::KEYS.0, limits::KEYS.1))]
     pub keys: Option<usize>,
     /// Client processes at once. [default: 10]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
     pub concurrency: Option<usize>,
     /// Operations per second over all processes, 0 = unlimited. [default: 200]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RATE.0, limits::RATE.1, "operations per second", Some("0 (unlimited)")))]
     pub rate: Option<f64>,
     /// Seconds of the main phase (with faults). [default: 60]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1, "a number of seconds", None))]
     pub time_limit: Option<f64>,
     /// Fault families, comma-separated (partition, kill, pause, clock, loss, delay, rate),
     /// `all` or `none`. [default: partition,kill,pause,clock]
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis actions. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::NEMESIS_INTERVAL.0, limits::NEMESIS_INTERVAL.1, "a number of seconds", None))]
     pub nemesis_interval: Option<f64>,
     /// How many nodes may be killed or paused at once. [default: a minority]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(1, limits::NODES.1))]
     pub max_down: Option<usize>,
     /// A planted fault of the target to switch on (repeatable): stale-reads, early-ack,
     /// no-fsync, lease-reads (raft-register); r1, w1, no-read-repair (quorum-kv). Without
@@ -62,19 +63,19 @@ pub struct TestArgs {
     #[arg(long)]
     pub check: Option<String>,
     /// Seed of the workload and the nemesis schedule. [default: random]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(0, u64::MAX))]
     pub seed: Option<u64>,
     /// Folder of the result store. [default: store]
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Seconds of recovery after the final heal. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RECOVERY.0, limits::RECOVERY.1, "a number of seconds", None))]
     pub recovery: Option<f64>,
     /// Seconds before a client request is given up as unknown. [default: 1.5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::REQUEST_TIMEOUT.0, limits::REQUEST_TIMEOUT.1, "a number of seconds", None))]
     pub request_timeout: Option<f64>,
     /// Seconds each checker may take before its verdict is unknown. [default: 120]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::CHECK_TIME_LIMIT.0, limits::CHECK_TIME_LIMIT.1, "a number of seconds", None))]
     pub check_time_limit: Option<f64>,
     /// A target option KEY=VALUE (repeatable), e.g. r=1 for quorum-kv.
     #[arg(long = "target-opt")]
@@ -159,6 +160,13 @@ pub fn resolve_args(
     Ok((resolved, target))
 }
 
+/// Refuses a store that cannot be written (exit 254) before anything starts: creates the
+/// store's folder for `target` and writes and removes a file in it.
+pub fn check_store(store: &Path, target: &str) -> Result<(), String> {
+    crate::reporting::check_writable(&store.join(target), "--store")
+        .map_err(|e| format!("{e} (--store DIR)"))
+}
+
 /// Installs the Ctrl-C handler: the first press asks the campaign to stop, heal, tear down
 /// and check what was recorded; a second press exits at once (leftovers, if any, are
 /// removed by `faultline clean`).
@@ -190,7 +198,9 @@ pub fn error_code(e: &anyhow::Error) -> u8 {
 
 /// Runs `faultline test`.
 pub fn run(args: TestArgs) -> Result<u8> {
-    let (resolved, target) = match resolve_args(&args) {
+    let (resolved, target) = match resolve_args(&args)
+        .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
+    {
         Ok(r) => r,
         Err(e) => {
             errln!("error: {e}");

@@ -2,9 +2,10 @@
 //! target; for every model, whether it held in all of them, which run violated it, or
 //! whether it stayed undecided; and the strongest models that held throughout.
 
+use crate::args::whole;
 use crate::campaign::runner::run_campaign;
 use crate::exit;
-use crate::test_cmd::{ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
+use crate::test_cmd::{check_store, ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
 use anyhow::Result;
 use clap::Args;
 use faultline_checkers::lattice::{ModelName, RowStatus};
@@ -20,7 +21,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub claim: Option<String>,
     /// Number of campaigns.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = whole::<usize>(1, 1_000))]
     pub campaigns: usize,
     /// The settings of each campaign (seed: the first campaign's; --nemesis: fixed mix).
     #[command(flatten)]
@@ -91,10 +92,6 @@ pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) 
 
 /// Runs `faultline verify`.
 pub fn run(args: VerifyArgs) -> Result<u8> {
-    if args.campaigns == 0 {
-        errln!("error: --campaigns must be at least 1");
-        return Ok(exit::BAD_INPUT);
-    }
     let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
     let mut base = args.base.clone();
     base.check = Some("all".into());
@@ -105,7 +102,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let (first, first_target) = match resolve_args(&TestArgs {
         seed: Some(first_seed),
         ..base.clone()
-    }) {
+    })
+    .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
+    {
         Ok(r) => r,
         Err(e) => {
             errln!("error: {e}");

@@ -224,3 +224,105 @@ fn a_closed_stdout_ends_check_gen_and_report_quietly_with_their_codes() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn user_mistakes_exit_254_with_a_message_never_255_or_a_panic() {
+    let dir = scratch("cli-", "mistakes");
+    write(&dir, "good.jsonl", &good(json!(1)));
+    write(&dir, "a-file", "x");
+    std::fs::create_dir_all(dir.join("a-dir")).expect("mkdir");
+    write(&dir, "corrupt/verdict.json", "{ not json");
+    write(&dir, "corrupt/history.jsonl", &good(json!(1)));
+    write(
+        &dir,
+        "schema/verdict.json",
+        "{\"schema\":\"faultline-verdict/9\"}",
+    );
+    write(&dir, "schema/history.jsonl", &good(json!(1)));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["gen", "--ops", "18446744073709551615"], "10000000"),
+        (vec!["gen", "--ops", "-1"], "10000000"),
+        (vec!["gen", "--processes", "0"], "--processes"),
+        (vec!["gen", "--processes", "99999999999"], "--processes"),
+        (vec!["gen", "--keys", "99999999999"], "--keys"),
+        (vec!["gen", "--info-rate", "2"], "0 to 1"),
+        (vec!["gen", "--read-rate", "-0.5"], "0 to 1"),
+        (vec!["gen", "--seed", "-1"], "--seed"),
+        (vec!["gen", "-o", "no/such/dir/h.jsonl"], "no/such/dir"),
+        (vec!["gen", "-o", "a-dir"], "a-dir"),
+        (vec!["test", "--rate", "-1"], "0 (unlimited)"),
+        (vec!["test", "--nodes", "-1"], "1 to 9"),
+        (vec!["test", "--nodes", "99999999999999999999"], "1 to 9"),
+        (vec!["test", "--concurrency", "0"], "1 to 1024"),
+        (vec!["test", "--keys", "0"], "1 to 10000"),
+        (vec!["test", "--time-limit", "-5"], "--time-limit"),
+        (vec!["test", "--time-limit", "nan"], "--time-limit"),
+        (
+            vec!["test", "--nemesis-interval", "0"],
+            "--nemesis-interval",
+        ),
+        (vec!["test", "--max-down", "-1"], "--max-down"),
+        (vec!["test", "--recovery", "-1"], "--recovery"),
+        (
+            vec!["test", "--request-timeout", "1e9"],
+            "--request-timeout",
+        ),
+        (
+            vec!["test", "--check-time-limit", "-1"],
+            "--check-time-limit",
+        ),
+        (vec!["test", "--seed", "-3"], "--seed"),
+        // (A short campaign, should the refusal ever be lost.)
+        (
+            vec!["test", "--nemesis", "all,none", "--time-limit", "1"],
+            "cannot be combined",
+        ),
+        (
+            vec!["test", "--nemesis", "none,partition", "--time-limit", "1"],
+            "cannot be combined",
+        ),
+        (
+            vec!["test", "--nemesis", ",", "--time-limit", "1"],
+            "names no fault family",
+        ),
+        (vec!["test", "--store", "a-file"], "--store"),
+        (vec!["test", "--store", "/proc/faultline"], "--store"),
+        (vec!["test", "--plan", "a-dir"], "a-dir"),
+        (vec!["test", "--plan", "missing.toml"], "missing.toml"),
+        (vec!["verify", "--campaigns", "0"], "--campaigns"),
+        (vec!["verify", "--campaigns", "-2"], "--campaigns"),
+        (vec!["verify", "--rate", "-1"], "0 (unlimited)"),
+        (
+            vec!["check", "good.jsonl", "--time-limit", "-1"],
+            "--time-limit",
+        ),
+        (
+            vec!["check", "good.jsonl", "--time-limit", "1e300"],
+            "--time-limit",
+        ),
+        (vec!["check", "a-dir"], "a-dir"),
+        (vec!["check", "good.jsonl", "--report", "a-file"], "a-file"),
+        (
+            vec!["check", "good.jsonl", "--report", "/proc/faultline"],
+            "/proc/faultline",
+        ),
+        (vec!["report", "missing"], "missing"),
+        (vec!["report", "a-dir"], "a-dir"),
+        (vec!["report", "corrupt"], "faultline check"),
+        (vec!["report", "schema"], "faultline-verdict/9"),
+    ];
+    let mut failures = Vec::new();
+    for (args, needle) in &cases {
+        let out = run_in(&dir, args);
+        let stderr = text(&out.stderr);
+        if out.status.code() != Some(254) || !stderr.contains(needle) || stderr.contains("panicked")
+        {
+            failures.push(format!(
+                "{args:?}: expected 254 naming {needle:?}, got {}",
+                describe(&out)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    std::fs::remove_dir_all(&dir).ok();
+}
