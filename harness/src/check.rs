@@ -8,6 +8,7 @@ use faultline_checkers::Verdict;
 use faultline_checkers::{check_linearizable, DataModel, LinOptions};
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
+use faultline_results::text::clip_verdict;
 use faultline_results::RunInfo;
 use serde_json::json;
 use std::path::PathBuf;
@@ -281,7 +282,11 @@ fn check_file(
     verdicts.extend(check_models(paired, &to_check, &copts));
     FileResult {
         data_model,
-        verdicts,
+        // What is printed and written shows long values clipped (history.jsonl keeps them).
+        verdicts: verdicts
+            .iter()
+            .map(|(m, v)| (*m, clip_verdict(v)))
+            .collect(),
         check_ms: started.elapsed().as_secs_f64() * 1e3,
     }
 }

@@ -326,3 +326,51 @@ fn user_mistakes_exit_254_with_a_message_never_255_or_a_panic() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_huge_value_gives_reports_and_output_of_bounded_size() {
+    let dir = scratch("cli-", "huge");
+    let big = json!("a".repeat(20_000_000));
+    write(
+        &dir,
+        "stale.jsonl",
+        &stale(Some("k"), big.clone(), json!(2)),
+    );
+    write(&dir, "good.jsonl", &good(big));
+    for (file, code) in [("stale.jsonl", 1), ("good.jsonl", 0)] {
+        let out_dir = format!("out-{file}");
+        for extra in [vec![], vec!["--json"], vec!["--model", "all"]] {
+            let mut args = vec!["check", file, "--report", out_dir.as_str()];
+            args.extend(extra.iter());
+            let out = run_in(&dir, &args);
+            assert_eq!(out.status.code(), Some(code), "{args:?}");
+            assert!(
+                out.stdout.len() < 100_000,
+                "{args:?}: {} bytes of output",
+                out.stdout.len()
+            );
+            for report in [
+                "report.html",
+                "report.md",
+                "junit.xml",
+                "verdict.json",
+                "run.json",
+            ] {
+                let len = std::fs::metadata(dir.join(&out_dir).join(report))
+                    .expect(report)
+                    .len();
+                assert!(len < 1_000_000, "{args:?}: {report} is {len} bytes");
+            }
+            let kept = std::fs::metadata(dir.join(&out_dir).join("history.jsonl"))
+                .expect("history")
+                .len();
+            assert!(kept > 20_000_000, "history.jsonl keeps the full value");
+        }
+        let verdict =
+            std::fs::read_to_string(dir.join(&out_dir).join("verdict.json")).expect("verdict");
+        if code == 1 {
+            assert!(verdict.contains("(20,000,000 bytes, clipped)"), "{verdict}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

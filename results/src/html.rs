@@ -11,6 +11,7 @@ use crate::plots::{
 };
 use crate::run::RunInfo;
 use crate::stats::Analysis;
+use crate::text::{clip_text, value_text, NAME_LIMIT, VALUE_LIMIT};
 use crate::timeline::{timeline, Timeline};
 use crate::verdicts::{ModelEntry, VerdictDoc};
 use crate::ResultsError;
@@ -170,7 +171,7 @@ fn fault_row(run: &RunInfo, w: &FaultWindow) -> FaultRow {
     FaultRow {
         kind: w.kind.clone(),
         class: family_class(w.family),
-        nodes: w.nodes.join(", "),
+        nodes: clip_text(&w.nodes.join(", "), NAME_LIMIT).into_owned(),
         start: seconds(w.start),
         end: w.end.map_or_else(|| "until the end".into(), seconds),
         undone_by: w.undone_by.clone().unwrap_or_default(),
@@ -285,7 +286,14 @@ pub fn render_html(
             .other
             .iter()
             .take(50)
-            .map(|o| format!("{} at {}: {}", o.f, seconds(o.start), o.value))
+            .map(|o| {
+                format!(
+                    "{} at {}: {}",
+                    clip_text(&o.f, NAME_LIMIT),
+                    seconds(o.start),
+                    value_text(&o.value, VALUE_LIMIT)
+                )
+            })
             .collect(),
         availability: a
             .availability

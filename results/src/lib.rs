@@ -24,6 +24,7 @@ pub mod plots;
 mod run;
 pub mod stats;
 pub mod store;
+pub mod text;
 pub mod timeline;
 mod verdicts;
 mod write;

@@ -110,7 +110,7 @@ fn render_all(
 pub fn write_reports(dir: &Path, input: &ReportInput<'_>) -> Result<ReportPaths, ResultsError> {
     let paths = ReportPaths::in_dir(dir);
     let analysis = Analysis::of(input.history)?;
-    let mut verdicts = input.verdicts.clone();
+    let mut verdicts = input.verdicts.clone().clipped();
     if verdicts.history_ops.is_none() {
         verdicts.history_ops = Some(analysis.counts);
     }
@@ -190,7 +190,7 @@ pub fn regenerate(
 ) -> Result<ReportPaths, ResultsError> {
     let dir = crate::store::find_run(run_dir)?;
     let paths = ReportPaths::in_dir(&dir);
-    let verdicts = read_verdicts(&paths.verdict_json)?;
+    let verdicts = read_verdicts(&paths.verdict_json)?.clipped();
     let run = read_run(&paths.run_json)?;
     let file =
         fs::File::open(&paths.history).map_err(|e| ResultsError::io("read", &paths.history, e))?;
