@@ -8,7 +8,7 @@ use faultline_checkers::Verdict;
 use faultline_checkers::{check_linearizable, DataModel, LinOptions};
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
-use faultline_results::text::clip_verdict;
+use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
 use faultline_results::RunInfo;
 use serde_json::json;
 use std::path::PathBuf;
@@ -199,7 +199,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             match reporting::write_all(&dir, &run, &history, &doc) {
                 Ok(paths) => {
                     if !args.json {
-                        outln!("    report: {}", paths.html.display());
+                        outln!("    report: {}", visible(&paths.html.display().to_string()));
                     }
                 }
                 // The verdict stands (a violation still exits 1); the other files are
@@ -295,7 +295,7 @@ fn report_bad_input(args: &CheckArgs, name: &str, message: &str) {
     if args.json {
         outln!(
             "{}",
-            json!({"file": name, "valid": "unknown", "error": message})
+            json_visible(&json!({"file": name, "valid": "unknown", "error": message}).to_string())
         );
     } else {
         errln!("error: {message}");
@@ -356,9 +356,18 @@ fn print_result(
                 Verdict::Valid => {}
             }
         }
-        outln!("{obj}");
+        // Exact strings for a program, JSON escapes for the terminal.
+        outln!("{}", json_visible(&obj.to_string()));
         return;
     }
+    // What a reader sees: names from the history escaped even inside the checkers'
+    // sentences (the terminal edge escapes the rest).
+    let shown: Vec<(ModelName, Verdict)> = r
+        .verdicts
+        .iter()
+        .map(|(m, v)| (*m, shown_verdict(v)))
+        .collect();
+    let name = visible(name);
     let under = dm.map(|d| format!(" ({d})")).unwrap_or_default();
     if request.table {
         outln!(
@@ -366,10 +375,10 @@ fn print_result(
             paired.ops.len(),
             r.check_ms
         );
-        crate::out::print(&model_table(r.verdicts.clone()).render_text());
+        crate::out::print(&model_table(shown).render_text());
         return;
     }
-    let (model, verdict) = &r.verdicts[0];
+    let (model, verdict) = &shown[0];
     outln!(
         "{name}: {model}{under}: {} ({} ops, {:.1} ms)",
         verdict.label(),

@@ -2,6 +2,13 @@
 //! [`eprint`] (stderr), or the [`outln!`](crate::outln) and [`errln!`](crate::errln)
 //! macros.
 //!
+//! Control and bidi characters are shown as escapes there
+//! ([`faultline_results::text::visible_lines`]): a key, a node name or an error holding
+//! `\u{1b}[31m` or `\u{202e}` cannot colour the terminal, fake a CI log line or reorder
+//! what is shown. Line breaks are kept (they are the output's own); text from a history
+//! that could hold one is passed through `visible` before it is formatted, and JSON
+//! output through `json_visible`.
+//!
 //! A closed stream is not an error of the run: `faultline check F | head -1` closes
 //! stdout after one line, `faultline test … 2>&1 | head -3` both streams. The first write
 //! that fails turns that stream off for the rest of the process, quietly for a broken pipe
@@ -9,6 +16,7 @@
 //! still heals, tears down, checks and writes its whole run folder, `check` still checks
 //! every file and writes every report, and both exit with their verdict's code.
 
+use faultline_results::text::visible_lines;
 use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,6 +28,7 @@ pub fn print(text: &str) {
     if STDOUT_OFF.load(Ordering::Relaxed) {
         return;
     }
+    let text = visible_lines(text);
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     if let Err(e) = lock.write_all(text.as_bytes()).and_then(|()| lock.flush()) {
@@ -37,6 +46,7 @@ pub fn eprint(text: &str) {
     if STDERR_OFF.load(Ordering::Relaxed) {
         return;
     }
+    let text = visible_lines(text);
     let stderr = std::io::stderr();
     let mut lock = stderr.lock();
     if lock

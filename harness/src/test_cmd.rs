@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
+use faultline_results::text::{shown_witness, visible};
 use faultline_targets::target_by_name;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -285,9 +286,9 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     for a in res.actions.iter().filter(|a| a.error.is_some()) {
         outln!(
             "  fault {} at {} ms failed: {}",
-            a.fault,
+            visible(&a.fault),
             a.at_ms,
-            a.error.as_deref().unwrap_or("")
+            visible(a.error.as_deref().unwrap_or(""))
         );
     }
     for row in &res.checked.table.rows {
@@ -313,7 +314,7 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
         };
         outln!("{}{claimed}: {label}", row.model);
         if let Some(Verdict::Invalid { witness }) = &row.verdict {
-            for line in witness.render_text().lines() {
+            for line in shown_witness(witness).render_text().lines() {
                 outln!("    {line}");
             }
         }

@@ -374,3 +374,92 @@ fn a_huge_value_gives_reports_and_output_of_bounded_size() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Control characters: ESC starting a colour, a bidi override, and an OSC title sequence.
+const KEY: &str = "k\u{1b}[31mRED\u{202e}evil";
+const NODE: &str = "n1\u{1b}]0;owned\u{7}";
+const ERROR: &str = "timeout\u{1b}[2K\r::error::fake CI line\u{2066}";
+
+fn assert_no_raw_controls(what: &str, s: &str) {
+    for c in ['\u{1b}', '\u{202e}', '\u{2066}', '\u{7}', '\r'] {
+        assert!(
+            !s.contains(c),
+            "{what} holds a raw {:?}:\n{}",
+            c,
+            s.escape_debug()
+        );
+    }
+}
+
+#[test]
+fn control_and_bidi_characters_are_shown_escaped_everywhere() {
+    let dir = scratch("cli-", "controls");
+    let mut events: Vec<Value> = serde_json::from_str::<Vec<Value>>(&format!(
+        "[{}]",
+        stale(Some(KEY), json!(1), json!(2))
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(",")
+    ))
+    .expect("events");
+    for e in events.iter_mut() {
+        if e["type"] != "invoke" {
+            e["node"] = json!(NODE);
+        }
+    }
+    let n = events.len() as u64;
+    events.push(event(n, 7, "invoke", "write", Some(KEY), json!(9)));
+    let mut info = event(n + 1, 7, "info", "write", Some(KEY), json!(9));
+    info["error"] = json!(ERROR);
+    events.push(info);
+    write(&dir, "h.jsonl", &lines(&events));
+    write(
+        &dir,
+        "bad.jsonl",
+        &format!("{{\"index\":0,\"time\":0,\"process\":0,\"type\":\"{KEY}\",\"f\":\"read\"}}\n"),
+    );
+
+    let out = run_in(&dir, &["check", "h.jsonl", "bad.jsonl", "--report", "out"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stdout = text(&out.stdout);
+    assert_no_raw_controls("stdout", &stdout);
+    assert_no_raw_controls("stderr", &text(&out.stderr));
+    assert!(stdout.contains("k\\u{1b}[31mRED\\u{202e}evil"), "{stdout}");
+
+    let out = run_in(&dir, &["check", "h.jsonl", "bad.jsonl", "--json"]);
+    let stdout = text(&out.stdout);
+    assert_no_raw_controls("--json stdout", &stdout);
+    assert_no_raw_controls("--json stderr", &text(&out.stderr));
+    // The JSON escapes keep the exact key.
+    let first: Value = serde_json::from_str(stdout.lines().next().expect("a line")).expect("json");
+    assert_eq!(first["witness"]["key"], json!(KEY), "{stdout}");
+
+    let out = run_in(&dir, &["check", "h.jsonl", "--model", "all"]);
+    assert_no_raw_controls("--model all stdout", &text(&out.stdout));
+
+    for f in ["report.md", "junit.xml", "report.html", "verdict.json"] {
+        let s = std::fs::read_to_string(dir.join("out/h.jsonl").join(f)).expect(f);
+        assert_no_raw_controls(f, &s);
+    }
+    let md = std::fs::read_to_string(dir.join("out/h.jsonl/report.md")).expect("md");
+    assert!(md.contains("u\\{202e\\}") || md.contains("u{202e}"), "{md}");
+    let html = std::fs::read_to_string(dir.join("out/h.jsonl/report.html")).expect("html");
+    assert!(
+        html.contains("\\u{202e}"),
+        "the key shows escaped in the HTML"
+    );
+    let verdict: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/h.jsonl/verdict.json")).expect("verdict"),
+    )
+    .expect("json");
+    assert_eq!(verdict["models"][0]["witness"]["key"], json!(KEY));
+
+    let out = run_in(&dir, &["report", "out/h.jsonl"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    for f in ["report.md", "junit.xml", "report.html"] {
+        let s = std::fs::read_to_string(dir.join("out/h.jsonl").join(f)).expect(f);
+        assert_no_raw_controls(&format!("re-rendered {f}"), &s);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

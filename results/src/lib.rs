@@ -7,7 +7,9 @@
 //!
 //! Reports are built as data first ([`stats::Analysis`], fault windows, series,
 //! timeline geometry) and rendered afterwards. HTML goes through a template engine with
-//! auto-escaping; Markdown and XML through escaping functions of their own.
+//! auto-escaping; Markdown and XML through escaping functions of their own. Before any of
+//! them, control and bidi characters are shown as escapes by [`text::visible`], and long
+//! values are clipped ([`text`]).
 //!
 //! The CLI calls [`write_reports`] at the end of a run or a check, [`regenerate`] for
 //! `faultline report RUN_DIR`, and [`append_step_summary`] when `$GITHUB_STEP_SUMMARY`
@@ -30,7 +32,7 @@ mod verdicts;
 mod write;
 
 pub use html::render_html;
-pub use junit::{render_junit, xml_escape};
+pub use junit::{render_junit, xml_escape, xml_text};
 pub use markdown::{append_step_summary, md_code_block, md_text, render_markdown};
 pub use run::{OpCounts, RunInfo, RUN_SCHEMA};
 pub use store::{create_run_dir, find_run, update_latest, LatestKind, Utc};

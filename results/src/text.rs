@@ -1,7 +1,20 @@
-//! Text from a history, a node or a checker, made fit to show: long values are clipped to
-//! a prefix and their full size, so that a 20 MB value makes neither a 120 MB report nor a
-//! 100 MB terminal line. `history.jsonl` keeps every value whole; `verdict.json`, the
-//! reports and the terminal show the clipped form (`VERDICT_SCHEMA.md`, "Long values").
+//! Text from a history, a node or a checker, made fit to show.
+//!
+//! - **Escaping.** [`visible`] is the one place that decides how a character that would
+//!   act on a terminal or a reader instead of being seen is shown: C0 and C1 control
+//!   characters (ESC starts the ANSI sequences that colour, move the cursor or fake a CI
+//!   log line), DEL, the bidirectional formatting characters (U+202A–U+202E,
+//!   U+2066–U+2069, U+200E, U+200F, U+061C: they reorder what is shown, and HTML
+//!   escaping leaves them be), the line and paragraph separators, U+FEFF and the
+//!   noncharacters U+FFFE and U+FFFF. Each is written as its escape, `\u{1b}`, `\u{202e}`
+//!   (`\n`, `\r`, `\t` for those three), as Rust's `{:?}` writes them. Every output edge
+//!   uses it: the terminal (the harness's `out` module), `report.md`, `junit.xml` and
+//!   `report.html`; [`visible_lines`] keeps line breaks, [`json_visible`] writes the same
+//!   characters as JSON escapes (`\u202e`), which keeps the JSON's meaning.
+//! - **Clipping.** Long values are clipped to a prefix and their full size, so that a 20 MB
+//!   value makes neither a 120 MB report nor a 100 MB terminal line. `history.jsonl` keeps
+//!   every value whole; `verdict.json`, the reports and the terminal show the clipped form
+//!   (`VERDICT_SCHEMA.md`, "Long values").
 //!
 //! Clipped text reads `<prefix>… (20,000,000 bytes, clipped)`; a clipped value is the
 //! string `<prefix>… (20,000,000 bytes, clipped)` (a string's prefix) or
@@ -24,6 +37,164 @@ pub const VALUE_PREFIX: usize = 64;
 pub const LINE_LIMIT: usize = 2_000;
 /// Bytes kept of a name: a key, a node.
 pub const NAME_LIMIT: usize = 256;
+
+/// Whether `c` is shown escaped by [`visible`].
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}'
+    )
+}
+
+/// `s` with every character [`is_hidden`] says would act instead of being seen written as
+/// its escape (`\u{1b}`, `\u{202e}`, `\n`, `\r`, `\t`). Other text is left as it is
+/// (a backslash too: the escapes are meant for a human reader, and text already escaped
+/// by Rust's `{:?}` is not escaped twice).
+pub fn visible(s: &str) -> Cow<'_, str> {
+    escape(s, false)
+}
+
+/// [`visible`] for text of several lines: line breaks (`\n`) are kept, everything else is
+/// escaped (a `\r` too, which could rewrite the line it ends).
+pub fn visible_lines(s: &str) -> Cow<'_, str> {
+    escape(s, true)
+}
+
+fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let shown = |c: char| !is_hidden(c) || (keep_newlines && c == '\n');
+    if s.chars().all(shown) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            c if shown(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text with the characters [`visible`] escapes written as JSON escapes (`\u202e`),
+/// so that printing it hides nothing and it still parses to the same values. `json` must
+/// be serde_json's output: raw control characters appear there only as whitespace between
+/// tokens (`\n`, `\r`, `\t`), which is kept.
+pub fn json_visible(json: &str) -> Cow<'_, str> {
+    let shown = |c: char| !is_hidden(c) || matches!(c, '\n' | '\r' | '\t');
+    if json.chars().all(shown) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if shown(c) {
+            out.push(c);
+        } else {
+            // Every hidden character is in the Basic Multilingual Plane.
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The witness as shown to a reader: every name (key, node, error, function, label) in
+/// its [`visible`] form, in the operations and wherever the checker's sentences (summary,
+/// steps) quote it, so that a key holding a line break cannot start a line of its own;
+/// the sentences' other characters through [`visible_lines`]. Values need nothing: the
+/// checkers show them with Rust's `{:?}`. For display only: `verdict.json` keeps the
+/// witness as it was (its JSON escapes hide nothing, [`json_visible`]).
+pub fn shown_witness(w: &Witness) -> Witness {
+    let mut names: Vec<&str> = w
+        .key
+        .as_deref()
+        .into_iter()
+        .chain(w.ops.iter().flat_map(|o| {
+            [
+                o.op.key.as_ref().map(|k| k.0.as_str()),
+                o.op.error.as_deref(),
+                o.op.node.as_deref(),
+                Some(o.op.f.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+        }))
+        .filter(|s| s.chars().any(is_hidden))
+        .collect();
+    // Longest first, so that a name inside a longer one is not replaced in part.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names.dedup();
+    let sentence = |s: &str| -> String {
+        let mut s = s.to_string();
+        for n in &names {
+            if s.contains(n) {
+                s = s.replace(n, &visible(n));
+            }
+        }
+        visible_lines(&s).into_owned()
+    };
+    let name = |s: &str| visible(s).into_owned();
+    Witness {
+        model: name(&w.model),
+        kind: name(&w.kind),
+        key: w.key.as_deref().map(name),
+        summary: sentence(&w.summary),
+        ops: w
+            .ops
+            .iter()
+            .map(|o| WitnessOp {
+                label: name(&o.label),
+                op: Operation {
+                    f: name(&o.op.f),
+                    key: o.op.key.as_ref().map(|k| Key(name(&k.0))),
+                    node: o.op.node.as_deref().map(name),
+                    error: o.op.error.as_deref().map(name),
+                    ..o.op.clone()
+                },
+            })
+            .collect(),
+        steps: w
+            .steps
+            .iter()
+            .map(|s| Step {
+                relation: s.relation.as_deref().map(name),
+                from: s.from.as_deref().map(name),
+                to: s.to.as_deref().map(name),
+                text: sentence(&s.text),
+            })
+            .collect(),
+        minimality: w.minimality,
+    }
+}
+
+/// The verdict as shown to a reader: [`shown_witness`], or the reason's lines and the
+/// undecided keys through [`visible`].
+pub fn shown_verdict(v: &Verdict) -> Verdict {
+    match v {
+        Verdict::Valid => Verdict::Valid,
+        Verdict::Invalid { witness } => Verdict::Invalid {
+            witness: Box::new(shown_witness(witness)),
+        },
+        Verdict::Unknown { reason, undecided } => Verdict::Unknown {
+            reason: visible_lines(reason).into_owned(),
+            undecided: undecided.iter().map(|k| visible(k).into_owned()).collect(),
+        },
+    }
+}
 
 /// `n` with thousands separators: `20,000,000`.
 pub fn group_digits(n: usize) -> String {
@@ -233,6 +404,82 @@ pub fn clip_verdict(v: &Verdict) -> Verdict {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn controls_and_bidi_characters_are_shown_as_escapes() {
+        assert_eq!(visible("plain é ✓"), "plain é ✓");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+        assert_eq!(visible("k\u{1b}[31mred"), "k\\u{1b}[31mred");
+        assert_eq!(visible("a\u{202e}b\u{2066}c"), "a\\u{202e}b\\u{2066}c");
+        assert_eq!(
+            visible("a\nb\r\tc\u{7f}\u{85}"),
+            "a\\nb\\r\\tc\\u{7f}\\u{85}"
+        );
+        assert_eq!(visible_lines("a\nb\rc"), "a\nb\\rc");
+        // The same escapes as Rust's {:?}, so the two agree on a value.
+        for c in [
+            '\u{1b}', '\u{202e}', '\u{200f}', '\u{61c}', '\u{2028}', '\u{feff}',
+        ] {
+            let s = c.to_string();
+            assert_eq!(format!("\"{}\"", visible(&s)), format!("{s:?}"), "{c:?}");
+        }
+        let json =
+            serde_json::to_string(&json!({"k": "a\u{202e}\u{1b}\u{7f}\n"})).unwrap_or_default();
+        let shown = json_visible(&json);
+        assert!(!shown.chars().any(is_hidden), "{shown}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&shown).ok(),
+            serde_json::from_str::<Value>(&json).ok()
+        );
+    }
+
+    #[test]
+    fn a_shown_witness_escapes_names_even_inside_the_checkers_sentences() {
+        let key = "k\n::error::x\u{1b}[31m";
+        let op = Operation {
+            id: 0,
+            process: 1,
+            f: "read".into(),
+            key: Some(Key(key.into())),
+            argument: Value::Null,
+            result: json!("v\u{202e}"),
+            outcome: faultline_history::Outcome::Ok,
+            invoke_index: 0,
+            invoke_time: 0,
+            complete_index: Some(1),
+            complete_time: Some(1),
+            node: Some("n\u{7}".into()),
+            error: None,
+        };
+        let w = Witness {
+            model: "linearizable".into(),
+            kind: "stale-read".into(),
+            key: Some(key.into()),
+            summary: format!("A read from {key}\nwhich is stale"),
+            ops: vec![WitnessOp {
+                label: "A".into(),
+                op,
+            }],
+            steps: vec![Step {
+                relation: None,
+                from: None,
+                to: None,
+                text: format!("key {key} \u{2066}"),
+            }],
+            minimality: faultline_checkers::Minimality::ByConstruction,
+        };
+        let text = shown_witness(&w).render_text();
+        assert!(!text.chars().any(|c| is_hidden(c) && c != '\n'), "{text:?}");
+        assert!(
+            text.lines().all(|l| !l.starts_with("::error::")),
+            "a key cannot start a line: {text}"
+        );
+        assert!(
+            text.contains("A read from k\\n::error::x\\u{1b}[31m\nwhich is stale"),
+            "{text}"
+        );
+        assert!(text.contains("\"v\\u{202e}\""), "{text}");
+    }
 
     #[test]
     fn sizes_are_grouped_by_thousands() {

@@ -7,6 +7,7 @@ use crate::markdown::render_markdown;
 use crate::run::{RunInfo, RUN_SCHEMA};
 use crate::stats::Analysis;
 use crate::store::{HISTORY_JSONL, JUNIT_XML, REPORT_HTML, REPORT_MD, RUN_JSON, VERDICT_JSON};
+use crate::text::json_visible;
 use crate::verdicts::{VerdictDoc, VERDICT_SCHEMA};
 use crate::ResultsError;
 use faultline_history::{write_history, History, JsonlReader};
@@ -73,11 +74,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     })
 }
 
+/// Pretty JSON; control and bidi characters are written as JSON escapes
+/// ([`json_visible`]), so that `cat verdict.json` shows them and a reader gets the same
+/// strings.
 fn json_bytes<T: serde::Serialize>(path: &Path, v: &T) -> Result<Vec<u8>, ResultsError> {
-    let mut bytes = serde_json::to_vec_pretty(v).map_err(|source| ResultsError::Json {
+    let text = serde_json::to_string_pretty(v).map_err(|source| ResultsError::Json {
         path: path.to_path_buf(),
         source,
     })?;
+    let mut bytes = json_visible(&text).into_owned().into_bytes();
     bytes.push(b'\n');
     Ok(bytes)
 }
