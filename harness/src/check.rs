@@ -209,8 +209,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                     errln!("error: {name}: {e:#}");
                     if code == exit::BAD_INPUT {
                         errln!(
-                            "  (the reports of {name} go to {}: it must be a folder you can write to)",
-                            dir.display()
+                            "  (its reports were not written: the path above must be a folder, or for $GITHUB_STEP_SUMMARY a file, that you can write to)"
                         );
                     }
                     outcome.add_code(code);
