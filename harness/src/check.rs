@@ -8,6 +8,7 @@ use faultline_checkers::Verdict;
 use faultline_checkers::{check_linearizable, DataModel, LinOptions};
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
+use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
 use faultline_results::RunInfo;
 use serde_json::json;
 use std::path::PathBuf;
@@ -42,10 +43,12 @@ pub struct CheckArgs {
     json: bool,
     /// Time budget per file and model, in seconds (0 = none); past it the verdict is
     /// unknown, never valid.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true,
+          value_parser = crate::args::number(0.0, 86_400.0, "a number of seconds", Some("0 (no limit)")))]
     time_limit: f64,
-    /// Also write the reports (report.html, report.md, junit.xml, verdict.json, run.json)
-    /// into this folder (one subfolder per file when several files are given).
+    /// Also write the reports (report.html, report.md, junit.xml, verdict.json, run.json,
+    /// history.jsonl) into this folder; with several files, into one subfolder per file
+    /// named after its path (`a/h.jsonl` → DIR/a%2Fh.jsonl).
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 }
@@ -124,14 +127,14 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     let request = match parse_request(&args.model, &args.data_model) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             return Ok(exit::BAD_INPUT);
         }
     };
     let format = match args.format.parse::<Format>() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: --format {}: {e}", args.format);
+            errln!("error: --format {}: {e}", args.format);
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -140,11 +143,17 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         t => match Duration::try_from_secs_f64(t) {
             Ok(d) => Some(d),
             Err(_) => {
-                eprintln!("error: --time-limit {t}: expected a number of seconds, 0 for none");
+                errln!("error: --time-limit {t}: expected a number of seconds, 0 for none");
                 return Ok(exit::BAD_INPUT);
             }
         },
     };
+    if let Some(dir) = &args.report {
+        if let Err(e) = reporting::check_writable(dir, "--report") {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    }
     let mut outcome = exit::Outcome::default();
     for file in &args.files {
         let name = file.display().to_string();
@@ -166,7 +175,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             }
         };
         if history.truncated_tail {
-            eprintln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
+            errln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
         }
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
         let result = check_file(&args, &request, &history, &paired, time_limit);
@@ -187,9 +196,24 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 result.check_ms.round() as u64,
             );
             let run = RunInfo::imported(name.clone());
-            let paths = reporting::write_all(&dir, &run, &history, &doc)?;
-            if !args.json {
-                println!("    report: {}", paths.html.display());
+            match reporting::write_all(&dir, &run, &history, &doc) {
+                Ok(paths) => {
+                    if !args.json {
+                        outln!("    report: {}", visible(&paths.html.display().to_string()));
+                    }
+                }
+                // The verdict stands (a violation still exits 1); the other files are
+                // still checked.
+                Err(e) => {
+                    let code = reporting::error_code(&e);
+                    errln!("error: {name}: {e:#}");
+                    if code == exit::BAD_INPUT {
+                        errln!(
+                            "  (its reports were not written: the path above must be a folder, or for $GITHUB_STEP_SUMMARY a file, that you can write to)"
+                        );
+                    }
+                    outcome.add_code(code);
+                }
             }
         }
     }
@@ -257,19 +281,23 @@ fn check_file(
     verdicts.extend(check_models(paired, &to_check, &copts));
     FileResult {
         data_model,
-        verdicts,
+        // What is printed and written shows long values clipped (history.jsonl keeps them).
+        verdicts: verdicts
+            .iter()
+            .map(|(m, v)| (*m, clip_verdict(v)))
+            .collect(),
         check_ms: started.elapsed().as_secs_f64() * 1e3,
     }
 }
 
 fn report_bad_input(args: &CheckArgs, name: &str, message: &str) {
     if args.json {
-        println!(
+        outln!(
             "{}",
-            json!({"file": name, "valid": "unknown", "error": message})
+            json_visible(&json!({"file": name, "valid": "unknown", "error": message}).to_string())
         );
     } else {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
     }
 }
 
@@ -327,21 +355,30 @@ fn print_result(
                 Verdict::Valid => {}
             }
         }
-        println!("{obj}");
+        // Exact strings for a program, JSON escapes for the terminal.
+        outln!("{}", json_visible(&obj.to_string()));
         return;
     }
+    // What a reader sees: names from the history escaped even inside the checkers'
+    // sentences (the terminal edge escapes the rest).
+    let shown: Vec<(ModelName, Verdict)> = r
+        .verdicts
+        .iter()
+        .map(|(m, v)| (*m, shown_verdict(v)))
+        .collect();
+    let name = visible(name);
     let under = dm.map(|d| format!(" ({d})")).unwrap_or_default();
     if request.table {
-        println!(
+        outln!(
             "{name}: {} ops, checked in {:.1} ms",
             paired.ops.len(),
             r.check_ms
         );
-        print!("{}", model_table(r.verdicts.clone()).render_text());
+        crate::out::print(&model_table(shown).render_text());
         return;
     }
-    let (model, verdict) = &r.verdicts[0];
-    println!(
+    let (model, verdict) = &shown[0];
+    outln!(
         "{name}: {model}{under}: {} ({} ops, {:.1} ms)",
         verdict.label(),
         paired.ops.len(),
@@ -350,34 +387,83 @@ fn print_result(
     match verdict {
         Verdict::Invalid { witness } => {
             for line in witness.render_text().lines() {
-                println!("    {line}");
+                outln!("    {line}");
             }
         }
         Verdict::Unknown { reason, undecided } => {
-            println!("    {reason}");
+            outln!("    {reason}");
             if !undecided.is_empty() {
-                println!("    undecided: {}", undecided.join(", "));
+                outln!("    undecided: {}", undecided.join(", "));
             }
         }
         Verdict::Valid => {}
     }
 }
 
-/// A folder name for one file's reports: its file name with unsafe characters replaced.
-fn report_subfolder(file: &std::path::Path) -> String {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "history".into());
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// The folder of one file's reports when several files are checked: the path as given,
+/// read lexically (`./` and `.` parts dropped, separators collapsed), with every byte other
+/// than an ASCII letter, digit, `.`, `-` or `_` percent-encoded: `a/h.jsonl` →
+/// `a%2Fh.jsonl`, `a_h.jsonl` stays itself. Distinct paths get distinct folders and a path
+/// always gets the same one (nothing depends on the other files, their order or the
+/// machine). A name that would be longer than [`MAX_FOLDER`] bytes is `~`, 16 hex digits
+/// of a hash of the whole name, `-` and its last bytes (`~` appears in no other name).
+pub fn report_subfolder(file: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut rooted = false;
+    for c in file.components() {
+        match c {
+            Component::Prefix(p) => parts.push(p.as_os_str()),
+            Component::RootDir => rooted = true,
+            Component::CurDir => {}
+            Component::ParentDir => parts.push(std::ffi::OsStr::new("..")),
+            Component::Normal(n) => parts.push(n),
+        }
+    }
+    let mut bytes: Vec<u8> = Vec::new();
+    if rooted {
+        bytes.push(b'/');
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(p.as_encoded_bytes());
+    }
+    let mut name = String::with_capacity(bytes.len());
+    for b in &bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+            name.push(char::from(*b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if name.is_empty() || name == ".." {
+        // Not a file's path (`.`, `..`), but never the report folder itself or its parent.
+        name = format!("%2E{name}");
+    }
+    if name.len() <= MAX_FOLDER {
+        return name;
+    }
+    // Keep the end (the file name), starting after a whole %XX escape.
+    let mut start = name.len() - (MAX_FOLDER - 18);
+    while name[..start].ends_with('%') || name[..start.saturating_sub(1)].ends_with('%') {
+        start += 1;
+    }
+    format!("~{:016x}-{}", fnv1a(name.as_bytes()), &name[start..])
+}
+
+/// Longest report folder name kept as it is (file systems allow 255 bytes).
+pub const MAX_FOLDER: usize = 200;
+
+/// FNV-1a, 64 bits: a hash that is the same on every machine and every build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 fn round3(x: f64) -> f64 {
@@ -411,6 +497,36 @@ mod tests {
         assert!(r.table);
         assert!(parse_request("snapshot", "auto").is_err());
         assert!(parse_request("kv", "register").is_err());
+    }
+
+    #[test]
+    fn report_folders_are_distinct_per_path_and_stable() {
+        use std::path::Path;
+        let f = |p: &str| report_subfolder(Path::new(p));
+        assert_eq!(f("a/h.jsonl"), "a%2Fh.jsonl");
+        assert_eq!(f("./a//h.jsonl"), "a%2Fh.jsonl");
+        assert_eq!(f("a_h.jsonl"), "a_h.jsonl");
+        assert_eq!(f("/tmp/x y.edn"), "%2Ftmp%2Fx%20y.edn");
+        assert_eq!(f("../h%.log"), "..%2Fh%25.log");
+        let names: std::collections::BTreeSet<String> = [
+            "a/h.jsonl",
+            "b/h.jsonl",
+            "a_h.jsonl",
+            "a%2Fh.jsonl",
+            "/a/h.jsonl",
+        ]
+        .iter()
+        .map(|p| f(p))
+        .collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        let deep = format!("{}/h.jsonl", "dir/".repeat(80));
+        let long = f(&deep);
+        assert!(long.len() <= MAX_FOLDER && long.starts_with('~'), "{long}");
+        assert!(long.ends_with("%2Fh.jsonl"), "{long}");
+        assert_eq!(long, f(&deep), "stable");
+        assert_ne!(long, f(&format!("x{deep}")));
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]

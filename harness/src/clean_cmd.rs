@@ -29,7 +29,7 @@ pub fn run(args: CleanArgs) -> Result<u8> {
             .await
             .context("clean-up failed")?;
         if report.is_empty() {
-            println!("nothing to remove");
+            outln!("nothing to remove");
         } else {
             for (what, list) in [
                 ("container", &report.containers),
@@ -38,11 +38,11 @@ pub fn run(args: CleanArgs) -> Result<u8> {
                 ("image", &report.images),
             ] {
                 for item in list {
-                    println!("removed {what} {item}");
+                    outln!("removed {what} {item}");
                 }
             }
             for d in &report.dirs {
-                println!("removed folder {}", d.display());
+                outln!("removed folder {}", d.display());
             }
         }
         Ok(exit::VALID)

@@ -1,8 +1,9 @@
 //! `faultline gen`: write a synthetic history, so that every benchmark input can be
 //! reproduced by anyone from its seed.
 
+use crate::args::{number, whole};
 use crate::exit;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use faultline_checkers::synth::{generate, SynthConfig, Violation};
 use faultline_history::JsonlWriter;
@@ -11,26 +12,30 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+/// The most operations `faultline gen` writes.
+pub const MAX_OPS: u64 = 10_000_000;
+
 /// Arguments of `faultline gen`.
 #[derive(Debug, Args)]
 pub struct GenArgs {
     /// Where to write the history (faultline-history/1 JSONL); `-` for standard output.
     #[arg(short, long, default_value = "-")]
     out: PathBuf,
-    /// Client operations in total.
-    #[arg(long, default_value_t = 10_000)]
+    /// Client operations in total (at most 10,000,000: the history is built in memory,
+    /// about 0.7 GB per million operations).
+    #[arg(long, default_value_t = 10_000, allow_negative_numbers = true, value_parser = whole::<usize>(0, MAX_OPS))]
     ops: usize,
     /// Keys (1 = a single register, events carry no key).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = whole::<usize>(1, 1_000_000))]
     keys: usize,
     /// Concurrent client processes.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = whole::<usize>(1, 100_000))]
     processes: usize,
     /// Fraction of operations whose outcome is unknown (info).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = number(0.0, 1.0, "a fraction", None))]
     info_rate: f64,
     /// Fraction of operations that are reads.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true, value_parser = number(0.0, 1.0, "a fraction", None))]
     read_rate: f64,
     /// Issue compare-and-set operations too.
     #[arg(long)]
@@ -42,7 +47,7 @@ pub struct GenArgs {
     #[arg(long)]
     violation: Option<String>,
     /// Seed of all randomness.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = whole::<u64>(0, u64::MAX))]
     seed: u64,
 }
 
@@ -52,7 +57,7 @@ pub fn run(args: GenArgs) -> Result<u8> {
         None => None,
         Some("stale-read") => Some(Violation::StaleRead),
         Some(other) => {
-            eprintln!("error: --violation {other}: expected stale-read");
+            errln!("error: --violation {other}: expected stale-read");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -67,10 +72,30 @@ pub fn run(args: GenArgs) -> Result<u8> {
         violation,
         seed: args.seed,
     };
+    // The output first: a wrong -o is refused before any work.
+    let to_stdout = args.out.as_os_str() == "-";
+    let out: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stdout().lock())
+    } else {
+        match File::create(&args.out) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                errln!(
+                    "error: -o {}: cannot create it ({e}); give a file in an existing folder you can write to, or - for standard output",
+                    args.out.display()
+                );
+                return Ok(exit::BAD_INPUT);
+            }
+        }
+    };
     let events = match generate(&config) {
         Ok(events) => events,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
+            drop(out);
+            if !to_stdout {
+                let _ = std::fs::remove_file(&args.out);
+            }
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -84,19 +109,23 @@ pub fn run(args: GenArgs) -> Result<u8> {
             "unique_values": !args.repeat_values, "violation": args.violation, "seed": args.seed,
         }),
     );
-    let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(File::create(&args.out).with_context(|| format!("create {}", args.out.display()))?)
-    };
     let mut w = JsonlWriter::new(BufWriter::with_capacity(1 << 16, out));
-    w.write_header(&meta)?;
-    for ev in &events {
-        w.write_event(ev)?;
+    let written = w
+        .write_header(&meta)
+        .and_then(|()| events.iter().try_for_each(|ev| w.write_event(ev)))
+        .and_then(|()| w.flush());
+    match written {
+        Ok(()) => {}
+        // The reader went away (`faultline gen | head`): it has what it wanted.
+        Err(e) if to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(exit::VALID)
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("write {}", args.out.display())))
+        }
     }
-    w.flush()?;
-    if args.out.as_os_str() != "-" {
-        eprintln!(
+    if !to_stdout {
+        errln!(
             "wrote {} events to {} (seed {})",
             events.len(),
             args.out.display(),

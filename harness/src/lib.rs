@@ -10,8 +10,13 @@
 //! - [`reporting`]: verdicts into `verdict.json` and the reports;
 //! - [`campaign`]: the pieces of a campaign (plan, generator, recorder, workers, nemesis
 //!   driver, checks, run folder, runner);
-//! - [`exit`]: Jepsen's exit codes.
+//! - [`args`]: parsers of the numeric flags (each refusal says the allowed range);
+//! - [`exit`]: Jepsen's exit codes;
+//! - [`out`]: the terminal edge (printing that survives a closed pipe).
 
+#[macro_use]
+pub mod out;
+pub mod args;
 pub mod campaign;
 pub mod check;
 pub mod clean_cmd;

@@ -1,7 +1,7 @@
 //! The `faultline` command line: a thin layer over the library crates.
 
 use clap::{Parser, Subcommand};
-use faultline::{check, clean_cmd, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
+use faultline::{check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
 use std::process::ExitCode;
 
 /// faultline: a Jepsen-style consistency testing harness.
@@ -51,6 +51,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        // A closed stderr must not end the run (tracing would report the failed write
+        // with eprintln!, which panics on a closed stderr).
+        .log_internal_errors(false)
         .init();
     let result = match cli.command {
         Command::Check(args) => check::run(args),
@@ -63,7 +66,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(exit::HARNESS_FAILURE)
         }
     }

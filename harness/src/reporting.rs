@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use faultline_checkers::{model_table, ModelName, RowStatus, Verdict};
 use faultline_history::History;
 use faultline_results::{
-    append_step_summary, write_reports, ModelEntry, ReportInput, ReportPaths, RunInfo, VerdictDoc,
+    append_step_summary, io_is_user_error, write_reports, ModelEntry, ReportInput, ReportPaths,
+    ResultsError, RunInfo, VerdictDoc,
 };
 use std::path::Path;
 
@@ -66,4 +67,42 @@ pub fn write_all(
         append_step_summary(Path::new(&summary), &md).context("append to $GITHUB_STEP_SUMMARY")?;
     }
     Ok(paths)
+}
+
+/// The exit code an error of writing or reading reports stands for: 254 when the user can
+/// fix it (a folder that cannot be written, a file where a folder should be, a damaged
+/// stored file), 255 otherwise (a full disk, a device error, a bug).
+pub fn error_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<ResultsError>() {
+            return user_or_harness(r.is_user_error());
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return user_or_harness(io_is_user_error(io));
+        }
+    }
+    crate::exit::HARNESS_FAILURE
+}
+
+fn user_or_harness(user: bool) -> u8 {
+    if user {
+        crate::exit::BAD_INPUT
+    } else {
+        crate::exit::HARNESS_FAILURE
+    }
+}
+
+/// Refuses a report folder that cannot be written before any work (exit 254): creates it
+/// and writes and removes a file in it. `flag` names the option (`--report`).
+pub fn check_writable(dir: &Path, flag: &str) -> std::result::Result<(), String> {
+    let probe = dir.join(format!(".faultline-probe-{}", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!(
+                "{flag} {}: cannot write into it ({e}); choose a folder you can write to",
+                dir.display()
+            )
+        })
 }

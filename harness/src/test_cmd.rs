@@ -1,6 +1,7 @@
 //! `faultline test`: run one campaign and exit with its verdict.
 
-use crate::campaign::plan::{load_plan, resolve, Plan, Resolved};
+use crate::args::{number, whole};
+use crate::campaign::plan::{limits, load_plan, resolve, Plan, Resolved};
 use crate::campaign::runner::{run_campaign, CampaignResult, Refused};
 use crate::campaign::Workload;
 use crate::exit;
@@ -8,9 +9,10 @@ use anyhow::Result;
 use clap::Args;
 use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
+use faultline_results::text::{shown_witness, visible};
 use faultline_targets::target_by_name;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -25,32 +27,32 @@ pub struct TestArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// Number of nodes. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::NODES.0, limits::NODES.1))]
     pub nodes: Option<usize>,
     /// register, cas-register or kv. [default: kv]
     #[arg(long)]
     pub workload: Option<Workload>,
     /// Number of keys of the kv workload. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::KEYS.0, limits::KEYS.1))]
     pub keys: Option<usize>,
     /// Client processes at once. [default: 10]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
     pub concurrency: Option<usize>,
     /// Operations per second over all processes, 0 = unlimited. [default: 200]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RATE.0, limits::RATE.1, "operations per second", Some("0 (unlimited)")))]
     pub rate: Option<f64>,
     /// Seconds of the main phase (with faults). [default: 60]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1, "a number of seconds", None))]
     pub time_limit: Option<f64>,
     /// Fault families, comma-separated (partition, kill, pause, clock, loss, delay, rate),
     /// `all` or `none`. [default: partition,kill,pause,clock]
     #[arg(long)]
     pub nemesis: Option<String>,
     /// Mean seconds between nemesis actions. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::NEMESIS_INTERVAL.0, limits::NEMESIS_INTERVAL.1, "a number of seconds", None))]
     pub nemesis_interval: Option<f64>,
     /// How many nodes may be killed or paused at once. [default: a minority]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(1, limits::NODES.1))]
     pub max_down: Option<usize>,
     /// A planted fault of the target to switch on (repeatable): stale-reads, early-ack,
     /// no-fsync, lease-reads (raft-register); r1, w1, no-read-repair (quorum-kv). Without
@@ -62,19 +64,19 @@ pub struct TestArgs {
     #[arg(long)]
     pub check: Option<String>,
     /// Seed of the workload and the nemesis schedule. [default: random]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(0, u64::MAX))]
     pub seed: Option<u64>,
     /// Folder of the result store. [default: store]
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// Seconds of recovery after the final heal. [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RECOVERY.0, limits::RECOVERY.1, "a number of seconds", None))]
     pub recovery: Option<f64>,
     /// Seconds before a client request is given up as unknown. [default: 1.5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::REQUEST_TIMEOUT.0, limits::REQUEST_TIMEOUT.1, "a number of seconds", None))]
     pub request_timeout: Option<f64>,
     /// Seconds each checker may take before its verdict is unknown. [default: 120]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::CHECK_TIME_LIMIT.0, limits::CHECK_TIME_LIMIT.1, "a number of seconds", None))]
     pub check_time_limit: Option<f64>,
     /// A target option KEY=VALUE (repeatable), e.g. r=1 for quorum-kv.
     #[arg(long = "target-opt")]
@@ -159,6 +161,13 @@ pub fn resolve_args(
     Ok((resolved, target))
 }
 
+/// Refuses a store that cannot be written (exit 254) before anything starts: creates the
+/// store's folder for `target` and writes and removes a file in it.
+pub fn check_store(store: &Path, target: &str) -> Result<(), String> {
+    crate::reporting::check_writable(&store.join(target), "--store")
+        .map_err(|e| format!("{e} (--store DIR)"))
+}
+
 /// Installs the Ctrl-C handler: the first press asks the campaign to stop, heal, tear down
 /// and check what was recorded; a second press exits at once (leftovers, if any, are
 /// removed by `faultline clean`).
@@ -167,11 +176,11 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
     let f = flag.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
+            errln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
             f.store(true, Ordering::Relaxed);
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
+            errln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
             std::process::exit(i32::from(exit::HARNESS_FAILURE));
         }
     });
@@ -180,7 +189,7 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
 
 /// Maps a campaign error to an exit code, printing it.
 pub fn error_code(e: &anyhow::Error) -> u8 {
-    eprintln!("error: {e:#}");
+    errln!("error: {e:#}");
     if e.downcast_ref::<Refused>().is_some() {
         exit::BAD_INPUT
     } else {
@@ -190,10 +199,12 @@ pub fn error_code(e: &anyhow::Error) -> u8 {
 
 /// Runs `faultline test`.
 pub fn run(args: TestArgs) -> Result<u8> {
-    let (resolved, target) = match resolve_args(&args) {
+    let (resolved, target) = match resolve_args(&args)
+        .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
+    {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -216,7 +227,7 @@ pub fn run(args: TestArgs) -> Result<u8> {
 
 fn print_plan(r: &Resolved) {
     let p = &r.plan;
-    eprintln!(
+    errln!(
         "campaign: {} x{} | workload {}{} | {} processes at {} | {} s | nemesis {} every ~{} s{}{} | seed {}",
         p.target,
         p.nodes,
@@ -232,9 +243,9 @@ fn print_plan(r: &Resolved) {
         r.seed
     );
     for d in &r.families_dropped {
-        eprintln!("nemesis: left out of the default list: {d}");
+        errln!("nemesis: left out of the default list: {d}");
     }
-    eprintln!(
+    errln!(
         "claims: {} — {}",
         if r.claims.models.is_empty() {
             "none".to_string()
@@ -249,7 +260,7 @@ fn print_plan(r: &Resolved) {
 pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     let o = &res.ops;
     let secs = res.main_phase.as_secs_f64().max(0.001);
-    println!(
+    outln!(
         "operations: {} (ok {}, fail {}, info {}), {:.0} ops/s over the main phase of {:.1} s; final reads ok {}/{}",
         o.total, o.ok, o.fail, o.info, o.total as f64 / secs, secs, res.final_reads.0, res.final_reads.1
     );
@@ -271,13 +282,13 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             )
         })
         .collect();
-    println!("faults applied: {applied} [{}]", kinds.join(", "));
+    outln!("faults applied: {applied} [{}]", kinds.join(", "));
     for a in res.actions.iter().filter(|a| a.error.is_some()) {
-        println!(
+        outln!(
             "  fault {} at {} ms failed: {}",
-            a.fault,
+            visible(&a.fault),
             a.at_ms,
-            a.error.as_deref().unwrap_or("")
+            visible(a.error.as_deref().unwrap_or(""))
         );
     }
     for row in &res.checked.table.rows {
@@ -301,10 +312,10 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             RowStatus::RuledOut { by } => format!("INVALID (ruled out by {by})"),
             RowStatus::NotChecked => "not checked".to_string(),
         };
-        println!("{}{claimed}: {label}", row.model);
+        outln!("{}{claimed}: {label}", row.model);
         if let Some(Verdict::Invalid { witness }) = &row.verdict {
-            for line in witness.render_text().lines() {
-                println!("    {line}");
+            for line in shown_witness(witness).render_text().lines() {
+                outln!("    {line}");
             }
         }
     }
@@ -316,14 +327,14 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             .iter()
             .map(|m| m.as_str())
             .collect();
-        println!("strongest models held: {}", s.join(", "));
+        outln!("strongest models held: {}", s.join(", "));
     }
     if res.interrupted {
-        println!("interrupted: the run was cut short; a valid verdict on part of the plan is reported as unknown (exit 2)");
+        outln!("interrupted: the run was cut short; a valid verdict on part of the plan is reported as unknown (exit 2)");
     }
-    println!("run: {}", res.run_dir.display());
-    println!("reproduce: {}", res.command);
-    println!("exit {}: {}", res.code, exit_line(res));
+    outln!("run: {}", res.run_dir.display());
+    outln!("reproduce: {}", res.command);
+    outln!("exit {}: {}", res.code, exit_line(res));
 }
 
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit

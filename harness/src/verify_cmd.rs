@@ -2,9 +2,10 @@
 //! target; for every model, whether it held in all of them, which run violated it, or
 //! whether it stayed undecided; and the strongest models that held throughout.
 
+use crate::args::whole;
 use crate::campaign::runner::run_campaign;
 use crate::exit;
-use crate::test_cmd::{ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
+use crate::test_cmd::{check_store, ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
 use anyhow::Result;
 use clap::Args;
 use faultline_checkers::lattice::{ModelName, RowStatus};
@@ -20,7 +21,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub claim: Option<String>,
     /// Number of campaigns.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = whole::<usize>(1, 1_000))]
     pub campaigns: usize,
     /// The settings of each campaign (seed: the first campaign's; --nemesis: fixed mix).
     #[command(flatten)]
@@ -91,10 +92,6 @@ pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) 
 
 /// Runs `faultline verify`.
 pub fn run(args: VerifyArgs) -> Result<u8> {
-    if args.campaigns == 0 {
-        eprintln!("error: --campaigns must be at least 1");
-        return Ok(exit::BAD_INPUT);
-    }
     let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
     let mut base = args.base.clone();
     base.check = Some("all".into());
@@ -105,10 +102,12 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let (first, first_target) = match resolve_args(&TestArgs {
         seed: Some(first_seed),
         ..base.clone()
-    }) {
+    })
+    .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
+    {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -116,7 +115,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         Some(c) => match c.parse::<ModelName>() {
             Ok(m) => vec![m],
             Err(e) => {
-                eprintln!("error: --claim: {e}");
+                errln!("error: --claim: {e}");
                 return Ok(exit::BAD_INPUT);
             }
         },
@@ -128,6 +127,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let interrupt = rt.block_on(async { ctrl_c_flag() });
     let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
     let mut runs = Vec::new();
+    // A campaign that cannot run stops the series, but a violation found before it still
+    // decides the exit code (exit::Outcome's precedence).
+    let mut failed: Option<u8> = None;
     for i in 0..args.campaigns {
         if interrupt.load(Ordering::Relaxed) {
             break;
@@ -140,11 +142,12 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         let (resolved, target) = match resolve_args(&a) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::BAD_INPUT);
+                errln!("error: {e}");
+                failed = Some(exit::BAD_INPUT);
+                break;
             }
         };
-        eprintln!(
+        errln!(
             "campaign {}/{}: nemesis {}, seed {}",
             i + 1,
             args.campaigns,
@@ -154,9 +157,12 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         let result = rt.block_on(run_campaign(&resolved, target, interrupt.clone()));
         let result = match result {
             Ok(r) => r,
-            Err(e) => return Ok(error_code(&e)),
+            Err(e) => {
+                failed = Some(error_code(&e));
+                break;
+            }
         };
-        println!(
+        outln!(
             "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
             i + 1,
             result.ops.total,
@@ -173,9 +179,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         runs.push(result);
     }
     if runs.is_empty() {
-        return Ok(exit::UNKNOWN);
+        return Ok(failed.unwrap_or(exit::UNKNOWN));
     }
-    println!(
+    outln!(
         "\nover {} campaign(s) of {}:",
         runs.len(),
         first.plan.target
@@ -187,9 +193,9 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             ""
         };
         match t {
-            Tally::Held => println!("  {m}{claimed}: held in all"),
-            Tally::Violated(run) => println!("  {m}{claimed}: VIOLATED (see {})", run.display()),
-            Tally::Unknown(reason) => println!("  {m}{claimed}: unknown ({reason})"),
+            Tally::Held => outln!("  {m}{claimed}: held in all"),
+            Tally::Violated(run) => outln!("  {m}{claimed}: VIOLATED (see {})", run.display()),
+            Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
         }
     }
     let held: Vec<ModelName> = tally
@@ -202,7 +208,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         .filter(|m| !held.iter().any(|s| s.stronger_than(**m)))
         .map(|m| m.as_str())
         .collect();
-    println!(
+    outln!(
         "strongest models held throughout: {}",
         if strongest.is_empty() {
             "none".to_string()
@@ -211,10 +217,21 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         }
     );
     let mut code = verdict_code(&tally, &decisive);
-    if interrupt.load(Ordering::Relaxed) && code == exit::VALID {
+    if (interrupt.load(Ordering::Relaxed) || failed.is_some()) && code == exit::VALID {
         code = exit::UNKNOWN;
     }
-    println!("exit {code}: {}", exit_meaning(code));
+    let mut outcome = exit::Outcome::default();
+    outcome.add_code(code);
+    if let Some(f) = failed {
+        outcome.add_code(f);
+        outln!(
+            "campaign {} of {} could not run (see the error above)",
+            runs.len() + 1,
+            args.campaigns
+        );
+    }
+    let code = outcome.code();
+    outln!("exit {code}: {}", exit_meaning(code));
     Ok(code)
 }
 

@@ -10,8 +10,8 @@ use std::process::Command;
 
 mod common;
 use common::{
-    assert_linearizable_verdict, assert_refused, assert_valid_run, campaign_slot, faultline,
-    scratch, stored_history,
+    assert_linearizable_verdict, assert_refused, assert_valid_run, campaign_slot, closed_pipe,
+    faultline, scratch, stored_history,
 };
 
 /// `<target dir>/debug`, where this test's binaries live.
@@ -291,4 +291,63 @@ fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
     assert_eq!(labelled("container", &label), Vec::<String>::new());
     assert_eq!(labelled("network", &label), Vec::<String>::new());
     std::fs::remove_dir_all(&store).ok();
+}
+
+/// The files of a complete run folder.
+const RUN_FILES: [&str; 6] = [
+    "run.json",
+    "history.jsonl",
+    "verdict.json",
+    "report.html",
+    "report.md",
+    "junit.xml",
+];
+
+#[test]
+fn campaigns_whose_output_is_closed_still_store_their_run_and_exit_with_the_verdict() {
+    let Some(_slot) = campaign_slot() else {
+        return;
+    };
+    let node = node_binary();
+    let work = scratch("", "closed-output");
+    // `faultline test … 2>&1 | head -3`: stdout and stderr both closed from the start.
+    for cmd in [vec!["test"], vec!["verify", "--campaigns", "1"]] {
+        let store = work.join(cmd[0]);
+        let status = faultline()
+            .args(&cmd)
+            .args(["--nodes", "3", "--time-limit", "6", "--rate", "100"])
+            .args(["--nemesis", "partition,pause", "--nemesis-interval", "2"])
+            .args(["--recovery", "2", "--seed", "5", "--store"])
+            .arg(&store)
+            .arg("--node-binary")
+            .arg(&node)
+            .stdout(closed_pipe())
+            .stderr(closed_pipe())
+            .status()
+            .expect("faultline runs");
+        assert_eq!(status.code(), Some(0), "{cmd:?}");
+        let run = store.join("latest");
+        for f in RUN_FILES {
+            assert!(run.join(f).is_file(), "{cmd:?}: {f} missing");
+        }
+        let verdict: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join("verdict.json")).expect("verdict.json"),
+        )
+        .expect("json");
+        assert_eq!(verdict["exit_code"], 0, "{cmd:?}: {verdict:#}");
+        let run_json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
+                .expect("json");
+        let label = format!(
+            "faultline.run={}",
+            run_json["run_id"].as_str().expect("run id")
+        );
+        assert_eq!(
+            labelled("container", &label),
+            Vec::<String>::new(),
+            "{cmd:?}"
+        );
+        assert_eq!(labelled("network", &label), Vec::<String>::new(), "{cmd:?}");
+    }
+    std::fs::remove_dir_all(&work).ok();
 }

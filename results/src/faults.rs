@@ -18,6 +18,7 @@
 //! - Jepsen's generic nemesis records `start` and `stop`: in a history that has `stop`
 //!   events and no `kill`, a `start` opens a window (kind `start`) and `stop` closes it.
 
+use crate::text::{value_text, VALUE_LIMIT};
 use faultline_history::{Event, EventType, Value};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -48,7 +49,7 @@ pub struct FaultWindow {
     pub family: &'static str,
     /// The nodes it touched (empty when the value names none).
     pub nodes: Vec<String>,
-    /// The starting action's details, compact JSON.
+    /// The starting action's details, compact JSON (clipped when long, `crate::text`).
     pub detail: String,
     /// Start (ns).
     pub start: u64,
@@ -243,7 +244,7 @@ pub fn fault_windows(faults: &[Event]) -> FaultSummary {
                 kind,
                 family: "nemesis",
                 nodes,
-                detail: a.value.to_string(),
+                detail: value_text(&a.value, VALUE_LIMIT),
                 start: a.start,
                 end: None,
                 undone_by: None,
@@ -260,7 +261,7 @@ pub fn fault_windows(faults: &[Event]) -> FaultSummary {
                 kind,
                 family,
                 nodes,
-                detail: a.value.to_string(),
+                detail: value_text(&a.value, VALUE_LIMIT),
                 start: a.start,
                 end: None,
                 undone_by: None,

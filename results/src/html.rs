@@ -1,5 +1,8 @@
 //! `report.html`: one self-contained file, rendered through minijinja with HTML
-//! auto-escaping, so every value from a history or a node is escaped on output. The
+//! auto-escaping, so every value from a history or a node is escaped on output; before
+//! that, the formatter shows control and bidi characters as escapes
+//! ([`crate::text::visible_lines`]): HTML escaping leaves a U+202E in place, and it would
+//! reorder what the page shows. The
 //! template (`templates/report.html`) is compiled into the crate; its only script is a
 //! static one that marks the page as interactive.
 
@@ -11,6 +14,7 @@ use crate::plots::{
 };
 use crate::run::RunInfo;
 use crate::stats::Analysis;
+use crate::text::{clip_text, value_text, visible_lines, NAME_LIMIT, VALUE_LIMIT};
 use crate::timeline::{timeline, Timeline};
 use crate::verdicts::{ModelEntry, VerdictDoc};
 use crate::ResultsError;
@@ -170,7 +174,7 @@ fn fault_row(run: &RunInfo, w: &FaultWindow) -> FaultRow {
     FaultRow {
         kind: w.kind.clone(),
         class: family_class(w.family),
-        nodes: w.nodes.join(", "),
+        nodes: clip_text(&w.nodes.join(", "), NAME_LIMIT).into_owned(),
         start: seconds(w.start),
         end: w.end.map_or_else(|| "until the end".into(), seconds),
         undone_by: w.undone_by.clone().unwrap_or_default(),
@@ -285,7 +289,14 @@ pub fn render_html(
             .other
             .iter()
             .take(50)
-            .map(|o| format!("{} at {}: {}", o.f, seconds(o.start), o.value))
+            .map(|o| {
+                format!(
+                    "{} at {}: {}",
+                    clip_text(&o.f, NAME_LIMIT),
+                    seconds(o.start),
+                    value_text(&o.value, VALUE_LIMIT)
+                )
+            })
             .collect(),
         availability: a
             .availability
@@ -313,6 +324,16 @@ pub fn render_html(
     };
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_formatter(|out, state, value| {
+        // Markup the template built (macro output) is already made of escaped parts.
+        match value.as_str() {
+            Some(s) if !value.is_safe() => {
+                let shown = minijinja::Value::from(visible_lines(s).as_ref());
+                minijinja::escape_formatter(out, state, &shown)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        }
+    });
     env.add_template("report.html", TEMPLATE)
         .map_err(|source| ResultsError::Template {
             what: "report.html",

@@ -9,14 +9,28 @@
 //! - not checked: left out when not claimed (it was not checked), `<error
 //!   type="not-checked">` when claimed.
 //!
-//! Every text and attribute is escaped, and characters XML 1.0 forbids are replaced.
+//! Every text and attribute is escaped: control and bidi characters (which XML 1.0 forbids
+//! or a CI page would render) are shown as escapes first ([`crate::text::visible`]), then
+//! XML's markup characters become entities.
 
 use crate::run::RunInfo;
+use crate::text::{shown_witness, visible, visible_lines};
 use crate::verdicts::{ModelEntry, ResultKind, VerdictDoc};
 use std::fmt::Write as _;
 
-/// Escapes text for XML content and double-quoted attributes.
+/// Escapes text for a double-quoted attribute or one line of content: control and bidi
+/// characters as visible escapes ([`visible`]: a line break too), markup as entities.
 pub fn xml_escape(s: &str) -> String {
+    markup(&visible(s))
+}
+
+/// Escapes text of several lines for element content: as [`xml_escape`], but line breaks
+/// are kept.
+pub fn xml_text(s: &str) -> String {
+    markup(&visible_lines(s))
+}
+
+fn markup(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -25,8 +39,6 @@ pub fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -57,7 +69,8 @@ fn case_body(m: &ModelEntry) -> Option<CaseBody> {
             Some(w) => CaseBody::Failure {
                 message: w.summary.clone(),
                 kind: w.kind.clone(),
-                text: m.explanation.clone().unwrap_or_else(|| w.render_text()),
+                // Rendered from the witness as shown (names escaped inside sentences too).
+                text: shown_witness(w).render_text(),
             },
             None => CaseBody::Failure {
                 message: m.detail(),
@@ -77,7 +90,8 @@ fn case_body(m: &ModelEntry) -> Option<CaseBody> {
         ResultKind::Unknown => {
             let mut text = m.detail();
             if !m.undecided.is_empty() {
-                let _ = write!(text, "\nundecided keys: {}", m.undecided.join(", "));
+                let keys: Vec<_> = m.undecided.iter().map(|k| visible(k)).collect();
+                let _ = write!(text, "\nundecided keys: {}", keys.join(", "));
             }
             CaseBody::Error {
                 message: format!("unknown, not a pass: {}", m.detail()),
@@ -161,7 +175,7 @@ pub fn render_junit(run: &RunInfo, verdicts: &VerdictDoc) -> String {
                 let _ = writeln!(
                     x,
                     ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    xml_escape(note)
+                    xml_text(note)
                 );
             }
             CaseBody::Failure {
@@ -184,7 +198,7 @@ pub fn render_junit(run: &RunInfo, verdicts: &VerdictDoc) -> String {
                     ">\n      <{tag} message=\"{}\" type=\"{}\">{}</{tag}>\n    </testcase>",
                     xml_escape(message),
                     xml_escape(kind),
-                    xml_escape(text)
+                    xml_text(text)
                 );
             }
         }
@@ -204,8 +218,10 @@ mod tests {
             xml_escape("a<b & \"c\" 'd'>"),
             "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
         );
-        assert_eq!(xml_escape("bell\u{7}"), "bell\u{fffd}");
-        assert_eq!(xml_escape("tab\tok"), "tab\tok");
+        assert_eq!(xml_escape("bell\u{7}"), "bell\\u{7}");
+        assert_eq!(xml_escape("tab\tok\u{202e}"), "tab\\tok\\u{202e}");
+        assert_eq!(xml_escape("two\nlines"), "two\\nlines");
+        assert_eq!(xml_text("two\nlines\r\u{ffff}"), "two\nlines\\r\\u{ffff}");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! Reports are built as data first ([`stats::Analysis`], fault windows, series,
 //! timeline geometry) and rendered afterwards. HTML goes through a template engine with
-//! auto-escaping; Markdown and XML through escaping functions of their own.
+//! auto-escaping; Markdown and XML through escaping functions of their own. Before any of
+//! them, control and bidi characters are shown as escapes by [`text::visible`], and long
+//! values are clipped ([`text`]).
 //!
 //! The CLI calls [`write_reports`] at the end of a run or a check, [`regenerate`] for
 //! `faultline report RUN_DIR`, and [`append_step_summary`] when `$GITHUB_STEP_SUMMARY`
@@ -24,12 +26,13 @@ pub mod plots;
 mod run;
 pub mod stats;
 pub mod store;
+pub mod text;
 pub mod timeline;
 mod verdicts;
 mod write;
 
 pub use html::render_html;
-pub use junit::{render_junit, xml_escape};
+pub use junit::{render_junit, xml_escape, xml_text};
 pub use markdown::{append_step_summary, md_code_block, md_text, render_markdown};
 pub use run::{OpCounts, RunInfo, RUN_SCHEMA};
 pub use store::{create_run_dir, find_run, update_latest, LatestKind, Utc};
@@ -102,6 +105,27 @@ pub enum ResultsError {
 }
 
 impl ResultsError {
+    /// Whether the user can fix this by pointing at another file or folder, or by
+    /// re-creating a damaged one: a path that does not exist or cannot be written, a file
+    /// where a folder is expected (or the reverse), a stored file that does not parse or is
+    /// of another schema, a path that leads to no run. Everything else (a full disk, a
+    /// failing device, a template that does not render) is a failure of the harness or of
+    /// the machine.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            ResultsError::Io { source, .. } => io_is_user_error(source),
+            ResultsError::History(faultline_history::HistoryError::Io { source, .. }) => {
+                io_is_user_error(source)
+            }
+            ResultsError::Json { .. }
+            | ResultsError::History(_)
+            | ResultsError::NoRun { .. }
+            | ResultsError::BadTarget(_)
+            | ResultsError::Schema { .. } => true,
+            ResultsError::Template { .. } => false,
+        }
+    }
+
     /// An I/O error while doing `action` on `path`.
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
         ResultsError::Io {
@@ -109,5 +133,60 @@ impl ResultsError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// Whether an I/O error is about the path the user gave (missing, not writable, a file
+/// where a folder is expected or the reverse, damaged content) rather than the machine
+/// (full disk, device error, out of memory).
+pub fn io_is_user_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::NotFound
+            | K::PermissionDenied
+            | K::AlreadyExists
+            | K::InvalidInput
+            | K::InvalidData
+            | K::UnexpectedEof
+    ) {
+        return true;
+    }
+    // Not a directory, is a directory, read-only file system (same numbers on Linux and
+    // the BSDs), file name too long (Linux): their ErrorKinds are newer than the minimum
+    // Rust of this workspace.
+    match e.raw_os_error() {
+        Some(20 | 21 | 30) if cfg!(unix) => true,
+        Some(36) if cfg!(target_os = "linux") => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn paths_and_damaged_files_are_the_users_to_fix_full_disks_are_not() {
+        let io = |e: Error| ResultsError::io("write", std::path::Path::new("x"), e);
+        assert!(io(Error::from(ErrorKind::PermissionDenied)).is_user_error());
+        assert!(io(Error::from(ErrorKind::NotFound)).is_user_error());
+        assert!(io(Error::from_raw_os_error(20)).is_user_error(), "ENOTDIR");
+        assert!(io(Error::from_raw_os_error(30)).is_user_error(), "EROFS");
+        assert!(!io(Error::from_raw_os_error(28)).is_user_error(), "ENOSPC");
+        assert!(!io(Error::from_raw_os_error(5)).is_user_error(), "EIO");
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        assert!(ResultsError::Json {
+            path: "verdict.json".into(),
+            source: json
+        }
+        .is_user_error());
+        assert!(ResultsError::Schema {
+            path: "verdict.json".into(),
+            found: "x".into(),
+            expected: VERDICT_SCHEMA
+        }
+        .is_user_error());
     }
 }

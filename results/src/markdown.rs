@@ -1,6 +1,7 @@
 //! `report.md`: a short report for a pull request comment or a CI step summary.
 //!
-//! Every value from a history, a node or a witness is escaped: inline text escapes the
+//! Every value from a history, a node or a witness is escaped: control and bidi characters
+//! are shown as escapes first ([`crate::text::visible`]), then inline text escapes the
 //! Markdown punctuation that could start emphasis, links, code, tables or HTML (`<`, `>`
 //! and `&` become entities, since GitHub renders inline HTML), and explanations go in
 //! fenced code blocks whose fence is longer than any run of backticks inside. Every line
@@ -9,6 +10,7 @@
 use crate::chart::clip;
 use crate::run::RunInfo;
 use crate::stats::Analysis;
+use crate::text::{shown_witness, visible, visible_lines};
 use crate::verdicts::{ResultKind, VerdictDoc};
 use crate::ResultsError;
 use faultline_history::seconds;
@@ -25,28 +27,31 @@ const MD_LINE_CHARS: usize = 400;
 /// GitHub caps a comment at 65,536 characters: witnesses stop being added past this.
 const MD_MAX_CHARS: usize = 50_000;
 
-/// Escapes text for inline Markdown (also safe in a table cell).
+/// Escapes text for inline Markdown (also safe in a table cell): control and bidi
+/// characters become visible escapes (`\u{1b}`, a line break `\n`), then Markdown's
+/// punctuation is escaped.
 pub fn md_text(s: &str) -> String {
+    let s = visible(s);
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\n' | '\r' | '\t' => out.push(' '),
             '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '~' | '!' | '{' | '}' => {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
     out
 }
 
-/// A fenced code block holding `body` verbatim (the fence outgrows any backtick run).
+/// A fenced code block holding `body` (the fence outgrows any backtick run): verbatim but
+/// for control and bidi characters, shown as escapes ([`visible_lines`]).
 pub fn md_code_block(body: &str, info: &str) -> String {
+    let body = &*visible_lines(body);
     let mut longest = 0;
     let mut run = 0;
     for c in body.chars() {
@@ -156,7 +161,7 @@ pub fn render_markdown(
             md_text(&m.model),
             md_text(&w.kind)
         );
-        let text = w.render_text();
+        let text = shown_witness(w).render_text();
         let mut lines: Vec<String> = text
             .lines()
             .take(MD_EXPLANATION_LINES)
@@ -218,7 +223,12 @@ mod tests {
         assert_eq!(md_text("a|b"), "a\\|b");
         assert_eq!(md_text("<script>"), "&lt;script&gt;");
         assert_eq!(md_text("`x` *y* [l](u)"), "\\`x\\` \\*y\\* \\[l\\]\\(u\\)");
-        assert_eq!(md_text("two\nlines"), "two lines");
+        assert_eq!(md_text("two\nlines"), "two\\\\nlines");
+        assert_eq!(md_text("a\u{1b}[31m"), "a\\\\u\\{1b\\}\\[31m");
+        assert_eq!(
+            md_code_block("x\u{202e}\ny", ""),
+            "```\nx\\u{202e}\ny\n```\n"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use crate::chart::{clip, Rect, TimeAxis};
 use crate::faults::{family_class, FaultWindow};
+use crate::text::{clip_op, clip_text, LINE_LIMIT, NAME_LIMIT, TITLE_VALUE_LIMIT};
 use faultline_history::{seconds, Operation, Outcome};
 use serde::Serialize;
 use std::cmp::Reverse;
@@ -151,8 +152,10 @@ pub struct Timeline {
     pub witness_marks: Vec<WitnessMark>,
 }
 
-/// Hover text of one operation: what it did and when.
+/// Hover text of one operation: what it did and when (values clipped at
+/// [`TITLE_VALUE_LIMIT`] bytes).
 pub fn op_title(op: &Operation) -> String {
+    let op = &*clip_op(op, TITLE_VALUE_LIMIT);
     let when = match op.complete_time {
         Some(done) => format!(
             "invoked {}, completed {} ({:.1} ms)",
@@ -197,7 +200,7 @@ pub fn shades(
             let nodes = if w.nodes.is_empty() {
                 String::new()
             } else {
-                format!(" {}", w.nodes.join(","))
+                format!(" {}", clip_text(&w.nodes.join(","), NAME_LIMIT))
             };
             let undo = match (&w.undone_by, w.end) {
                 (Some(by), Some(e)) => format!("undone by {by} at {}", seconds(e)),
@@ -209,7 +212,7 @@ pub fn shades(
             let err = w
                 .error
                 .as_ref()
-                .map(|e| format!(" · error: {e}"))
+                .map(|e| format!(" · error: {}", clip_text(e, LINE_LIMIT)))
                 .unwrap_or_default();
             let label = window_label(w);
             let right = axis.left + axis.width - 6 * label.chars().count() as i64;

@@ -2,6 +2,7 @@
 //! in a stable schema (documented in `VERDICT_SCHEMA.md`).
 
 use crate::run::OpCounts;
+use crate::text::{clip_lines, clip_text, clip_verdict, clip_witness, LINE_LIMIT, NAME_LIMIT};
 use faultline_checkers::{Verdict, Witness};
 use serde::{Deserialize, Serialize};
 
@@ -110,13 +111,15 @@ impl ModelEntry {
         }
     }
 
-    /// A model a checker decided, with the checker's verdict.
+    /// A model a checker decided, with the checker's verdict (long values, names and
+    /// lines clipped, [`crate::text`]).
     pub fn checked(model: &str, verdict: &Verdict) -> ModelEntry {
+        let verdict = &clip_verdict(verdict);
         let mut e = match verdict {
             Verdict::Valid => ModelEntry::bare(model, ResultKind::Valid),
             Verdict::Invalid { witness } => {
                 let mut e = ModelEntry::bare(model, ResultKind::Invalid);
-                e.explanation = Some(witness.render_text());
+                e.explanation = Some(clip_lines(&witness.render_text(), LINE_LIMIT).into_owned());
                 e.witness = Some(witness.as_ref().clone());
                 e
             }
@@ -148,6 +151,29 @@ impl ModelEntry {
     /// A model neither checked nor decided.
     pub fn not_checked(model: &str) -> ModelEntry {
         ModelEntry::bare(model, ResultKind::NotChecked)
+    }
+
+    /// The same entry with every text from a history or a checker clipped as
+    /// [`ModelEntry::checked`] clips it (for entries read from a file).
+    pub fn clipped(mut self) -> ModelEntry {
+        if let Some(w) = &self.witness {
+            let w = clip_witness(w);
+            if let Some(x) = &self.explanation {
+                self.explanation = Some(clip_lines(x, LINE_LIMIT).into_owned());
+            }
+            self.witness = Some(w);
+        }
+        if let Some(r) = &self.reason {
+            self.reason = Some(clip_lines(r, LINE_LIMIT).into_owned());
+        }
+        for k in &mut self.undecided {
+            *k = clip_text(k, NAME_LIMIT).into_owned();
+        }
+        self.model = clip_text(&self.model, NAME_LIMIT).into_owned();
+        if let Some(by) = &self.by {
+            self.by = Some(clip_text(by, NAME_LIMIT).into_owned());
+        }
+        self
     }
 
     /// The same entry, marked as claimed by the target (or asked for by the user).
@@ -255,6 +281,19 @@ impl VerdictDoc {
             models,
             history_ops: None,
         }
+    }
+
+    /// The same document with every text from a history or a checker clipped
+    /// ([`ModelEntry::clipped`]), for a document read from a file or built by hand.
+    pub fn clipped(mut self) -> VerdictDoc {
+        self.models = self.models.into_iter().map(ModelEntry::clipped).collect();
+        self.strongest = self
+            .strongest
+            .iter()
+            .map(|s| clip_text(s, NAME_LIMIT).into_owned())
+            .collect();
+        self.exit_meaning = clip_text(&self.exit_meaning, LINE_LIMIT).into_owned();
+        self
     }
 
     /// The same document with the history's operation counts.

@@ -7,6 +7,7 @@ use crate::markdown::render_markdown;
 use crate::run::{RunInfo, RUN_SCHEMA};
 use crate::stats::Analysis;
 use crate::store::{HISTORY_JSONL, JUNIT_XML, REPORT_HTML, REPORT_MD, RUN_JSON, VERDICT_JSON};
+use crate::text::json_visible;
 use crate::verdicts::{VerdictDoc, VERDICT_SCHEMA};
 use crate::ResultsError;
 use faultline_history::{write_history, History, JsonlReader};
@@ -73,11 +74,15 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     })
 }
 
+/// Pretty JSON; control and bidi characters are written as JSON escapes
+/// ([`json_visible`]), so that `cat verdict.json` shows them and a reader gets the same
+/// strings.
 fn json_bytes<T: serde::Serialize>(path: &Path, v: &T) -> Result<Vec<u8>, ResultsError> {
-    let mut bytes = serde_json::to_vec_pretty(v).map_err(|source| ResultsError::Json {
+    let text = serde_json::to_string_pretty(v).map_err(|source| ResultsError::Json {
         path: path.to_path_buf(),
         source,
     })?;
+    let mut bytes = json_visible(&text).into_owned().into_bytes();
     bytes.push(b'\n');
     Ok(bytes)
 }
@@ -110,7 +115,7 @@ fn render_all(
 pub fn write_reports(dir: &Path, input: &ReportInput<'_>) -> Result<ReportPaths, ResultsError> {
     let paths = ReportPaths::in_dir(dir);
     let analysis = Analysis::of(input.history)?;
-    let mut verdicts = input.verdicts.clone();
+    let mut verdicts = input.verdicts.clone().clipped();
     if verdicts.history_ops.is_none() {
         verdicts.history_ops = Some(analysis.counts);
     }
@@ -190,7 +195,7 @@ pub fn regenerate(
 ) -> Result<ReportPaths, ResultsError> {
     let dir = crate::store::find_run(run_dir)?;
     let paths = ReportPaths::in_dir(&dir);
-    let verdicts = read_verdicts(&paths.verdict_json)?;
+    let verdicts = read_verdicts(&paths.verdict_json)?.clipped();
     let run = read_run(&paths.run_json)?;
     let file =
         fs::File::open(&paths.history).map_err(|e| ResultsError::io("read", &paths.history, e))?;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::hostile::{hostile, MODEL, SUMMARY};
+use common::hostile::{hostile, ERROR, KEY, MODEL, NODE, SUMMARY};
 use faultline_results::{write_reports, ReportInput};
 use std::fs;
 
@@ -129,4 +129,84 @@ fn outside_fences(md: &str) -> String {
     }
     assert!(fence.is_none(), "an unclosed fence");
     out
+}
+
+/// Controls: ESC starting a colour, a bidi override, a bell ending an OSC title sequence.
+const CONTROL_KEY: &str = "k\u{1b}[31mRED\u{202e}evil";
+const CONTROL_NODE: &str = "n1\u{1b}]0;owned\u{7}";
+const CONTROL_ERROR: &str = "timeout\u{1b}[2K\r::error::fake\u{2066}";
+
+fn assert_no_raw_controls(what: &str, s: &str) {
+    let raw: Vec<char> = s
+        .chars()
+        .filter(|c| ['\u{1b}', '\u{202e}', '\u{2066}', '\u{7}', '\r'].contains(c))
+        .collect();
+    assert!(raw.is_empty(), "{what} holds {raw:?}");
+}
+
+#[test]
+fn control_and_bidi_characters_show_as_escapes_in_every_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (h, doc, mut run) = hostile();
+    // The hostile values again, with control characters in the key, a node and the errors.
+    let swap = |text: String| {
+        text.replace(&json_str(KEY), &json_str(CONTROL_KEY))
+            .replace(&json_str(NODE), &json_str(CONTROL_NODE))
+            .replace(&json_str(ERROR), &json_str(CONTROL_ERROR))
+    };
+    let mut h2 = h.clone();
+    h2.events = serde_json::from_str(&swap(serde_json::to_string(&h.events).expect("json")))
+        .expect("events");
+    let doc: faultline_results::VerdictDoc =
+        serde_json::from_str(&swap(serde_json::to_string(&doc).expect("json"))).expect("doc");
+    run.nodes = vec![CONTROL_NODE.into()];
+    let paths = write_reports(
+        tmp.path(),
+        &ReportInput {
+            run: &run,
+            history: &h2,
+            verdicts: &doc,
+            html_location: None,
+        },
+    )
+    .expect("written");
+    let read = |p: &std::path::Path| fs::read_to_string(p).expect("report");
+    let (md, junit, html, verdict) = (
+        read(&paths.markdown),
+        read(&paths.junit),
+        read(&paths.html),
+        read(&paths.verdict_json),
+    );
+    for (what, text) in [
+        ("report.md", &md),
+        ("junit.xml", &junit),
+        ("report.html", &html),
+        ("verdict.json", &verdict),
+    ] {
+        assert_no_raw_controls(what, text);
+    }
+    assert!(
+        html.contains("k\\u{1b}[31mRED\\u{202e}evil"),
+        "the key shows escaped"
+    );
+    assert!(
+        html.contains("n1\\u{1b}]0;owned\\u{7}"),
+        "the node shows escaped"
+    );
+    assert!(
+        md.contains("k\\\\u\\{1b\\}\\[31mRED\\\\u\\{202e\\}evil"),
+        "{md}"
+    );
+    let xml = roxmltree::Document::parse(&junit).expect("well-formed");
+    assert!(xml.descendants().any(|n| n
+        .text()
+        .is_some_and(|t| t.contains("k\\u{1b}[31mRED\\u{202e}evil"))));
+    // verdict.json keeps the exact key, written with JSON escapes.
+    let back: serde_json::Value = serde_json::from_str(&verdict).expect("json");
+    assert_eq!(back["models"][0]["witness"]["key"], CONTROL_KEY);
+    assert!(verdict.contains("\\u202e"));
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("json")
 }

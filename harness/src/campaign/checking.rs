@@ -9,6 +9,7 @@ use faultline_checkers::lattice::{
 };
 use faultline_checkers::{check_linearizable, LinOptions, Verdict};
 use faultline_history::{Paired, Value};
+use faultline_results::text::clip_verdict;
 use std::time::{Duration, Instant};
 
 /// The verdicts of one campaign.
@@ -59,6 +60,11 @@ pub fn check(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
         let each = started.elapsed().as_millis() as u64 / out.len().max(1) as u64;
         verdicts.extend(out.into_iter().map(|(m, v)| (m, v, each)));
     }
+    // What is printed and written shows long values clipped (history.jsonl keeps them).
+    let verdicts: Vec<(ModelName, Verdict, u64)> = verdicts
+        .into_iter()
+        .map(|(m, v, ms)| (m, clip_verdict(&v), ms))
+        .collect();
     let table = model_table(verdicts.iter().map(|(m, v, _)| (*m, v.clone())).collect());
     let code = exit_code(&table, &request.decisive);
     Checked {

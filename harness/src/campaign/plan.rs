@@ -159,7 +159,30 @@ pub struct Resolved {
     pub check_time_limit: Duration,
 }
 
-fn secs(name: &str, v: f64, min: f64, max: f64) -> Result<Duration, PlanError> {
+/// Bounds of the plan's numeric settings, shared by the flags' parsers
+/// ([`crate::args`]) and [`resolve`] (which also checks a plan file's values).
+pub mod limits {
+    /// Nodes (a target may need more than the minimum).
+    pub const NODES: (u64, u64) = (1, 9);
+    /// Keys of the kv workload.
+    pub const KEYS: (u64, u64) = (1, 10_000);
+    /// Client processes at once.
+    pub const CONCURRENCY: (u64, u64) = (1, 1024);
+    /// Operations per second, 0 = unlimited.
+    pub const RATE: (f64, f64) = (0.0, 1_000_000.0);
+    /// Seconds of the main phase.
+    pub const TIME_LIMIT: (f64, f64) = (1.0, 86_400.0);
+    /// Mean seconds between nemesis actions.
+    pub const NEMESIS_INTERVAL: (f64, f64) = (0.1, 3_600.0);
+    /// Seconds of recovery.
+    pub const RECOVERY: (f64, f64) = (0.0, 600.0);
+    /// Seconds of one client request.
+    pub const REQUEST_TIMEOUT: (f64, f64) = (0.05, 60.0);
+    /// Seconds of each checker.
+    pub const CHECK_TIME_LIMIT: (f64, f64) = (0.1, 86_400.0);
+}
+
+fn secs(name: &str, v: f64, (min, max): (f64, f64)) -> Result<Duration, PlanError> {
     if !v.is_finite() || v < min || v > max {
         return Err(PlanError::Invalid(format!(
             "{name} must be between {min} and {max} seconds, got {v}"
@@ -179,13 +202,25 @@ pub fn data_model(w: Workload) -> DataModel {
 
 /// Parses a nemesis list (`partition,kill`, `none`, `all`).
 pub fn parse_nemesis(list: &[String]) -> Result<Vec<Family>, PlanError> {
-    let mut out = Vec::new();
-    for item in list
+    let items: Vec<&str> = list
         .iter()
         .flat_map(|s| s.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
-    {
+        .collect();
+    if items.is_empty() && !list.is_empty() {
+        return Err(PlanError::Invalid(
+            "--nemesis names no fault family: give none for no faults, or families such as partition,kill".into(),
+        ));
+    }
+    if items.contains(&"none") && items.len() > 1 {
+        return Err(PlanError::Invalid(format!(
+            "--nemesis {}: none cannot be combined with other fault families (give none alone, or the families)",
+            items.join(",")
+        )));
+    }
+    let mut out = Vec::new();
+    for item in items {
         match item {
             "none" => {}
             "all" => out.extend([
@@ -268,29 +303,36 @@ pub fn resolve(
     fallback_seed: u64,
 ) -> Result<Resolved, PlanError> {
     let bad = |m: String| Err(PlanError::Invalid(m));
-    if plan.nodes < target.min_nodes() || plan.nodes > 9 {
+    let within = |v: usize, (min, max): (u64, u64)| (min..=max).contains(&(v as u64));
+    let min_nodes = (target.min_nodes() as u64).max(limits::NODES.0);
+    if !within(plan.nodes, (min_nodes, limits::NODES.1)) {
         return bad(format!(
-            "--nodes must be between {} and 9 for {}, got {}",
-            target.min_nodes(),
+            "--nodes must be between {min_nodes} and {} for {}, got {}",
+            limits::NODES.1,
             target.name(),
             plan.nodes
         ));
     }
-    if plan.concurrency == 0 || plan.concurrency > 1024 {
+    if !within(plan.concurrency, limits::CONCURRENCY) {
         return bad(format!(
-            "--concurrency must be between 1 and 1024, got {}",
+            "--concurrency must be between {} and {}, got {}",
+            limits::CONCURRENCY.0,
+            limits::CONCURRENCY.1,
             plan.concurrency
         ));
     }
-    if plan.keys == 0 || plan.keys > 10_000 {
+    if !within(plan.keys, limits::KEYS) {
         return bad(format!(
-            "--keys must be between 1 and 10000, got {}",
+            "--keys must be between {} and {}, got {}",
+            limits::KEYS.0,
+            limits::KEYS.1,
             plan.keys
         ));
     }
-    if !plan.rate.is_finite() || plan.rate < 0.0 {
+    if !plan.rate.is_finite() || plan.rate < limits::RATE.0 || plan.rate > limits::RATE.1 {
         return bad(format!(
-            "--rate must be 0 (unlimited) or positive, got {}",
+            "--rate must be 0 (unlimited) or positive up to {}, got {}",
+            limits::RATE.1,
             plan.rate
         ));
     }
@@ -300,11 +342,23 @@ pub fn resolve(
             target.name()
         ));
     }
-    let time_limit = secs("--time-limit", plan.time_limit, 1.0, 86_400.0)?;
-    let interval = secs("--nemesis-interval", plan.nemesis_interval, 0.1, 3_600.0)?;
-    let recovery = secs("recovery", plan.recovery, 0.0, 600.0)?;
-    let request_timeout = secs("request_timeout", plan.request_timeout, 0.05, 60.0)?;
-    let check_time_limit = secs("check_time_limit", plan.check_time_limit, 0.1, 86_400.0)?;
+    let time_limit = secs("--time-limit", plan.time_limit, limits::TIME_LIMIT)?;
+    let interval = secs(
+        "--nemesis-interval",
+        plan.nemesis_interval,
+        limits::NEMESIS_INTERVAL,
+    )?;
+    let recovery = secs("--recovery", plan.recovery, limits::RECOVERY)?;
+    let request_timeout = secs(
+        "--request-timeout",
+        plan.request_timeout,
+        limits::REQUEST_TIMEOUT,
+    )?;
+    let check_time_limit = secs(
+        "--check-time-limit",
+        plan.check_time_limit,
+        limits::CHECK_TIME_LIMIT,
+    )?;
     target
         .check_options(&plan.target_options, plan.nodes)
         .map_err(|e| PlanError::Invalid(e.to_string()))?;
@@ -492,6 +546,23 @@ mod tests {
             ..Plan::default()
         })
         .contains("earthquake"));
+        assert!(msg(Plan {
+            nemesis: vec![",".into()],
+            ..Plan::default()
+        })
+        .contains("names no fault family"));
+        for contradictory in [vec!["all,none"], vec!["none", "partition"]] {
+            assert!(msg(Plan {
+                nemesis: contradictory.iter().map(|s| s.to_string()).collect(),
+                ..Plan::default()
+            })
+            .contains("none cannot be combined"));
+        }
+        assert!(msg(Plan {
+            rate: 1e300,
+            ..Plan::default()
+        })
+        .contains("--rate"));
         assert!(msg(Plan {
             fault: vec!["r1".into()],
             ..Plan::default()

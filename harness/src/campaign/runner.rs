@@ -167,7 +167,7 @@ pub async fn run_campaign(
     } else {
         Vec::new()
     };
-    eprintln!(
+    errln!(
         "starting {} nodes of {} (run {run}) ...",
         plan.nodes,
         target.name()
@@ -213,7 +213,7 @@ pub async fn run_campaign(
     let phases = phases?;
     teardown.context("tearing the cluster down")?;
 
-    eprintln!("checking {} ...", r.check_summary());
+    errln!("checking {} ...", r.check_summary());
     let history = History::from_events(phases.recorder.events());
     let paired = history
         .pair("history.jsonl")

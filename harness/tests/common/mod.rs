@@ -4,12 +4,25 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 /// The `faultline` binary of this build.
 pub fn faultline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+/// A pipe whose reading end is already closed, for a child's stdout or stderr: every
+/// write gets a broken pipe at once, as a command piped into `head` sees once `head` has
+/// read its lines and exited. (The reading end belongs to a `true` that has exited.)
+pub fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("true runs");
+    let write_end = reader.stdin.take().expect("a pipe to true");
+    reader.wait().expect("true exits");
+    Stdio::from(write_end)
 }
 
 /// Whether a Docker socket is here.
