@@ -3,9 +3,9 @@
 use crate::{exit, reporting};
 use anyhow::{bail, Result};
 use clap::Args;
-use faultline_checkers::lattice::{check_models, model_table, ConsistencyOptions, ModelName};
+use faultline_checkers::lattice::{check_all, model_table, ConsistencyOptions, ModelName};
 use faultline_checkers::Verdict;
-use faultline_checkers::{check_linearizable, DataModel, LinOptions};
+use faultline_checkers::DataModel;
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
 use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
@@ -243,42 +243,23 @@ fn check_file(
     };
     let nil_reads_unknown = history.nil_reads_unknown() && !args.nil_means_unwritten;
     let started = Instant::now();
-    let mut verdicts = Vec::new();
-    let mut data_model = None;
-    if let Some(forced) = request.linearizable {
-        let dm = forced.unwrap_or_else(|| DataModel::infer(paired));
-        data_model = Some(dm);
-        let opts = LinOptions {
-            initial: initial.clone(),
-            nil_reads_unknown,
-            time_limit,
-            ..LinOptions::default()
-        };
-        let report = check_linearizable(paired, dm, &opts);
-        verdicts.push((ModelName::Linearizable, report.verdict));
+    let data_model = request
+        .linearizable
+        .map(|forced| forced.unwrap_or_else(|| DataModel::infer(paired)));
+    let mut models: Vec<ModelName> = Vec::new();
+    if data_model.is_some() {
+        models.push(ModelName::Linearizable);
     }
-    // Sequential consistency is a search (NP-complete in general) and causal memory a
-    // fixpoint; when linearizability already holds both are implied, so the table says
-    // "implied" instead of spending the budget on them.
-    let linearizable = verdicts
-        .first()
-        .filter(|(m, _)| *m == ModelName::Linearizable)
-        .and_then(|(_, v)| v.holds());
-    let lin_valid = linearizable == Some(true);
-    let copts = ConsistencyOptions {
+    models.extend(request.others.iter().copied());
+    let opts = ConsistencyOptions {
         time_limit,
         nil_reads_unknown,
         initial,
-        linearizable,
         ..ConsistencyOptions::default()
     };
-    let to_check: Vec<ModelName> = request
-        .others
-        .iter()
-        .copied()
-        .filter(|m| !(lin_valid && matches!(m, ModelName::Sequential | ModelName::Cm)))
-        .collect();
-    verdicts.extend(check_models(paired, &to_check, &copts));
+    // Linearizability first; when it holds, sequential consistency and causal memory
+    // (a search and a fixpoint) are left to the table as implied.
+    let verdicts = check_all(paired, &models, data_model, &opts);
     FileResult {
         data_model,
         // What is printed and written shows long values clipped (history.jsonl keeps them).
