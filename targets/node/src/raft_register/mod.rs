@@ -25,9 +25,9 @@ use axum::Router;
 use clap::Args;
 use tokio::sync::oneshot;
 
-use crate::api::{Answer, Op};
+use crate::api::{bad_request, Answer, Op};
 use crate::config::{Fault, NodeArgs};
-use crate::http::{client_routes, forward, Backend};
+use crate::http::{client_routes, forward, json_answers, Backend};
 use node::{Input, LoopFaults, Published, RaftLoop, Reply};
 
 /// Arguments of `faultline-node raft-register`.
@@ -130,6 +130,7 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         )
         .with_state(backend.clone())
         .merge(client_routes(backend));
+    let app = json_answers(app, &node.name());
     let listener = tokio::net::TcpListener::bind(&node.listen)
         .await
         .with_context(|| format!("binding {}", node.listen))?;
@@ -151,16 +152,17 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
 }
 
 async fn raft_messages(State(b): State<RaftBackend>, body: Bytes) -> Response {
+    let me = &b.inner.name;
     match transport::decode(&body) {
         Ok(msgs) => {
             for m in msgs {
                 if b.inner.tx.send(Input::Raft(Box::new(m))).is_err() {
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    return Answer::fail(me, "shutting-down").into_response();
                 }
             }
-            StatusCode::NO_CONTENT.into_response()
+            Answer::ack(me).into_response()
         }
-        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => bad_request(me, &e),
     }
 }
 
@@ -233,24 +235,26 @@ impl Backend for RaftBackend {
     async fn health(&self) -> Response {
         let p = self.published();
         let ready = p.leader != 0 && p.applied >= p.commit;
-        let code = if ready {
-            StatusCode::OK
+        let (code, outcome) = if ready {
+            (StatusCode::OK, serde_json::json!({"outcome": "ok"}))
         } else {
-            StatusCode::SERVICE_UNAVAILABLE
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"outcome": "fail", "error": "not-ready"}),
+            )
         };
-        (
-            code,
-            axum::Json(
-                serde_json::json!({ "node": self.inner.name, "ready": ready, "leader": p.leader }),
-            ),
-        )
-            .into_response()
+        let mut body = outcome;
+        body["node"] = self.inner.name.clone().into();
+        body["ready"] = ready.into();
+        body["leader"] = p.leader.into();
+        (code, axum::Json(body)).into_response()
     }
 
     async fn status(&self) -> Response {
         let p = self.published();
         let leader_addr = self.inner.peers.get(&p.leader).cloned();
         axum::Json(serde_json::json!({
+            "outcome": "ok",
             "node": self.inner.name,
             "mode": "raft-register",
             "role": p.role,
