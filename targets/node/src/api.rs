@@ -14,6 +14,7 @@
 //! | `fail`    | `not-found` (no such route)                            | 404         |
 //! | `fail`    | `method-not-allowed` (the route exists, not with this method) | 405  |
 //! | `fail`    | `too-large` (body over the route's limit)              | 413         |
+//! | `fail`    | `state-full` (raft-register: the state would pass its size limit) | 507 |
 //! | `unknown` | `timeout`, `forward-failed`, `superseded`, `quorum-not-reached`: may or may not have been applied | 504 |
 //!
 //! `null` as a value means "never written".
@@ -128,6 +129,7 @@ impl Answer {
                 Some("not-found") => StatusCode::NOT_FOUND,
                 Some("method-not-allowed") => StatusCode::METHOD_NOT_ALLOWED,
                 Some("too-large") => StatusCode::PAYLOAD_TOO_LARGE,
+                Some("state-full") => StatusCode::INSUFFICIENT_STORAGE,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },
         }

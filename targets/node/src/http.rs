@@ -45,14 +45,41 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
 /// The client routes over `backend`.
 pub fn client_routes<B: Backend>(backend: B) -> Router {
+    let name: std::sync::Arc<str> = backend.name().into();
     Router::new()
         .route("/kv/{key}", get(read::<B>).put(write::<B>))
         .route("/kv/{key}/cas", post(cas::<B>))
         .route("/health", get(health::<B>))
         .route("/status", get(status::<B>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (name, MAX_BODY_BYTES),
+            refuse_declared_over,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(not_found::<B>)
         .with_state(backend)
+}
+
+/// Route middleware (state: the node's name and the limit) that answers 413 `too-large`
+/// at once, before reading anything, to a request whose `Content-Length` is over the
+/// limit. A body without a length (chunked) is cut at the limit by [`DefaultBodyLimit`],
+/// which the routes set too.
+pub async fn refuse_declared_over(
+    State((node, limit)): State<(std::sync::Arc<str>, usize)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > u64::try_from(limit).unwrap_or(u64::MAX) => Answer::fail(&node, "too-large")
+            .with_detail(format!("body of {n} bytes, over the limit of {limit}"))
+            .into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 fn is_forwarded(headers: &HeaderMap) -> bool {

@@ -23,6 +23,7 @@
 //! - [`api`]: the answer shapes and HTTP status codes shared by both modes;
 //! - [`http`]: the client routes over a per-mode backend, and forwarding;
 //! - [`config`]: shared arguments, the peer list and the switchable faults;
+//! - [`peer`]: the cluster's peer token and the check on node-to-node routes;
 //! - [`durable`]: framed append-only logs and atomically replaced files;
 //! - [`raft_register`]: Raft (raft-rs) loop, storage, transport, state machine;
 //! - [`quorum`]: the leaderless store and its replica storage;
@@ -33,6 +34,7 @@ mod bench;
 mod config;
 mod durable;
 mod http;
+mod peer;
 mod quorum;
 mod raft_register;
 

@@ -6,13 +6,12 @@ mod common;
 
 use common::{Cluster, Spec};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// One request: method, path (already percent-encoded), body.
 type Probe = (Method, &'static str, Vec<u8>);
 
 fn probes_common() -> Vec<Probe> {
-    let big = format!("{{\"value\":\"{}\"}}", "x".repeat(2 * 1024 * 1024)).into_bytes();
     vec![
         // Wrong methods on every client route.
         (Method::DELETE, "/kv/k", vec![]),
@@ -45,11 +44,33 @@ fn probes_common() -> Vec<Probe> {
         (Method::PUT, "/kv/k", vec![0xff, 0xfe]),
         (Method::PUT, "/kv/k", br#"{"value":1,"extra":2}"#.to_vec()),
         (Method::POST, "/kv/k/cas", br#"{"expected":1}"#.to_vec()),
-        (Method::PUT, "/kv/k", big),
     ]
 }
 
-async fn check_every_answer(c: &Cluster, probes: &[Probe]) {
+/// Bodies over a route's limit: `(method, path, announced length)`.
+fn oversized_common() -> Vec<(&'static str, &'static str, usize)> {
+    vec![
+        ("PUT", "/kv/k", 2 * 1024 * 1024),
+        ("POST", "/kv/k/cas", 1024 * 1024 + 1),
+    ]
+}
+
+async fn check_every_answer(c: &Cluster, probes: &[Probe], oversized: &[(&str, &str, usize)]) {
+    for node in 0..c.spec.nodes {
+        for (method, path, len) in oversized {
+            let (code, v) = c.announce_body(node, method, path, *len, 4096, true).await;
+            assert_eq!(code, 413, "{method} {path} of {len} bytes: {v}");
+            assert_eq!(
+                (v["outcome"].clone(), v["error"].clone(), v["node"].clone()),
+                (
+                    json!("fail"),
+                    json!("too-large"),
+                    json!(format!("n{}", node + 1))
+                ),
+                "{method} {path} of {len} bytes"
+            );
+        }
+    }
     let names: Vec<String> = (1..=c.spec.nodes).map(|i| format!("n{i}")).collect();
     for node in 0..c.spec.nodes {
         let me = format!("n{}", node + 1);
@@ -99,7 +120,9 @@ async fn raft_register_answers_every_request_with_json() {
         (Method::GET, "/status", vec![]),
         (Method::GET, "/kv/fine", vec![]),
     ]);
-    check_every_answer(&c, &probes).await;
+    let mut oversized = oversized_common();
+    oversized.push(("POST", "/raft/messages", 64 * 1024 * 1024 + 64 * 1024 + 1));
+    check_every_answer(&c, &probes, &oversized).await;
     // The wrong method is refused with 405 and says so.
     let r = c.http.delete(c.url(0, "/kv/k")).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 405);
@@ -115,17 +138,11 @@ async fn quorum_kv_answers_every_request_with_json() {
         c.wait_healthy(i).await;
     }
     let mut probes = probes_common();
-    let huge_replica = format!(
-        "{{\"value\":\"{}\",\"ts\":1,\"node\":1}}",
-        "x".repeat(9 * 1024 * 1024)
-    )
-    .into_bytes();
     probes.extend([
         (Method::DELETE, "/internal/kv/k", vec![]),
         (Method::POST, "/internal/kv/k", vec![]),
         (Method::GET, "/internal/kv/%FF", vec![]),
         (Method::PUT, "/internal/kv/k", b"{".to_vec()),
-        (Method::PUT, "/internal/kv/k", huge_replica),
         (Method::PUT, "/internal/kv/bad%20key", vec![]),
         (Method::POST, "/internal/ping", vec![]),
         (Method::GET, "/internal/ping", vec![]),
@@ -134,6 +151,8 @@ async fn quorum_kv_answers_every_request_with_json() {
         (Method::GET, "/health", vec![]),
         (Method::GET, "/status", vec![]),
     ]);
-    check_every_answer(&c, &probes).await;
+    let mut oversized = oversized_common();
+    oversized.push(("PUT", "/internal/kv/k", 1024 * 1024 + 4 * 1024 + 1));
+    check_every_answer(&c, &probes, &oversized).await;
     c.write_ok(1, "fine", serde_json::json!(1)).await;
 }

@@ -31,6 +31,11 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 /// Most requests in flight from this coordinator to one peer.
 const PEER_IN_FLIGHT: usize = 256;
 
+/// Largest body of a replica write: the largest value a client can send (its body is at
+/// most [`MAX_BODY_BYTES`], and a value's JSON is never longer than the body it came in)
+/// with its tag, plus room to spare.
+pub const REPLICA_BODY_BYTES: usize = MAX_BODY_BYTES + 4 * 1024;
+
 use crate::api::{
     bad_request, validate_key, wall_clock_nanos, Answer, Op, Outcome, MAX_BODY_BYTES,
 };
@@ -107,11 +112,14 @@ pub async fn run(args: QuorumArgs) -> anyhow::Result<()> {
     if !node.peers.0.contains_key(&node.id) {
         anyhow::bail!("--peers must include this node's id {}", node.id);
     }
+    let token = node.token()?;
     let n = node.peers.0.len();
     let (r, w) = quorums(n, args.r, args.w, &node.faults).map_err(anyhow::Error::msg)?;
     let store = Store::open(&node.data_dir)
         .with_context(|| format!("opening {}", node.data_dir.display()))?;
+    // Every request of this client goes to a peer route: it carries the token.
     let client = reqwest::Client::builder()
+        .default_headers(token.headers())
         .connect_timeout(Duration::from_millis(500))
         .pool_max_idle_per_host(256)
         .build()
@@ -149,9 +157,20 @@ pub async fn run(args: QuorumArgs) -> anyhow::Result<()> {
             "/internal/kv/{key}",
             get(replica_get)
                 .put(replica_put)
-                .layer(axum::extract::DefaultBodyLimit::max(8 * MAX_BODY_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(REPLICA_BODY_BYTES)),
         )
         .route("/internal/ping", get(ping))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (std::sync::Arc::<str>::from(node.name()), REPLICA_BODY_BYTES),
+            crate::http::refuse_declared_over,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            crate::peer::Guard {
+                token,
+                node: node.name().into(),
+            },
+            crate::peer::require_token,
+        ))
         .with_state(backend.clone())
         .merge(client_routes(backend));
     let app = json_answers(app, &node.name());
