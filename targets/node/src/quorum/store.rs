@@ -2,9 +2,11 @@
 //! seen, last writer wins by `(timestamp, node id)`.
 //!
 //! Writes go to one writer thread that batches whatever is queued, appends the records to
-//! `kv.log` (framed, see [`crate::frame`]), fsyncs once for the batch, and only then merges
+//! `kv.log` (framed, see [`crate::durable`]), fsyncs once for the batch, and only then merges
 //! them into the map and answers: a value is never visible or acknowledged before it is on
 //! disk. When the log holds many superseded records it is rewritten with the live ones.
+//! Opening the store cuts a last record cut short (a crash mid-append) and refuses any
+//! other damage, or a record that does not decode, naming the byte offset.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,19 @@ pub enum StoreError {
     /// The writer thread is gone (after a disk error).
     #[error("the store's writer has stopped")]
     Stopped,
+    /// The log is damaged (checksums, framing).
+    #[error(transparent)]
+    Durable(#[from] crate::durable::DurableError),
+    /// A record with sound checksums does not decode.
+    #[error("{path}: corrupt at byte offset {offset}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the record starts.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 struct Put {
@@ -106,20 +121,22 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let (log, recs) = AppendLog::open(dir, LOG).map_err(io)?;
+        let (log, recs) = AppendLog::open(dir, LOG)?;
         let mut map = HashMap::new();
         let mut records = 0;
-        for (kind, payload) in recs {
-            if kind != KIND_PUT {
-                continue;
+        for rec in recs {
+            let corrupt = |detail: String| StoreError::Corrupt {
+                path: path.clone(),
+                offset: rec.offset as u64,
+                detail,
+            };
+            if rec.kind != KIND_PUT {
+                return Err(corrupt(format!("unknown record kind {}", rec.kind)));
             }
-            match serde_json::from_slice::<Record>(&payload) {
-                Ok(r) => {
-                    records += 1;
-                    merge(&mut map, r.key, r.v);
-                }
-                Err(e) => tracing::warn!(error = %e, "skipping an undecodable record"),
-            }
+            let r = serde_json::from_slice::<Record>(&rec.payload)
+                .map_err(|e| corrupt(format!("undecodable record: {e}")))?;
+            records += 1;
+            merge(&mut map, r.key, r.v);
         }
         let map: Map = Arc::new(RwLock::new(map));
         let (tx, rx) = std::sync::mpsc::channel();
