@@ -27,6 +27,7 @@
 //! - [`durable`]: framed append-only logs and atomically replaced files;
 //! - [`raft_register`]: Raft (raft-rs) loop, storage, transport, state machine;
 //! - [`quorum`]: the leaderless store and its replica storage;
+//! - [`value`]: how values compare (cas): by exact value;
 //! - [`bench`]: the load generator.
 
 mod api;
@@ -37,6 +38,7 @@ mod http;
 mod peer;
 mod quorum;
 mod raft_register;
+mod value;
 
 use clap::{Parser, Subcommand};
 

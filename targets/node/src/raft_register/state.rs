@@ -98,7 +98,8 @@ impl Registers {
         true
     }
 
-    /// Applies one committed command.
+    /// Applies one committed command. A cas compares with [`crate::value::same`] (exact
+    /// value: `1` and `1.0` are the same) and stores `new` as it is.
     pub fn apply(&mut self, cmd: &Command) -> Applied {
         match &cmd.op {
             Op::Read => Applied::Ok(self.read(&cmd.key)),
@@ -110,7 +111,7 @@ impl Registers {
             }
             Op::Cas { expected, new } => {
                 let current = self.read(&cmd.key);
-                if &current != expected {
+                if !crate::value::same(&current, expected) {
                     return Applied::Mismatch(current);
                 }
                 if !self.set(&cmd.key, new) {
@@ -201,6 +202,45 @@ mod tests {
             )),
             Applied::Mismatch(json!({"x": [1]}))
         );
+    }
+
+    #[test]
+    fn commands_and_snapshots_keep_numbers_exactly() {
+        let texts = [
+            "18446744073709551617",
+            "-99999999999999999999",
+            "1e400",
+            "123456789012345678901234567890.5",
+            r#"{"x":[1.50,-0,2E-400]}"#,
+        ];
+        let mut r = Registers::with_limit(MAX_STATE_BYTES);
+        for (i, t) in texts.iter().enumerate() {
+            let value: Value = serde_json::from_str(t).unwrap_or_default();
+            let c = cmd(
+                &format!("k{i}"),
+                Op::Write {
+                    value: value.clone(),
+                },
+            );
+            let back: Command = serde_json::from_slice(&serde_json::to_vec(&c).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(back, c);
+            r.apply(&back);
+        }
+        let back =
+            Registers::from_bytes(&r.to_bytes(), MAX_STATE_BYTES).unwrap_or_else(|e| panic!("{e}"));
+        for (i, t) in texts.iter().enumerate() {
+            let want: Value = serde_json::from_str(t).unwrap_or_default();
+            assert_eq!(back.read(&format!("k{i}")).to_string(), want.to_string());
+        }
+        // cas by exact value; the value stored is `new` as given.
+        let cas = Op::Cas {
+            expected: serde_json::from_str("1.8446744073709551617e19").unwrap_or_default(),
+            new: serde_json::from_str("1.0").unwrap_or_default(),
+        };
+        let mut r = back;
+        assert_eq!(r.apply(&cmd("k0", cas)).clone(), Applied::Ok(json!(1.0)));
+        assert_eq!(r.read("k0").to_string(), "1.0");
     }
 
     #[test]
