@@ -179,13 +179,7 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
 
 /// Decodes a batch and checks every message; `Err` describes the first that is refused.
 fn decode_and_check(check: &validate::PeerCheck, body: &[u8]) -> Result<Vec<Message>, String> {
-    let msgs = transport::decode(body)?;
-    for (i, m) in msgs.iter().enumerate() {
-        check
-            .check(m)
-            .map_err(|e| format!("message {} of {}: {e}", i + 1, msgs.len()))?;
-    }
-    Ok(msgs)
+    transport::decode(body, |m| check.check(m))
 }
 
 /// Bodies above this size (snapshots) are decoded and checked off the async threads.

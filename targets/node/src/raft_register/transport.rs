@@ -64,19 +64,30 @@ pub fn encode(msgs: &[Message]) -> Vec<u8> {
     msgs.iter().filter_map(frame).flatten().collect()
 }
 
-/// Decodes a batch; `Err` describes the first malformed part.
-pub fn decode(mut buf: &[u8]) -> Result<Vec<Message>, String> {
+/// Decodes a batch, handing each message to `check` as soon as it is decoded; `Err`
+/// describes the first malformed or refused message. A batch holds at most [`BATCH`]
+/// messages (what a sender puts in one), so a body of tiny messages cannot make the node
+/// hold millions of them.
+pub fn decode(
+    mut buf: &[u8],
+    mut check: impl FnMut(&Message) -> Result<(), String>,
+) -> Result<Vec<Message>, String> {
     let mut out = Vec::new();
     while !buf.is_empty() {
+        let n = out.len() + 1;
+        if n > BATCH {
+            return Err(format!("more than {BATCH} messages in a batch"));
+        }
         if buf.len() < 4 {
-            return Err("truncated length".to_owned());
+            return Err(format!("message {n}: truncated length"));
         }
         let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
         buf = &buf[4..];
         if buf.len() < len {
-            return Err("truncated message".to_owned());
+            return Err(format!("message {n}: truncated ({len} bytes announced)"));
         }
-        let m = Message::parse_from_bytes(&buf[..len]).map_err(|e| e.to_string())?;
+        let m = Message::parse_from_bytes(&buf[..len]).map_err(|e| format!("message {n}: {e}"))?;
+        check(&m).map_err(|e| format!("message {n}: {e}"))?;
         out.push(m);
         buf = &buf[len..];
     }
@@ -208,10 +219,25 @@ mod tests {
         b.set_msg_type(MessageType::MsgAppend);
         b.index = 42;
         let bytes = encode(&[a.clone(), b.clone()]);
-        let back = decode(&bytes).unwrap_or_default();
-        assert_eq!(back, vec![a, b]);
-        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
-        assert!(decode(&[1, 2]).is_err());
-        assert!(decode(&[]).map(|v| v.is_empty()).unwrap_or(false));
+        let all = |_: &Message| Ok(());
+        let back = decode(&bytes, all).unwrap_or_default();
+        assert_eq!(back, vec![a.clone(), b]);
+        assert!(decode(&bytes[..bytes.len() - 1], all).is_err());
+        assert!(decode(&[1, 2], all).is_err());
+        assert!(decode(&[], all).map(|v| v.is_empty()).unwrap_or(false));
+        // The check sees each message; the first refusal ends decoding.
+        let mut seen = 0;
+        let refused = decode(&bytes, |m| {
+            seen += 1;
+            if m.index == 42 {
+                Err("no".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((refused, seen), (Err("message 2: no".to_owned()), 2));
+        // At most BATCH messages, however small.
+        assert!(decode(&vec![0u8; 4 * (BATCH + 1)], all).is_err());
+        assert!(decode(&encode(&vec![a; BATCH]), all).is_ok());
     }
 }
