@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use prost::Message as _;
+use protobuf::Message as PbMessage;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
@@ -58,9 +58,11 @@ fn io_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> DiskError {
     move |source| DiskError::Io { path, source }
 }
 
-/// Encodes a record's payload (prost encoding cannot fail into a `Vec`).
-fn encode(msg: &impl prost::Message, _path: &Path) -> Result<Vec<u8>, DiskError> {
-    Ok(msg.encode_to_vec())
+fn encode(msg: &impl PbMessage, path: &Path) -> Result<Vec<u8>, DiskError> {
+    msg.write_to_bytes().map_err(|e| DiskError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// The Raft log, hard state and latest snapshot of one node, kept in memory and on disk.
@@ -90,7 +92,7 @@ impl DiskStorage {
             };
             match snap_records.as_slice() {
                 [r] if r.kind == KIND_SNAPSHOT => {
-                    snapshot = Snapshot::decode(r.payload.as_slice())
+                    snapshot = Snapshot::parse_from_bytes(&r.payload)
                         .map_err(|e| corrupt(r.offset, e.to_string()))?;
                 }
                 _ => {
@@ -124,7 +126,7 @@ impl DiskStorage {
             match kind {
                 KIND_ENTRY => {
                     let e =
-                        Entry::decode(payload.as_slice()).map_err(|e| corrupt(e.to_string()))?;
+                        Entry::parse_from_bytes(&payload).map_err(|e| corrupt(e.to_string()))?;
                     if e.index <= snap_index {
                         continue;
                     }
@@ -143,7 +145,7 @@ impl DiskStorage {
                     entries.push(e);
                 }
                 KIND_HARD_STATE => {
-                    hard_state = HardState::decode(payload.as_slice())
+                    hard_state = HardState::parse_from_bytes(&payload)
                         .map_err(|e| corrupt(e.to_string()))?;
                 }
                 other => return Err(corrupt(format!("unknown record kind {other}"))),
@@ -251,7 +253,7 @@ impl DiskStorage {
         }
         let term = self.term(index).unwrap_or(0);
         let mut snap = Snapshot::default();
-        snap.set_data(data);
+        snap.set_data(data.into());
         let meta = snap.mut_metadata();
         meta.index = index;
         meta.term = term;
@@ -352,7 +354,7 @@ mod tests {
             term,
             ..Default::default()
         };
-        e.set_data(data.to_vec());
+        e.set_data(data.to_vec().into());
         e
     }
 
@@ -396,6 +398,7 @@ mod tests {
             term: 2,
             vote: 3,
             commit: 1,
+            ..Default::default()
         };
         assert!(s.set_hard_state(&hs).is_ok());
         // A new leader overwrites index 2 onwards.
@@ -446,6 +449,7 @@ mod tests {
             term: 2,
             vote: 3,
             commit: 1,
+            ..Default::default()
         };
         assert!(s.set_hard_state(&voted).is_ok());
         assert!(s.persist().is_ok());
@@ -525,7 +529,7 @@ mod tests {
         let mut s = open(&dir);
         assert!(s.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")]).is_ok());
         let mut snap = Snapshot::default();
-        snap.set_data(b"leader".to_vec());
+        snap.set_data(b"leader".to_vec().into());
         snap.mut_metadata().index = 50;
         snap.mut_metadata().term = 4;
         snap.mut_metadata().mut_conf_state().voters = vec![1, 2, 3];

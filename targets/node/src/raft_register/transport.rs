@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender as LoopSender;
 use std::time::Duration;
 
-use prost::Message as _;
+use protobuf::Message as PbMessage;
 use raft::eraftpb::{Message, MessageType};
 use tokio::sync::mpsc;
 
@@ -42,17 +42,20 @@ pub fn body_limit(max_state_bytes: usize) -> usize {
     BATCH_BYTES.max(max_state_bytes) + MARGIN_BYTES
 }
 
-/// Encodes one message with its length prefix (`None` if it is too long to frame).
+/// Encodes one message with its length prefix (`None` if it cannot be encoded).
 fn frame(m: &Message) -> Option<Vec<u8>> {
-    let bytes = m.encode_to_vec();
-    let Ok(len) = u32::try_from(bytes.len()) else {
-        tracing::error!(bytes = bytes.len(), "a raft message too long to send");
-        return None;
-    };
-    let mut out = Vec::with_capacity(bytes.len() + 4);
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&bytes);
-    Some(out)
+    match m.write_to_bytes() {
+        Ok(bytes) => {
+            let mut out = Vec::with_capacity(bytes.len() + 4);
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(&bytes);
+            Some(out)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a raft message");
+            None
+        }
+    }
 }
 
 /// Encodes messages as length-prefixed protobuf.
@@ -83,7 +86,7 @@ pub fn decode(
         if buf.len() < len {
             return Err(format!("message {n}: truncated ({len} bytes announced)"));
         }
-        let m = Message::decode(&buf[..len]).map_err(|e| format!("message {n}: {e}"))?;
+        let m = Message::parse_from_bytes(&buf[..len]).map_err(|e| format!("message {n}: {e}"))?;
         check(&m).map_err(|e| format!("message {n}: {e}"))?;
         out.push(m);
         buf = &buf[len..];

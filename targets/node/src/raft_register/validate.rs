@@ -89,8 +89,7 @@ impl PeerCheck {
 
     /// Whether a correct peer could have sent `m`; `Err` says why not.
     pub fn check(&self, m: &Message) -> Result<(), String> {
-        let t = MessageType::from_i32(m.msg_type)
-            .ok_or_else(|| format!("unknown message type {}", m.msg_type))?;
+        let t = m.get_msg_type();
         check(m.to == self.me, || {
             format!("message for node {} received by node {}", m.to, self.me)
         })?;
@@ -190,7 +189,7 @@ impl PeerCheck {
                     e.index, e.term, m.term
                 )
             })?;
-            check(e.entry_type == EntryType::EntryNormal as i32, || {
+            check(e.get_entry_type() == EntryType::EntryNormal, || {
                 format!("append: entry {} is a configuration change", e.index)
             })?;
             prev_term = e.term;
@@ -297,20 +296,20 @@ mod tests {
         a.index = 5;
         a.log_term = 2;
         a.commit = 100;
-        a.set_entries(vec![entry(6, 2), entry(7, 3)]);
+        a.set_entries(vec![entry(6, 2), entry(7, 3)].into());
         assert_eq!(c.check(&a), Ok(()));
         let mut first = msg(MessageType::MsgAppend, 1);
-        first.set_entries(vec![entry(1, 1)]);
+        first.set_entries(vec![entry(1, 1)].into());
         assert_eq!(c.check(&first), Ok(()));
         let mut hb = msg(MessageType::MsgHeartbeat, 3);
-        hb.context = vec![1; 9];
+        hb.context = vec![1; 9].into();
         assert_eq!(c.check(&hb), Ok(()));
         let mut v = msg(MessageType::MsgRequestPreVote, 4);
         (v.index, v.log_term, v.commit, v.commit_term) = (9, 3, 8, 3);
         assert_eq!(c.check(&v), Ok(()));
         let mut s = msg(MessageType::MsgSnapshot, 3);
         let mut snap = Snapshot::default();
-        snap.set_data(br#"{"k":1}"#.to_vec());
+        snap.set_data(br#"{"k":1}"#.to_vec().into());
         snap.mut_metadata().index = 40;
         snap.mut_metadata().term = 3;
         snap.mut_metadata()
@@ -332,29 +331,21 @@ mod tests {
         assert!(refused(&msg(MessageType::MsgPropose, 3)));
         assert!(refused(&msg(MessageType::MsgHup, 3)));
         assert!(refused(&msg(MessageType::MsgTimeoutNow, 3)));
-        let mut unknown = msg(MessageType::MsgHeartbeat, 3);
-        unknown.msg_type = 99;
-        assert!(refused(&unknown));
-        let mut unknown_entry = msg(MessageType::MsgAppend, 3);
-        let mut e = entry(1, 1);
-        e.entry_type = 7;
-        unknown_entry.set_entries(vec![e]);
-        assert!(refused(&unknown_entry));
         let mut far = msg(MessageType::MsgAppend, 3);
         far.index = 1_000_000;
         assert!(refused(&far));
         let mut gap = msg(MessageType::MsgAppend, 3);
         (gap.index, gap.log_term) = (4, 2);
-        gap.set_entries(vec![entry(6, 2)]);
+        gap.set_entries(vec![entry(6, 2)].into());
         assert!(refused(&gap));
         let mut back = msg(MessageType::MsgAppend, 3);
         (back.index, back.log_term) = (4, 3);
-        back.set_entries(vec![entry(5, 2)]);
+        back.set_entries(vec![entry(5, 2)].into());
         assert!(refused(&back));
         let mut cc = msg(MessageType::MsgAppend, 3);
         let mut e = entry(1, 1);
         e.set_entry_type(EntryType::EntryConfChange);
-        cc.set_entries(vec![e]);
+        cc.set_entries(vec![e].into());
         assert!(refused(&cc));
         let mut resp = msg(MessageType::MsgAppendResponse, 3);
         resp.index = u64::MAX;
@@ -371,7 +362,7 @@ mod tests {
         let snap = |index: u64, term: u64, voters: Vec<u64>, data: &[u8]| {
             let mut s = msg(MessageType::MsgSnapshot, 3);
             let mut snap = Snapshot::default();
-            snap.set_data(data.to_vec());
+            snap.set_data(data.to_vec().into());
             snap.mut_metadata().index = index;
             snap.mut_metadata().term = term;
             snap.mut_metadata().mut_conf_state().set_voters(voters);
