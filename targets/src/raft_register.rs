@@ -1,9 +1,10 @@
 //! The bundled raft-register target: `faultline-node raft-register`, keys replicated
 //! through Raft, reads through ReadIndex. Claims linearizability.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::client::NodeClient;
@@ -47,8 +48,67 @@ const FAULTS: &[SwitchableFault] = &[
     },
 ];
 
+/// How many clusters' tokens [`cluster_token`] remembers.
+const TOKENS_KEPT: usize = 64;
+
+/// A token per cluster: its addresses, the token, and which node indexes were given it.
+type Tokens = Vec<(Vec<Ipv4Addr>, String, BTreeSet<usize>)>;
+
+/// The peer token of the cluster at `ips`, for its node `index`: a fresh random one for
+/// each cluster, the same for all of its nodes. The harness builds the command lines of a
+/// cluster's nodes one after the other (each node's once; a restarted node keeps its
+/// command line), so a node index asked for a second time at the same addresses means a
+/// new cluster, and a new token is drawn.
+fn cluster_token(ips: &[Ipv4Addr], index: usize) -> String {
+    static TOKENS: Mutex<Tokens> = Mutex::new(Vec::new());
+    let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, token, given)) = tokens.iter_mut().find(|(a, _, _)| a.as_slice() == ips) {
+        if !given.insert(index) {
+            *token = random_token();
+            *given = BTreeSet::from([index]);
+        }
+        return token.clone();
+    }
+    let fresh = random_token();
+    if tokens.len() >= TOKENS_KEPT {
+        tokens.remove(0);
+    }
+    tokens.push((ips.to_vec(), fresh.clone(), BTreeSet::from([index])));
+    fresh
+}
+
+/// 32 random bytes as 64 hex digits: from the kernel's random source, or (should it be
+/// unreadable) a SHA-256 of per-process random hasher keys, the time and a counter.
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if urandom.is_err() {
+        use sha2::Digest;
+        use std::hash::{BuildHasher, Hasher};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut h = sha2::Sha256::new();
+        for _ in 0..4 {
+            let mut s = std::collections::hash_map::RandomState::new().build_hasher();
+            s.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.update(s.finish().to_le_bytes());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        h.update(now.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        bytes.copy_from_slice(&h.finalize());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The command line of a bundled node: mode, id, listen address, peers, data dir,
-/// request timeout and the planted faults.
+/// request timeout, the cluster's peer token and the planted faults.
+///
+/// The token is on the command line because a target gives only arguments; inside the
+/// node's container only the container's own processes (and the host's root) see it.
 pub(crate) fn bundled_args(mode: &str, ctx: &DeployContext<'_>) -> Vec<String> {
     let peers: Vec<String> = ctx
         .ips
@@ -68,6 +128,8 @@ pub(crate) fn bundled_args(mode: &str, ctx: &DeployContext<'_>) -> Vec<String> {
         ctx.data_dir.to_string(),
         "--request-timeout-ms".to_string(),
         ctx.request_timeout_ms.to_string(),
+        "--peer-token".to_string(),
+        cluster_token(ctx.ips, ctx.index),
     ];
     for f in ctx.faults {
         args.push("--fault".to_string());
@@ -143,11 +205,54 @@ mod tests {
             options: &options,
             request_timeout_ms: 1500,
         };
-        let args = RaftRegister.node_args(&ctx).join(" ");
+        let args = RaftRegister.node_args(&ctx);
+        let token = token_of(&args);
+        let without_token: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != token)
+            .collect();
         assert_eq!(
-            args,
-            "raft-register --id 2 --listen 0.0.0.0:7001 --peers 1=10.9.0.11:7001,2=10.9.0.12:7001,3=10.9.0.13:7001 --data-dir /data --request-timeout-ms 1500 --fault stale-reads"
+            without_token.join(" "),
+            "raft-register --id 2 --listen 0.0.0.0:7001 --peers 1=10.9.0.11:7001,2=10.9.0.12:7001,3=10.9.0.13:7001 --data-dir /data --request-timeout-ms 1500 --peer-token --fault stale-reads"
         );
+    }
+
+    fn token_of(args: &[String]) -> String {
+        let at = args.iter().position(|a| a == "--peer-token");
+        at.and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn each_cluster_gets_a_fresh_token_shared_by_its_nodes() {
+        let ips = [Ipv4Addr::new(10, 9, 7, 11), Ipv4Addr::new(10, 9, 7, 12)];
+        let other = [Ipv4Addr::new(10, 9, 8, 11), Ipv4Addr::new(10, 9, 8, 12)];
+        let options = BTreeMap::new();
+        let ctx = |index, ips| DeployContext {
+            index,
+            ips,
+            data_dir: "/data",
+            faults: &[],
+            options: &options,
+            request_timeout_ms: 1000,
+        };
+        let first: Vec<String> = (0..2)
+            .map(|i| token_of(&RaftRegister.node_args(&ctx(i, &ips))))
+            .collect();
+        assert_eq!(first[0], first[1]);
+        assert_eq!(first[0].len(), 64);
+        assert!(first[0].bytes().all(|b| b.is_ascii_hexdigit()));
+        // Another cluster meanwhile, then the same addresses again: new tokens.
+        let elsewhere = token_of(&RaftRegister.node_args(&ctx(0, &other)));
+        let again: Vec<String> = (0..2)
+            .map(|i| token_of(&crate::quorum_kv::QuorumKv.node_args(&ctx(i, &ips))))
+            .collect();
+        assert_eq!(again[0], again[1]);
+        assert_ne!(again[0], first[0]);
+        assert_ne!(elsewhere, first[0]);
+        assert_ne!(elsewhere, again[0]);
     }
 
     #[test]

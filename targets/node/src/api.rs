@@ -9,8 +9,12 @@
 //! | `fail`    | `error: "mismatch"`: cas compare failed, not applied   | 409         |
 //! | `fail`    | `not-leader`, `no-leader`, `leader-unreachable`, `no-quorum`, `dropped`: definitely not applied | 503 |
 //! | `fail`    | `unsupported` (cas on quorum-kv)                       | 501         |
-//! | `fail`    | `bad-request` (bad key, body that does not parse)      | 400         |
-//! | `fail`    | `too-large` (body over [`MAX_BODY_BYTES`])             | 413         |
+//! | `fail`    | `bad-request` (bad key or path, body that does not parse) | 400      |
+//! | `fail`    | `unauthorized` / `forbidden` (peer routes: token missing / wrong) | 401 / 403 |
+//! | `fail`    | `not-found` (no such route)                            | 404         |
+//! | `fail`    | `method-not-allowed` (the route exists, not with this method) | 405  |
+//! | `fail`    | `too-large` (body over the route's limit)              | 413         |
+//! | `fail`    | `state-full` (raft-register: the state would pass its size limit) | 507 |
 //! | `unknown` | `timeout`, `forward-failed`, `superseded`, `quorum-not-reached`: may or may not have been applied | 504 |
 //!
 //! `null` as a value means "never written".
@@ -58,6 +62,9 @@ pub struct Answer {
     /// For `not-leader`: the address of the node believed to lead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
+    /// For refused requests (`bad-request`, ...): a human-readable reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The node that served the request (`n1`, `n2`, ...).
     pub node: String,
 }
@@ -66,6 +73,11 @@ impl Answer {
     /// An `ok` answer carrying `value`.
     pub fn ok(node: &str, value: Value) -> Self {
         Self::new(Outcome::Ok, node, Some(value), None)
+    }
+
+    /// An `ok` answer that carries no value (peer routes, `/health`).
+    pub fn ack(node: &str) -> Self {
+        Self::new(Outcome::Ok, node, None, None)
     }
 
     /// A `fail` answer: definitely not applied.
@@ -92,8 +104,15 @@ impl Answer {
             error: error.map(str::to_owned),
             current: None,
             leader: None,
+            detail: None,
             node: node.to_owned(),
         }
+    }
+
+    /// The same answer with a human-readable reason in `detail`.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 
     /// The HTTP status code that goes with this answer (see the module docs).
@@ -105,7 +124,12 @@ impl Answer {
                 Some("mismatch") => StatusCode::CONFLICT,
                 Some("unsupported") => StatusCode::NOT_IMPLEMENTED,
                 Some("bad-request") => StatusCode::BAD_REQUEST,
+                Some("unauthorized") => StatusCode::UNAUTHORIZED,
+                Some("forbidden") => StatusCode::FORBIDDEN,
+                Some("not-found") => StatusCode::NOT_FOUND,
+                Some("method-not-allowed") => StatusCode::METHOD_NOT_ALLOWED,
                 Some("too-large") => StatusCode::PAYLOAD_TOO_LARGE,
+                Some("state-full") => StatusCode::INSUFFICIENT_STORAGE,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
@@ -188,11 +212,9 @@ pub fn parse_op(is_cas: bool, body: &[u8]) -> Result<Op, String> {
 
 /// A `400 bad-request` answer with a human-readable reason in `detail`.
 pub fn bad_request(node: &str, detail: &str) -> Response {
-    let mut v = serde_json::to_value(Answer::fail(node, "bad-request")).unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut v {
-        m.insert("detail".to_owned(), Value::String(detail.to_owned()));
-    }
-    (StatusCode::BAD_REQUEST, axum::Json(v)).into_response()
+    Answer::fail(node, "bad-request")
+        .with_detail(detail)
+        .into_response()
 }
 
 /// The wall-clock time as this process sees it, in nanoseconds since the Unix epoch

@@ -106,6 +106,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .join(",");
     let exe = std::env::current_exe().context("locating this binary")?;
+    let token = crate::peer::random_token().context("drawing a peer token")?;
     let mut children = Children(Vec::new());
     for (i, port) in ports.iter().enumerate() {
         let log = std::fs::File::create(dir.join(format!("n{}.log", i + 1)))
@@ -123,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .arg("--data-dir")
             .arg(dir.join(format!("n{}", i + 1)))
             .env("RUST_LOG", "warn")
+            .env("FAULTLINE_PEER_TOKEN", &token)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

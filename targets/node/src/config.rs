@@ -28,12 +28,25 @@ pub struct NodeArgs {
     /// How long a client request may wait for its outcome before it is answered `unknown`.
     #[arg(long, default_value_t = 5000)]
     pub request_timeout_ms: u64,
+    /// The cluster's peer token (16 to 1024 printable ASCII characters, the same on every
+    /// node): node-to-node requests carry it and need it. Prefer the environment variable
+    /// or a file, which do not show in `ps`.
+    #[arg(long, env = "FAULTLINE_PEER_TOKEN", hide_env_values = true)]
+    pub peer_token: Option<String>,
+    /// A file whose first line is the cluster's peer token (instead of `--peer-token`).
+    #[arg(long)]
+    pub peer_token_file: Option<PathBuf>,
 }
 
 impl NodeArgs {
     /// The node's name as it appears in answers: `n<ID>`.
     pub fn name(&self) -> String {
         format!("n{}", self.id)
+    }
+
+    /// The cluster's peer token, from the flag, the environment or the file.
+    pub fn token(&self) -> Result<crate::peer::PeerToken, crate::peer::TokenError> {
+        crate::peer::PeerToken::load(self.peer_token.as_deref(), self.peer_token_file.as_deref())
     }
 
     /// Whether `fault` was switched on.

@@ -1,10 +1,19 @@
 //! Durable files shared by both modes: an append-only log of framed records and files
 //! replaced atomically.
 //!
-//! A record is `len u32 LE | crc32 u32 LE | kind u8 | payload`, where `len` counts the kind
-//! byte and the payload and the crc covers both. Reading stops at the first record that is
-//! incomplete or fails its checksum: that is a torn write from a crash, everything before it
-//! is intact, and [`AppendLog::open`] cuts the tail off so appending resumes cleanly.
+//! A record is `len u32 LE | body crc32 u32 LE | header crc32 u32 LE | kind u8 | payload`:
+//! `len` counts the kind byte and the payload, the body crc covers both, the header crc
+//! covers the first 8 bytes (so a damaged length is caught before it is trusted).
+//!
+//! Reading a log ([`unframe`]) accepts one kind of damage only: what a crash in the middle
+//! of the last append leaves, a last record cut short, whose bytes run to the end of the
+//! file (fewer bytes than a header, or a sound header announcing more bytes than the file
+//! holds). Appends are sequential and a record is acknowledged only after the fsync that
+//! follows it, so such a record was never relied on, and [`AppendLog::open`] cuts it off.
+//! Anything else is corruption, and reading fails with the byte offset of the first bad
+//! record: a header or body checksum mismatch (even in the last record: a complete record
+//! is not what a cut-short write leaves, and dropping it could drop a fsynced vote), an
+//! empty record. A file replaced atomically ([`read_records`]) must be intact to its end.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,39 +22,151 @@ use std::path::{Path, PathBuf};
 /// Size of the in-process write buffer of a log.
 const BUFFER_BYTES: usize = 1024 * 1024;
 
+/// Size of a record's header.
+pub const HEADER_BYTES: usize = 12;
+
+/// Errors reading or writing a durable file.
+#[derive(Debug, thiserror::Error)]
+pub enum DurableError {
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is damaged at `offset`.
+    #[error("{path}: corrupt at byte offset {offset}: {detail} (not what a crash leaves: refusing to use this file)")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the first bad record starts.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Damage found by [`unframe`]: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset of the bad record.
+    pub offset: usize,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl Damage {
+    /// The error for file `path`.
+    pub fn at(self, path: &Path) -> DurableError {
+        DurableError::Corrupt {
+            path: path.to_owned(),
+            offset: self.offset as u64,
+            detail: self.detail,
+        }
+    }
+}
+
+/// One record read back: where it starts, its kind and payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<P> {
+    /// Byte offset of its header.
+    pub offset: usize,
+    /// Its kind.
+    pub kind: u8,
+    /// Its payload.
+    pub payload: P,
+}
+
+/// Records read back from a file.
+pub type Records = Vec<Record<Vec<u8>>>;
+
+/// Records borrowed from a buffer, and the length of its intact prefix.
+pub type Unframed<'a> = (Vec<Record<&'a [u8]>>, usize);
+
 /// Frames one record.
 pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(payload.len() + 1);
-    body.push(kind);
-    body.extend_from_slice(payload);
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(body.len() + 8);
+    let mut out = Vec::with_capacity(payload.len() + 1 + HEADER_BYTES);
+    let len = u32::try_from(payload.len() + 1).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(payload);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    let header_crc = crc32fast::hash(&out[..8]);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(payload);
     out
 }
 
-/// Splits `buf` into `(kind, payload)` records; returns them and the length of the valid
-/// prefix (shorter than `buf` when the tail is torn or corrupt).
-pub fn unframe(buf: &[u8]) -> (Vec<(u8, &[u8])>, usize) {
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+/// Splits `buf` into records; returns them and the length of the intact prefix, which is
+/// shorter than `buf` only when the last record is cut short. Any other damage is an
+/// error (see the module docs).
+pub fn unframe(buf: &[u8]) -> Result<Unframed<'_>, Damage> {
     let mut out = Vec::new();
     let mut pos = 0;
-    while buf.len() - pos >= 8 {
-        let len = u32::from_le_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
-        let crc = u32::from_le_bytes([buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]]);
-        let start = pos + 8;
-        if len == 0 || buf.len() - start < len {
+    while pos < buf.len() {
+        let rest = buf.len() - pos;
+        if rest < HEADER_BYTES {
+            // A header cut short: the end of the file.
+            break;
+        }
+        let len = u32_at(buf, pos) as usize;
+        let body_crc = u32_at(buf, pos + 4);
+        if crc32fast::hash(&buf[pos..pos + 8]) != u32_at(buf, pos + 8) {
+            return Err(Damage {
+                offset: pos,
+                detail: format!(
+                    "record header checksum mismatch ({} bytes follow)",
+                    rest - HEADER_BYTES
+                ),
+            });
+        }
+        if len == 0 {
+            return Err(Damage {
+                offset: pos,
+                detail: "empty record".to_owned(),
+            });
+        }
+        let start = pos + HEADER_BYTES;
+        if buf.len() - start < len {
+            // A sound header whose record runs past the end of the file: cut short.
             break;
         }
         let body = &buf[start..start + len];
-        if crc32fast::hash(body) != crc {
-            break;
+        if crc32fast::hash(body) != body_crc {
+            let after = buf.len() - start - len;
+            return Err(Damage {
+                offset: pos,
+                detail: format!(
+                    "checksum mismatch in a record of {len} bytes ({after} bytes follow it)"
+                ),
+            });
         }
-        out.push((body[0], &body[1..]));
+        out.push(Record {
+            offset: pos,
+            kind: body[0],
+            payload: &body[1..],
+        });
         pos = start + len;
     }
-    (out, pos)
+    Ok((out, pos))
+}
+
+fn owned(recs: Vec<Record<&[u8]>>) -> Records {
+    recs.into_iter()
+        .map(|r| Record {
+            offset: r.offset,
+            kind: r.kind,
+            payload: r.payload.to_vec(),
+        })
+        .collect()
 }
 
 /// Fsyncs a directory so that a rename inside it is durable.
@@ -67,21 +188,30 @@ pub fn replace_file(dir: &Path, name: &str, records: &[(u8, &[u8])]) -> std::io:
     sync_dir(dir)
 }
 
-/// Reads every intact record of `path` (none if the file does not exist).
-pub fn read_records(path: &Path) -> std::io::Result<Records> {
+/// Reads every record of `path`, a file replaced whole (none if it does not exist): it
+/// must be intact to its end.
+pub fn read_records(path: &Path) -> Result<Records, DurableError> {
+    let io = |source| DurableError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let buf = fs::read(path)?;
-    Ok(unframe(&buf)
-        .0
-        .into_iter()
-        .map(|(k, p)| (k, p.to_vec()))
-        .collect())
+    let buf = fs::read(path).map_err(io)?;
+    let (recs, valid) = unframe(&buf).map_err(|d| d.at(path))?;
+    if valid < buf.len() {
+        return Err(Damage {
+            offset: valid,
+            detail: format!(
+                "record cut short ({} bytes; the file is written whole, then renamed)",
+                buf.len() - valid
+            ),
+        }
+        .at(path));
+    }
+    Ok(owned(recs))
 }
-
-/// Records read back from a file: `(kind, payload)`.
-pub type Records = Vec<(u8, Vec<u8>)>;
 
 /// An append-only file of framed records with an in-process write buffer.
 pub struct AppendLog {
@@ -92,23 +222,36 @@ pub struct AppendLog {
 }
 
 impl AppendLog {
-    /// Opens (or creates) `dir/name`, returning the log and the intact records it holds; a
-    /// torn tail is cut off.
-    pub fn open(dir: &Path, name: &str) -> std::io::Result<(Self, Records)> {
-        fs::create_dir_all(dir)?;
+    /// Opens (or creates) `dir/name`, returning the log and the records it holds. A last
+    /// record cut short is cut off; any other damage is an error naming the offset.
+    pub fn open(dir: &Path, name: &str) -> Result<(Self, Records), DurableError> {
         let path = dir.join(name);
+        let io = |source| DurableError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(io)?;
         let buf = if path.exists() {
-            fs::read(&path)?
+            fs::read(&path).map_err(io)?
         } else {
             Vec::new()
         };
-        let (recs, valid) = unframe(&buf);
-        let records = recs.into_iter().map(|(k, p)| (k, p.to_vec())).collect();
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let (recs, valid) = unframe(&buf).map_err(|d| d.at(&path))?;
+        let records = owned(recs);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
         if valid < buf.len() {
-            tracing::warn!(file = %path.display(), cut = buf.len() - valid, "cutting a torn tail");
-            file.set_len(valid as u64)?;
-            file.sync_all()?;
+            tracing::warn!(
+                file = %path.display(),
+                offset = valid,
+                cut = buf.len() - valid,
+                "cutting a last record cut short (a crash in the middle of an append)"
+            );
+            file.set_len(valid as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
         }
         let log = Self {
             dir: dir.to_owned(),
@@ -156,26 +299,97 @@ impl AppendLog {
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_round_trip_and_a_torn_tail_is_cut() {
+    fn kinds(recs: &[Record<&[u8]>]) -> Vec<(u8, Vec<u8>)> {
+        recs.iter().map(|r| (r.kind, r.payload.to_vec())).collect()
+    }
+
+    fn three() -> Vec<u8> {
         let mut buf = frame(1, b"hello");
         buf.extend(frame(2, b""));
         buf.extend(frame(7, &[0u8; 300]));
+        buf
+    }
+
+    #[test]
+    fn records_round_trip_and_only_a_last_record_cut_short_is_dropped() {
+        let buf = three();
         let whole = buf.len();
-        let (recs, valid) = unframe(&buf);
+        let (recs, valid) = unframe(&buf).unwrap_or_else(|d| panic!("{d:?}"));
         assert_eq!(valid, whole);
         assert_eq!(recs.len(), 3);
-        assert_eq!(recs[0], (1, &b"hello"[..]));
-        assert_eq!(recs[1], (2, &b""[..]));
-        assert_eq!(recs[2].1.len(), 300);
-        let (recs, valid) = unframe(&buf[..whole - 10]);
-        assert_eq!(
-            (recs.len(), valid),
-            (2, frame(1, b"hello").len() + frame(2, b"").len())
-        );
+        assert_eq!(recs[0].payload, b"hello");
+        assert_eq!((recs[1].kind, recs[1].offset), (2, 18));
+        assert_eq!(recs[2].payload.len(), 300);
+        let two = frame(1, b"hello").len() + frame(2, b"").len();
+        // Cut anywhere inside the last record (header or body): the first two remain.
+        for cut in [1, 10, 300, whole - two - 1] {
+            let (recs, valid) = unframe(&buf[..whole - cut]).unwrap_or_else(|d| panic!("{d:?}"));
+            assert_eq!((recs.len(), valid), (2, two), "cut {cut}");
+        }
+        assert_eq!(unframe(&[]).map(|(r, v)| (r.len(), v)), Ok((0, 0)));
+        assert_eq!(unframe(&buf[..5]).map(|(r, v)| (r.len(), v)), Ok((0, 0)));
+    }
+
+    #[test]
+    fn any_other_damage_is_an_error_at_the_bad_record() {
+        let buf = three();
+        let second = frame(1, b"hello").len();
+        let third = second + frame(2, b"").len();
+        // A flipped byte anywhere, in any record, the last one included.
+        for at in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[at] ^= 0x01;
+            let got = unframe(&bad);
+            let record = if at < second {
+                0
+            } else if at < third {
+                second
+            } else {
+                third
+            };
+            match got {
+                Err(d) => assert_eq!(d.offset, record, "byte {at}: {d:?}"),
+                // A length made longer in the last header runs past the end: cut short.
+                Ok((recs, valid)) => {
+                    panic!("byte {at} flipped: {} records, {valid} bytes", recs.len())
+                }
+            }
+        }
+        // A damaged length in the middle, even one pointing past the end, is caught.
         let mut bad = buf.clone();
-        bad[10] ^= 0xff;
-        assert_eq!(unframe(&bad), (Vec::new(), 0));
+        bad[second..second + 4].copy_from_slice(&100_000u32.to_le_bytes());
+        assert_eq!(unframe(&bad).map_err(|d| d.offset), Err(second));
+        // An empty record with a sound header.
+        let mut empty = vec![0u8; 8];
+        let crc = crc32fast::hash(&empty);
+        empty.extend_from_slice(&crc.to_le_bytes());
+        assert!(unframe(&empty).is_err());
+        assert_eq!(
+            kinds(&unframe(&frame(4, b"x")).map(|r| r.0).unwrap_or_default()),
+            vec![(4, b"x".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_file_replaced_whole_must_be_intact() {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-durable-whole-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(fs::create_dir_all(&dir).is_ok());
+        assert!(replace_file(&dir, "s.bin", &[(3, b"state")]).is_ok());
+        let path = dir.join("s.bin");
+        let read = |p: &Path| read_records(p).map(|r| r.len()).map_err(|e| e.to_string());
+        assert_eq!(read(&path), Ok(1));
+        let good = fs::read(&path).unwrap_or_default();
+        assert!(fs::write(&path, &good[..good.len() - 1]).is_ok());
+        let e = read(&path).err().unwrap_or_default();
+        assert!(e.contains("s.bin") && e.contains("offset 0"), "{e}");
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(fs::write(&path, &longer).is_ok());
+        let e = read(&path).err().unwrap_or_default();
+        assert!(e.contains(&format!("offset {}", good.len())), "{e}");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -197,13 +411,22 @@ mod tests {
         let Ok((mut log, recs)) = AppendLog::open(&dir, "x.log") else {
             panic!("reopen failed")
         };
-        assert_eq!(recs, vec![(1, b"one".to_vec()), (2, b"two".to_vec())]);
+        let pairs = |recs: &Records| -> Vec<(u8, Vec<u8>)> {
+            recs.iter().map(|r| (r.kind, r.payload.clone())).collect()
+        };
+        assert_eq!(
+            pairs(&recs),
+            vec![(1, b"one".to_vec()), (2, b"two".to_vec())]
+        );
         assert!(log.rewrite(&[(9, b"only")]).is_ok());
         assert!(log.append(4, b"after").is_ok() && log.sync().is_ok());
         let Ok((_, recs)) = AppendLog::open(&dir, "x.log") else {
             panic!("reopen failed")
         };
-        assert_eq!(recs, vec![(9, b"only".to_vec()), (4, b"after".to_vec())]);
+        assert_eq!(
+            pairs(&recs),
+            vec![(9, b"only".to_vec()), (4, b"after".to_vec())]
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

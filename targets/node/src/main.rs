@@ -9,23 +9,28 @@
 //!
 //! A node in a container binds `0.0.0.0:PORT` and lists its peers by container IP with the
 //! same port; a node on loopback binds `127.0.0.1:PORT` and its peers differ by port. The
-//! `--peers` list is the same on every node and includes the node itself.
+//! `--peers` list is the same on every node and includes the node itself. Every node of a
+//! cluster needs the cluster's peer token (`FAULTLINE_PEER_TOKEN`, `--peer-token` or
+//! `--peer-token-file`): node-to-node routes answer only requests that carry it.
 //!
 //! Logs go to stderr through `tracing` (`RUST_LOG` filters them, default `info`). The HTTP
 //! API is described in `API.md` and in [`api`].
 //!
 //! Exit status: a node serves until it is killed; it exits 1 with a message on stderr when
-//! it cannot start (data dir unreadable, address in use, fault of the other mode) or when
-//! its disk fails, and clap exits 2 on bad arguments. `bench` exits 0 after printing its
+//! it cannot start (no valid peer token, data dir unreadable or damaged beyond what a crash
+//! leaves, address in use, fault of the other mode) or when its disk fails, and clap exits 2 on bad arguments. `bench` exits 0 after printing its
 //! figures, 1 if the cluster cannot be started.
 //!
 //! Modules:
 //! - [`api`]: the answer shapes and HTTP status codes shared by both modes;
-//! - [`http`]: the client routes over a per-mode backend, and forwarding;
+//! - [`http`]: the client routes over a per-mode backend, forwarding, JSON for every answer
+//!   and the early body-size check;
 //! - [`config`]: shared arguments, the peer list and the switchable faults;
+//! - [`peer`]: the cluster's peer token and the check on node-to-node routes;
 //! - [`durable`]: framed append-only logs and atomically replaced files;
 //! - [`raft_register`]: Raft (raft-rs) loop, storage, transport, state machine;
 //! - [`quorum`]: the leaderless store and its replica storage;
+//! - [`value`]: how values compare (cas): by exact value;
 //! - [`bench`]: the load generator.
 
 mod api;
@@ -33,8 +38,10 @@ mod bench;
 mod config;
 mod durable;
 mod http;
+mod peer;
 mod quorum;
 mod raft_register;
+mod value;
 
 use clap::{Parser, Subcommand};
 

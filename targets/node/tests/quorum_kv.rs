@@ -59,15 +59,10 @@ async fn writes_and_reads_through_every_node_and_cas_is_unsupported() {
     );
     let (code, _) = c.read(0, "bad%20key").await;
     assert_eq!(code, 400);
-    let huge = format!("{{\"value\":\"{}\"}}", "x".repeat(1024 * 1024 + 10));
-    let r = c
-        .http
-        .put(c.url(0, "/kv/h"))
-        .body(huge)
-        .send()
-        .await
-        .map(|r| r.status().as_u16());
-    assert_eq!(r.ok(), Some(413));
+    let (code, _) = c
+        .announce_body(0, "PUT", "/kv/h", 1024 * 1024 + 10, 4096, false)
+        .await;
+    assert_eq!(code, 413);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -226,9 +226,10 @@ async fn bad_requests_get_4xx_and_the_node_keeps_serving() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 400);
-    let huge = format!("{{\"value\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    let r = c.http.put(&url).body(huge).send().await.expect("send");
-    assert_eq!(r.status().as_u16(), 413);
+    let (code, _) = c
+        .announce_body(0, "PUT", "/kv/good", 2 * 1024 * 1024, 4096, false)
+        .await;
+    assert_eq!(code, 413);
     let r = c
         .http
         .get(c.url(0, "/kv/bad%20key"))

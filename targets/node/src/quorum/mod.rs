@@ -25,14 +25,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Args;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Most requests in flight from this coordinator to one peer.
 const PEER_IN_FLIGHT: usize = 256;
 
-use crate::api::{validate_key, wall_clock_nanos, Answer, Op, MAX_BODY_BYTES};
+/// Largest body of a replica write: the largest value a client can send (its body is at
+/// most [`MAX_BODY_BYTES`], and a value's JSON is never longer than the body it came in)
+/// with its tag, plus room to spare.
+pub const REPLICA_BODY_BYTES: usize = MAX_BODY_BYTES + 4 * 1024;
+
+use crate::api::{
+    bad_request, validate_key, wall_clock_nanos, Answer, Op, Outcome, MAX_BODY_BYTES,
+};
 use crate::config::{Fault, NodeArgs};
-use crate::http::{client_routes, Backend};
+use crate::http::{client_routes, json_answers, Backend};
 use store::{Store, Versioned};
 
 /// Arguments of `faultline-node quorum-kv`.
@@ -104,11 +112,14 @@ pub async fn run(args: QuorumArgs) -> anyhow::Result<()> {
     if !node.peers.0.contains_key(&node.id) {
         anyhow::bail!("--peers must include this node's id {}", node.id);
     }
+    let token = node.token()?;
     let n = node.peers.0.len();
     let (r, w) = quorums(n, args.r, args.w, &node.faults).map_err(anyhow::Error::msg)?;
     let store = Store::open(&node.data_dir)
         .with_context(|| format!("opening {}", node.data_dir.display()))?;
+    // Every request of this client goes to a peer route: it carries the token.
     let client = reqwest::Client::builder()
+        .default_headers(token.headers())
         .connect_timeout(Duration::from_millis(500))
         .pool_max_idle_per_host(256)
         .build()
@@ -146,11 +157,23 @@ pub async fn run(args: QuorumArgs) -> anyhow::Result<()> {
             "/internal/kv/{key}",
             get(replica_get)
                 .put(replica_put)
-                .layer(axum::extract::DefaultBodyLimit::max(8 * MAX_BODY_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(REPLICA_BODY_BYTES)),
         )
-        .route("/internal/ping", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/internal/ping", get(ping))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (std::sync::Arc::<str>::from(node.name()), REPLICA_BODY_BYTES),
+            crate::http::refuse_declared_over,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            crate::peer::Guard {
+                token,
+                node: node.name().into(),
+            },
+            crate::peer::require_token,
+        ))
         .with_state(backend.clone())
         .merge(client_routes(backend));
+    let app = json_answers(app, &node.name());
     let listener = tokio::net::TcpListener::bind(&node.listen)
         .await
         .with_context(|| format!("binding {}", node.listen))?;
@@ -158,11 +181,39 @@ pub async fn run(args: QuorumArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).await.context("serving HTTP")
 }
 
+/// A replica's answer to `GET /internal/kv/{key}`: the value it holds with its tag.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaRead {
+    /// Always `ok`.
+    pub outcome: Outcome,
+    /// The replica that answered (`n1`).
+    pub node: String,
+    /// The value held (`null` if never written).
+    pub value: serde_json::Value,
+    /// Its timestamp (0 if never written).
+    pub ts: u64,
+    /// Id of the coordinator that wrote it (0 if never written).
+    pub writer: u64,
+}
+
+async fn ping(State(b): State<KvBackend>) -> Response {
+    Answer::ack(&b.inner.name).into_response()
+}
+
 async fn replica_get(State(b): State<KvBackend>, Path(key): Path<String>) -> Response {
+    let me = &b.inner.name;
     if let Err(e) = validate_key(&key) {
-        return (StatusCode::BAD_REQUEST, e).into_response();
+        return bad_request(me, &e);
     }
-    Json(b.inner.store.get(&key)).into_response()
+    let v = b.inner.store.get(&key);
+    Json(ReplicaRead {
+        outcome: Outcome::Ok,
+        node: me.clone(),
+        value: v.value,
+        ts: v.ts,
+        writer: v.node,
+    })
+    .into_response()
 }
 
 async fn replica_put(
@@ -170,16 +221,30 @@ async fn replica_put(
     Path(key): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
+    let me = &b.inner.name;
     if let Err(e) = validate_key(&key) {
-        return (StatusCode::BAD_REQUEST, e).into_response();
+        return bad_request(me, &e);
     }
     let v: Versioned = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e) => {
+            return bad_request(
+                me,
+                &format!("replica body must be {{\"value\",\"ts\",\"node\"}}: {e}"),
+            )
+        }
     };
     match b.inner.store.put(key, v).await {
-        Ok(newer) => Json(serde_json::json!({ "applied": newer })).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Ok(newer) => {
+            let mut body = serde_json::to_value(Answer::ack(me)).unwrap_or_default();
+            body["applied"] = newer.into();
+            Json(body).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(Answer::unknown(me, "store-failed").with_detail(e.to_string())),
+        )
+            .into_response(),
     }
 }
 
@@ -262,8 +327,12 @@ impl KvBackend {
                     };
                     let url = format!("http://{addr}/internal/kv/{key}");
                     match inner.client.get(url).timeout(inner.timeout).send().await {
-                        Ok(r) if r.status().is_success() => match r.json::<Versioned>().await {
-                            Ok(v) => Ack::Yes(v),
+                        Ok(r) if r.status().is_success() => match r.json::<ReplicaRead>().await {
+                            Ok(v) => Ack::Yes(Versioned {
+                                value: v.value,
+                                ts: v.ts,
+                                node: v.writer,
+                            }),
                             Err(_) => Ack::Unsure,
                         },
                         Ok(_) | Err(_) => Ack::Unsure,
@@ -427,17 +496,23 @@ impl Backend for KvBackend {
             }
         }
         let ready = reachable >= self.inner.r.max(self.inner.w);
-        let code = if ready {
-            StatusCode::OK
+        let (code, mut body) = if ready {
+            (StatusCode::OK, serde_json::json!({"outcome": "ok"}))
         } else {
-            StatusCode::SERVICE_UNAVAILABLE
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"outcome": "fail", "error": "not-ready"}),
+            )
         };
-        (code, Json(serde_json::json!({ "node": self.inner.name, "ready": ready, "reachable": reachable })))
-            .into_response()
+        body["node"] = self.inner.name.clone().into();
+        body["ready"] = ready.into();
+        body["reachable"] = reachable.into();
+        (code, Json(body)).into_response()
     }
 
     async fn status(&self) -> Response {
         Json(serde_json::json!({
+            "outcome": "ok",
             "node": self.inner.name,
             "mode": "quorum-kv",
             "n": self.inner.n,

@@ -9,6 +9,7 @@ pub mod node;
 pub mod state;
 pub mod storage;
 pub mod transport;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender as LoopSender;
@@ -25,10 +26,11 @@ use axum::Router;
 use clap::Args;
 use tokio::sync::oneshot;
 
-use crate::api::{Answer, Op};
+use crate::api::{bad_request, Answer, Op};
 use crate::config::{Fault, NodeArgs};
-use crate::http::{client_routes, forward, Backend};
+use crate::http::{client_routes, forward, json_answers, Backend};
 use node::{Input, LoopFaults, Published, RaftLoop, Reply};
+use raft::eraftpb::Message;
 
 /// Arguments of `faultline-node raft-register`.
 #[derive(Debug, Clone, Args)]
@@ -39,6 +41,12 @@ pub struct RaftArgs {
     /// Take a snapshot and compact the log every this many applied entries.
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
+    /// Most bytes the replicated state may hold, as JSON text (what a snapshot carries; at
+    /// least 1 MiB). A write that would pass it fails with `state-full`. The body limit of
+    /// `/raft/messages` follows from it.
+    #[arg(long, default_value_t = state::MAX_STATE_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024 * 1024..))]
+    pub max_state_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -55,6 +63,7 @@ struct Inner {
     client: reqwest::Client,
     timeout: Duration,
     faults: Vec<&'static str>,
+    check: validate::PeerCheck,
 }
 
 /// Starts a raft-register node and serves until the process is killed.
@@ -66,6 +75,7 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
     if !node.peers.0.contains_key(&node.id) {
         anyhow::bail!("--peers must include this node's id {}", node.id);
     }
+    let token = node.token()?;
     let peers: HashMap<u64, String> = node.peers.0.clone().into_iter().collect();
     let voters: Vec<u64> = node.peers.0.keys().copied().collect();
     let store = storage::DiskStorage::open(&node.data_dir, &voters, !node.has(Fault::NoFsync))
@@ -91,7 +101,8 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         .build()
         .context("building the HTTP client")?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let senders = transport::spawn_senders(&peers, node.id, tx.clone(), client.clone());
+    let senders =
+        transport::spawn_senders(&peers, node.id, tx.clone(), client.clone(), token.clone());
     let published = Arc::new(Mutex::new(Published::default()));
     let faults = LoopFaults {
         stale_reads: node.has(Fault::StaleReads),
@@ -105,6 +116,7 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
         senders,
         published.clone(),
         args.snapshot_every,
+        args.max_state_bytes,
     )?;
     let loop_thread = std::thread::Builder::new()
         .name("raft".to_owned())
@@ -121,15 +133,30 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
             client,
             timeout: Duration::from_millis(node.request_timeout_ms),
             faults: node.faults.iter().map(|f| f.name()).collect(),
+            check: validate::PeerCheck::new(node.id, &voters, args.max_state_bytes),
         }),
     };
+    let guard = crate::peer::Guard {
+        token,
+        node: node.name().into(),
+    };
+    let limit = transport::body_limit(args.max_state_bytes);
     let app = Router::new()
         .route(
             "/raft/messages",
-            post(raft_messages).layer(DefaultBodyLimit::max(512 * 1024 * 1024)),
+            post(raft_messages).layer(DefaultBodyLimit::max(limit)),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            (guard.node.clone(), limit),
+            crate::http::refuse_declared_over,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::peer::require_token,
+        ))
         .with_state(backend.clone())
         .merge(client_routes(backend));
+    let app = json_answers(app, &node.name());
     let listener = tokio::net::TcpListener::bind(&node.listen)
         .await
         .with_context(|| format!("binding {}", node.listen))?;
@@ -150,17 +177,37 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Decodes a batch and checks every message; `Err` describes the first that is refused.
+fn decode_and_check(check: &validate::PeerCheck, body: &[u8]) -> Result<Vec<Message>, String> {
+    transport::decode(body, |m| check.check(m))
+}
+
+/// Bodies above this size (snapshots) are decoded and checked off the async threads.
+const CHECK_INLINE_BYTES: usize = 256 * 1024;
+
 async fn raft_messages(State(b): State<RaftBackend>, body: Bytes) -> Response {
-    match transport::decode(&body) {
+    let me = &b.inner.name;
+    let checked = if body.len() <= CHECK_INLINE_BYTES {
+        decode_and_check(&b.inner.check, &body)
+    } else {
+        let check = b.inner.check.clone();
+        tokio::task::spawn_blocking(move || decode_and_check(&check, &body))
+            .await
+            .unwrap_or_else(|e| Err(format!("checking the batch failed: {e}")))
+    };
+    match checked {
         Ok(msgs) => {
             for m in msgs {
                 if b.inner.tx.send(Input::Raft(Box::new(m))).is_err() {
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    return Answer::fail(me, "shutting-down").into_response();
                 }
             }
-            StatusCode::NO_CONTENT.into_response()
+            Answer::ack(me).into_response()
         }
-        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "peer batch refused");
+            bad_request(me, &e)
+        }
     }
 }
 
@@ -233,24 +280,26 @@ impl Backend for RaftBackend {
     async fn health(&self) -> Response {
         let p = self.published();
         let ready = p.leader != 0 && p.applied >= p.commit;
-        let code = if ready {
-            StatusCode::OK
+        let (code, outcome) = if ready {
+            (StatusCode::OK, serde_json::json!({"outcome": "ok"}))
         } else {
-            StatusCode::SERVICE_UNAVAILABLE
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"outcome": "fail", "error": "not-ready"}),
+            )
         };
-        (
-            code,
-            axum::Json(
-                serde_json::json!({ "node": self.inner.name, "ready": ready, "leader": p.leader }),
-            ),
-        )
-            .into_response()
+        let mut body = outcome;
+        body["node"] = self.inner.name.clone().into();
+        body["ready"] = ready.into();
+        body["leader"] = p.leader.into();
+        (code, axum::Json(body)).into_response()
     }
 
     async fn status(&self) -> Response {
         let p = self.published();
         let leader_addr = self.inner.peers.get(&p.leader).cloned();
         axum::Json(serde_json::json!({
+            "outcome": "ok",
             "node": self.inner.name,
             "mode": "raft-register",
             "role": p.role,
@@ -260,6 +309,7 @@ impl Backend for RaftBackend {
             "commit": p.commit,
             "applied": p.applied,
             "snapshot_index": p.snapshot_index,
+            "state_bytes": p.state_bytes,
             "wall_clock_ns": crate::api::wall_clock_nanos(),
             "faults": self.inner.faults,
         }))

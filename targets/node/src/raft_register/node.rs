@@ -71,6 +71,8 @@ pub struct Published {
     pub applied: u64,
     /// Index of the latest snapshot.
     pub snapshot_index: u64,
+    /// Size of the state as JSON text (what a snapshot carries).
+    pub state_bytes: usize,
 }
 
 /// Which planted bugs the loop honours.
@@ -111,6 +113,7 @@ pub struct RaftLoop {
     unreachable: Vec<u64>,
     published: Arc<Mutex<Published>>,
     snapshot_every: u64,
+    max_state_bytes: usize,
     was_leader: bool,
 }
 
@@ -124,12 +127,15 @@ impl RaftLoop {
         senders: HashMap<u64, tokio::sync::mpsc::Sender<Message>>,
         published: Arc<Mutex<Published>>,
         snapshot_every: u64,
+        max_state_bytes: usize,
     ) -> Result<Self, DiskError> {
         let snap = raw.store().snapshot_ref();
         let applied = snap.get_metadata().index;
-        let sm = Registers::from_bytes(snap.get_data()).map_err(|e| DiskError::Corrupt {
-            path: "snapshot.bin".into(),
-            detail: e.to_string(),
+        let sm = Registers::from_bytes(snap.get_data(), max_state_bytes).map_err(|e| {
+            DiskError::Corrupt {
+                path: "snapshot.bin".into(),
+                detail: e.to_string(),
+            }
         })?;
         let id = raw.raft.id;
         Ok(Self {
@@ -149,6 +155,7 @@ impl RaftLoop {
             unreachable: Vec::new(),
             published,
             snapshot_every: snapshot_every.max(1),
+            max_state_bytes,
             was_leader: false,
         })
     }
@@ -198,7 +205,12 @@ impl RaftLoop {
     fn handle(&mut self, input: Input) {
         match input {
             Input::Client { key, op, reply } => self.on_client(key, op, reply),
-            Input::Raft(m) => {
+            Input::Raft(mut m) => {
+                let last = self.raw.raft.raft_log.last_index();
+                if let Err(e) = super::validate::make_harmless(&mut m, last, self.is_leader()) {
+                    tracing::warn!(error = %e, "peer message dropped");
+                    return;
+                }
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!(error = %e, "step failed");
                 }
@@ -360,7 +372,7 @@ impl RaftLoop {
     fn install_snapshot(&mut self, snap: &Snapshot) -> Result<(), DiskError> {
         self.raw.mut_store().apply_snapshot(snap)?;
         let index = snap.get_metadata().index;
-        match Registers::from_bytes(snap.get_data()) {
+        match Registers::from_bytes(snap.get_data(), self.max_state_bytes) {
             Ok(sm) => self.sm = sm,
             Err(e) => {
                 return Err(DiskError::Corrupt {
@@ -415,6 +427,7 @@ impl RaftLoop {
                     match result {
                         Applied::Ok(v) => Answer::ok(&self.name, v),
                         Applied::Mismatch(cur) => Answer::mismatch(&self.name, cur),
+                        Applied::Full => Answer::fail(&self.name, "state-full"),
                     }
                 };
                 let _ = p.reply.send(Reply::Answer(answer));
@@ -518,6 +531,7 @@ impl RaftLoop {
             p.commit = self.raw.raft.raft_log.committed;
             p.applied = self.applied;
             p.snapshot_index = self.raw.store().snapshot_ref().get_metadata().index;
+            p.state_bytes = self.sm.size();
         }
     }
 }

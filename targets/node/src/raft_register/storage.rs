@@ -1,12 +1,15 @@
 //! Durable storage for the Raft log behind raft-rs's [`Storage`] trait.
 //!
 //! Layout of a node's data directory:
-//! - `wal.log`: an append-only file of framed records (`len u32 LE | crc32 u32 LE | kind u8 |
-//!   protobuf payload`), kind 1 = a log entry, kind 2 = the hard state. Replaying it in
-//!   order rebuilds the log: an entry at an index that already exists replaces that entry
-//!   and everything after it. A torn or corrupt tail (a crash mid-write) is cut off.
+//! - `wal.log`: an append-only file of framed records (see [`crate::durable`]), kind 1 = a
+//!   log entry, kind 2 = the hard state (term, vote, commit). Replaying it in order rebuilds
+//!   the log: an entry at an index that already exists replaces that entry and everything
+//!   after it. A last record cut short (a crash in the middle of an append, before the
+//!   fsync that would have made anything depend on it) is cut off; any other damage, or a
+//!   record that does not decode or does not fit the log, makes opening fail with the byte
+//!   offset: a node that lost a fsynced vote or entry must not come up.
 //! - `snapshot.bin`: the latest snapshot (one framed record, kind 3), written to a temporary
-//!   file, fsynced and renamed into place.
+//!   file, fsynced and renamed into place: it must be intact to its end.
 //!
 //! Everything written during one Ready is made durable by a single [`DiskStorage::persist`]
 //! (one flush and one fsync), before any acknowledgement depends on it. After a snapshot the
@@ -19,7 +22,7 @@ use protobuf::Message as PbMessage;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
-use crate::durable::{read_records, replace_file, AppendLog};
+use crate::durable::{read_records, replace_file, AppendLog, DurableError};
 
 const KIND_ENTRY: u8 = 1;
 const KIND_HARD_STATE: u8 = 2;
@@ -46,6 +49,9 @@ pub enum DiskError {
         /// What was wrong.
         detail: String,
     },
+    /// A file is damaged (checksums, framing).
+    #[error(transparent)]
+    Durable(#[from] DurableError),
 }
 
 fn io_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> DiskError {
@@ -78,18 +84,23 @@ impl DiskStorage {
     pub fn open(dir: &Path, voters: &[u64], sync: bool) -> Result<Self, DiskError> {
         let snap_path = dir.join(SNAPSHOT);
         let mut snapshot = Snapshot::default();
-        let snap_records = read_records(&snap_path).map_err(io_err(snap_path.clone()))?;
+        let snap_records = read_records(&snap_path)?;
         if snap_path.exists() {
-            let corrupt = |detail: String| DiskError::Corrupt {
+            let corrupt = |offset: usize, detail: String| DiskError::Corrupt {
                 path: snap_path.clone(),
-                detail,
+                detail: format!("record at byte offset {offset}: {detail}"),
             };
-            match snap_records.first() {
-                Some((KIND_SNAPSHOT, payload)) => {
-                    snapshot =
-                        Snapshot::parse_from_bytes(payload).map_err(|e| corrupt(e.to_string()))?;
+            match snap_records.as_slice() {
+                [r] if r.kind == KIND_SNAPSHOT => {
+                    snapshot = Snapshot::parse_from_bytes(&r.payload)
+                        .map_err(|e| corrupt(r.offset, e.to_string()))?;
                 }
-                _ => return Err(corrupt("no snapshot record".to_owned())),
+                _ => {
+                    return Err(corrupt(
+                        0,
+                        format!("{} records, not one snapshot record", snap_records.len()),
+                    ))
+                }
             }
         }
         let mut conf_state = snapshot.get_metadata().get_conf_state().clone();
@@ -105,11 +116,12 @@ impl DiskStorage {
         let mut entries: Vec<Entry> = Vec::new();
 
         let wal_path = dir.join(WAL);
-        let (wal, records) = AppendLog::open(dir, WAL).map_err(io_err(wal_path.clone()))?;
-        for (kind, payload) in records {
+        let (wal, records) = AppendLog::open(dir, WAL)?;
+        for record in records {
+            let (kind, payload) = (record.kind, record.payload);
             let corrupt = |detail: String| DiskError::Corrupt {
                 path: wal_path.clone(),
-                detail,
+                detail: format!("record at byte offset {}: {detail}", record.offset),
             };
             match kind {
                 KIND_ENTRY => {
@@ -425,6 +437,47 @@ mod tests {
         drop(s);
         let s = open(&dir);
         assert_eq!(datas(&s, 1, 3), vec![b"a".to_vec(), b"b2".to_vec()]);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damage_before_the_last_record_is_refused_and_a_vote_is_never_dropped() {
+        let dir = scratch("damage");
+        let mut s = open(&dir);
+        assert!(s.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")]).is_ok());
+        let voted = HardState {
+            term: 2,
+            vote: 3,
+            commit: 1,
+            ..Default::default()
+        };
+        assert!(s.set_hard_state(&voted).is_ok());
+        assert!(s.persist().is_ok());
+        let before_vote = fs::metadata(dir.join(WAL)).map(|m| m.len()).unwrap_or(0) as usize;
+        assert!(s.append(&[entry(3, 2, b"c")]).is_ok());
+        assert!(s.persist().is_ok());
+        drop(s);
+        let good = fs::read(dir.join(WAL)).unwrap_or_default();
+        let reopen = |bytes: &[u8]| {
+            assert!(fs::write(dir.join(WAL), bytes).is_ok());
+            DiskStorage::open(&dir, &[1, 2, 3], true).map_err(|e| e.to_string())
+        };
+        // A byte of the vote record flipped, with a record after it: refused.
+        let mut bad = good.clone();
+        bad[before_vote - 3] ^= 0x10;
+        let e = reopen(&bad).err().unwrap_or_default();
+        assert!(e.contains("wal.log") && e.contains("offset"), "{e}");
+        // The vote record as the last one, complete but damaged: refused too, not dropped.
+        let e = reopen(&bad[..before_vote]).err().unwrap_or_default();
+        assert!(e.contains("checksum mismatch"), "{e}");
+        // The vote record cut short (a crash before its fsync): dropped, the term before it
+        // is kept.
+        let s = reopen(&good[..before_vote - 2]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.initial_state().map(|r| r.hard_state.vote).ok(), Some(0));
+        // Intact: everything is there.
+        let s = reopen(&good).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.initial_state().map(|r| r.hard_state).ok(), Some(voted));
+        assert_eq!(s.last_index().ok(), Some(3));
         let _ = fs::remove_dir_all(&dir);
     }
 

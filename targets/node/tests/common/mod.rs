@@ -41,6 +41,16 @@ pub fn free_port() -> u16 {
     panic!("no free port in 20000..32000");
 }
 
+/// A fresh random peer token (64 hex digits from the kernel's random source).
+pub fn fresh_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A fresh scratch directory under the system temp dir.
 pub fn scratch_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -92,6 +102,8 @@ pub struct Spec {
     pub args: Vec<String>,
     /// Start each node under libfaketime with its own clock file.
     pub faketime: bool,
+    /// Start only these nodes (all when `None`); the others can be started later.
+    pub only: Option<Vec<usize>>,
 }
 
 impl Spec {
@@ -101,7 +113,14 @@ impl Spec {
             nodes,
             args: vec!["--request-timeout-ms".into(), "3000".into()],
             faketime: false,
+            only: None,
         }
+    }
+
+    /// Starts only the nodes in `which` at first.
+    pub fn only(mut self, which: &[usize]) -> Self {
+        self.only = Some(which.to_vec());
+        self
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -122,7 +141,12 @@ pub struct Cluster {
     links: HashMap<(usize, usize), Link>,
     children: Mutex<Vec<Option<Child>>>,
     starts: Vec<u32>,
+    /// Sends the cluster's peer token with every request (client routes ignore it).
     pub http: reqwest::Client,
+    /// Sends no token.
+    pub anonymous: reqwest::Client,
+    /// The cluster's peer token, given to every node in `FAULTLINE_PEER_TOKEN`.
+    pub token: String,
 }
 
 impl Cluster {
@@ -144,7 +168,19 @@ impl Cluster {
                 links.insert((i, j), Link { blocked: tx, port });
             }
         }
+        let token = fresh_token();
+        let mut auth = reqwest::header::HeaderMap::new();
+        auth.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header"),
+        );
         let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(0)
+            .default_headers(auth)
+            .build()
+            .expect("client");
+        let anonymous = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(0)
             .build()
@@ -157,12 +193,16 @@ impl Cluster {
             ports,
             links,
             http,
+            anonymous,
+            token,
         };
         for i in 0..c.spec.nodes {
             if c.spec.faketime {
                 c.set_clock(i, "+0");
             }
-            c.start_node(i);
+            if !matches!(&c.spec.only, Some(o) if !o.contains(&i)) {
+                c.start_node(i);
+            }
         }
         c
     }
@@ -199,6 +239,7 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.dir.join(format!("data-n{}", i + 1)))
             .args(&self.spec.args)
+            .env("FAULTLINE_PEER_TOKEN", &self.token)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -243,6 +284,34 @@ impl Cluster {
         self.children.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The exit status of node i if it has exited (it is then no longer running), with the
+    /// text of its log.
+    pub fn exited(&self, i: usize) -> Option<(std::process::ExitStatus, String)> {
+        let mut kids = self.kids();
+        let status = kids[i].as_mut()?.try_wait().ok()??;
+        kids[i] = None;
+        let log = self.dir.join(format!("n{}-{}.log", i + 1, self.starts[i]));
+        Some((status, std::fs::read_to_string(log).unwrap_or_default()))
+    }
+
+    /// Waits up to `within` for node i to exit; its status and log text if it did.
+    pub async fn wait_exit(
+        &self,
+        i: usize,
+        within: Duration,
+    ) -> Option<(std::process::ExitStatus, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(e) = self.exited(i) {
+                return Some(e);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Panics, with the tail of its log, if a node that should run has exited.
     pub fn assert_running(&self) {
         let mut kids = self.kids();
@@ -282,6 +351,81 @@ impl Cluster {
         for link in self.links.values() {
             let _ = link.blocked.send(false);
         }
+    }
+
+    /// `POST /raft/messages` on node i with `body`; `(status, answer)`.
+    pub async fn post_raft(&self, i: usize, body: Vec<u8>) -> (u16, Value) {
+        answer(
+            self.http
+                .post(self.url(i, "/raft/messages"))
+                .body(body)
+                .send()
+                .await,
+        )
+        .await
+    }
+
+    /// Sends node i a request whose head announces `len` body bytes (with the cluster's
+    /// token when `token`), then at most `sent` of them, and reads the answer without
+    /// sending the rest: `(status, JSON body)`. A node that refuses a body for its size
+    /// answers at once; sending it whole through a client would race with the node closing
+    /// the connection.
+    pub async fn announce_body(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        len: usize,
+        sent: usize,
+        token: bool,
+    ) -> (u16, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = TcpStream::connect(("127.0.0.1", self.ports[i]))
+            .await
+            .expect("connect");
+        let auth = if token {
+            format!("authorization: Bearer {}\r\n", self.token)
+        } else {
+            String::new()
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}content-length: {len}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("write head");
+        let _ = s.write_all(&vec![b'0'; sent.min(len)]).await;
+        let mut buf = Vec::new();
+        let read = async {
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match s.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let want = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(usize::MAX);
+                    if buf.len() >= end + 4 + want {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), read).await;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        (status, body)
     }
 
     pub fn url(&self, i: usize, path: &str) -> String {
