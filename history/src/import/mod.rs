@@ -29,6 +29,7 @@ pub mod jepsen;
 pub mod porcupine;
 
 use crate::error::HistoryError;
+use crate::event::Process;
 use crate::jsonl::JsonlReader;
 use crate::History;
 use std::fmt;
@@ -232,14 +233,60 @@ pub fn parse_bytes(
         Format::Auto => detect(&bytes[..bytes.len().min(DETECT_BYTES)]),
         f => f,
     };
-    if format == Format::Jsonl {
-        return read_jsonl(bytes, name);
+    let history = if format == Format::Jsonl {
+        read_jsonl(bytes, name)?
+    } else {
+        let text = utf8(bytes, name)?;
+        match format {
+            Format::Porcupine => porcupine::import(text, name)?,
+            _ => jepsen::import(text, name, options)?,
+        }
+    };
+    let lines = memchr::memchr_iter(b'\n', bytes).count()
+        + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    require_operations(history, name, lines, format == Format::Jsonl, blank)
+}
+
+/// Refuses a history without a single client event: nothing to check is not "valid".
+/// (Client completions with no invoke are left to [`crate::pair`], which names them.)
+/// `lines` is how many lines the input has; `native` says whether a header line is the
+/// faultline one; `blank` whether the input is only whitespace.
+fn require_operations(
+    history: History,
+    name: &str,
+    lines: usize,
+    native: bool,
+    blank: bool,
+) -> Result<History, HistoryError> {
+    if history
+        .events
+        .iter()
+        .any(|e| matches!(e.process, Process::Client(_)))
+    {
+        return Ok(history);
     }
-    let text = utf8(bytes, name)?;
-    match format {
-        Format::Porcupine => porcupine::import(text, name),
-        _ => jepsen::import(text, name, options),
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let nemesis = history.events.len();
+    let mut found = if nemesis > 0 {
+        format!("only {}", plural(nemesis, "nemesis event"))
+    } else if lines == 0 {
+        "the file is empty".to_string()
+    } else if native && !history.meta.is_empty() {
+        "only a header line".to_string()
+    } else if blank {
+        "only blank lines".to_string()
+    } else {
+        "no events".to_string()
+    };
+    if history.truncated_tail {
+        found.push_str(", and a last line cut short mid-write (skipped)");
     }
+    Err(HistoryError::NoOperations {
+        file: name.to_string(),
+        line: lines.max(1),
+        found,
+    })
 }
 
 /// Reads JSONL with the event vector sized up front (one event per line).
