@@ -125,9 +125,10 @@ pub struct Paired {
 
 /// Pairs each client invoke with the next completion of the same process.
 ///
-/// Rules (DESIGN §4): a process never has two operations in flight; a completion must
-/// follow an invoke of the same process and `f`; an invoke with no completion counts as
-/// `info`. `file` is used in error messages.
+/// Rules (DESIGN §4): indexes strictly increase; a process never has two operations in
+/// flight; a completion must follow an invoke of the same process and `f`, on the same
+/// key if it names one (it may omit it), at a `time` no earlier than the invoke's; an
+/// invoke with no completion counts as `info`. `file` is used in error messages.
 pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
     let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
     let mut faults = Vec::new();
@@ -137,7 +138,18 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
         index: ev.index,
         message,
     };
+    let mut last_index: Option<u64> = None;
     for ev in events {
+        if let Some(last) = last_index.filter(|&last| ev.index <= last) {
+            return Err(structure(
+                ev,
+                format!(
+                    "index {} does not increase (previous event had index {last}); the index is the real-time order of the history",
+                    ev.index
+                ),
+            ));
+        }
+        last_index = Some(ev.index);
         let p = match ev.process {
             Process::Nemesis => {
                 faults.push(ev.clone());
@@ -194,6 +206,28 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
                         ),
                     ));
                 }
+                if let Some(key) = ev.key.as_ref().filter(|&k| op.key.as_ref() != Some(k)) {
+                    let theirs = match &op.key {
+                        Some(k) => format!("is on key {k}"),
+                        None => "has no key".to_string(),
+                    };
+                    return Err(structure(
+                        ev,
+                        format!(
+                            "process {p} completes {} on key {key} but its operation in flight (invoked at event {}) {theirs}; a completion may omit the key, but not change it",
+                            ev.f, op.invoke_index
+                        ),
+                    ));
+                }
+                if ev.time < op.invoke_time {
+                    return Err(structure(
+                        ev,
+                        format!(
+                            "process {p} completes {} at time {} ns, before its invoke (event {}) at time {} ns; a completion cannot precede its invoke",
+                            ev.f, ev.time, op.invoke_index, op.invoke_time
+                        ),
+                    ));
+                }
                 op.outcome = match kind {
                     EventType::Ok => Outcome::Ok,
                     EventType::Fail => Outcome::Fail,
@@ -206,9 +240,6 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
                     op.node = ev.node.clone();
                 }
                 op.error = ev.error.clone();
-                if op.key.is_none() {
-                    op.key = ev.key.clone();
-                }
             }
         }
     }
