@@ -1,15 +1,25 @@
 //! The faultline-history/1 JSON Lines format: a streaming reader and a writer.
+//!
+//! Event lines carry only the fields of [`EVENT_FIELDS`]: any other field (a typo such
+//! as `"vaule"`, which would otherwise read as a write of `null`) is an error naming
+//! it, its line and the nearest known field. Free metadata belongs in the header line.
 
 use crate::error::HistoryError;
 use crate::event::Event;
 use crate::History;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::fmt;
 use std::io::{BufRead, Write};
 
 /// The `format` field of a header line.
 pub const FORMAT_NAME: &str = "faultline-history";
 /// The version this crate reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
+/// The fields an event line may carry; any other field is an error.
+pub const EVENT_FIELDS: [&str; 9] = [
+    "index", "time", "process", "type", "f", "key", "value", "node", "error",
+];
 
 /// Streams events out of a faultline-history/1 source, one line at a time.
 ///
@@ -150,6 +160,30 @@ impl LineState {
         Ok(())
     }
 
+    /// Why `field` is refused, with the nearest known field when one is close.
+    fn unknown_field_message(&self, field: &str) -> String {
+        let header = format!("{{\"format\":\"{FORMAT_NAME}\",\"version\":{FORMAT_VERSION},...}}");
+        if field == "format" {
+            let where_ = if self.seen_event || self.header.is_some() {
+                "a header line is only read as the first line of the file"
+            } else {
+                "this line is not a faultline-history header"
+            };
+            return format!(
+                "unknown field \"format\" in an event line; {where_} (expected {header})"
+            );
+        }
+        let guess = match nearest_field(field) {
+            Some(f) => format!("did you mean \"{f}\"? An"),
+            None => "an".to_string(),
+        };
+        format!(
+            "unknown field \"{}\"; {guess} event line carries only {}; free metadata belongs in the header line ({header}, the first line)",
+            shorten(field),
+            EVENT_FIELDS.join(", ")
+        )
+    }
+
     /// One line without its newline; `complete` when the newline was there.
     fn handle(&mut self, line: &[u8], complete: bool) -> Step {
         self.line_no += 1;
@@ -169,7 +203,13 @@ impl LineState {
         }
         let parsed = match crate::import::fast_jsonl::parse_event(line) {
             Some(ev) => Ok(ev),
-            None => serde_json::from_slice::<Event>(line),
+            None => {
+                // The derived deserializer ignores unknown fields: look for them first.
+                if let Some(field) = unknown_field(line) {
+                    return Step::Error(self.parse_error(self.unknown_field_message(&field)));
+                }
+                serde_json::from_slice::<Event>(line)
+            }
         };
         let ev = match parsed {
             Ok(ev) => ev,
@@ -211,6 +251,85 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
         }
     }
+}
+
+/// The first field of the JSON object `line` that is not in [`EVENT_FIELDS`], if `line`
+/// is an object (anything else is left to the event parser's error).
+fn unknown_field(line: &[u8]) -> Option<String> {
+    struct FirstUnknown(Option<String>);
+    impl<'de> Deserialize<'de> for FirstUnknown {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = FirstUnknown;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<FirstUnknown, A::Error> {
+                    let mut unknown = None;
+                    while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                        map.next_value::<IgnoredAny>()?;
+                        if unknown.is_none() && !EVENT_FIELDS.contains(&name.as_ref()) {
+                            unknown = Some(name.into_owned());
+                        }
+                    }
+                    Ok(FirstUnknown(unknown))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_slice::<FirstUnknown>(line).ok()?.0
+}
+
+/// The known field nearest to `field`: equal but for case, or at most two edits away
+/// (insertions, deletions, substitutions, swaps of neighbours), fewer than its length.
+fn nearest_field(field: &str) -> Option<&'static str> {
+    if field.len() > 16 {
+        return None;
+    }
+    let lower = field.to_lowercase();
+    EVENT_FIELDS
+        .iter()
+        .map(|&known| (edit_distance(lower.as_bytes(), known.as_bytes()), known))
+        .filter(|&(d, _)| d <= 2 && d < field.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, known)| known)
+}
+
+/// `text` cut to its first 40 characters (with `...`), to quote it in a message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Optimal string alignment distance (Levenshtein plus swaps of neighbours).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Whether `needle` occurs in `hay`.
