@@ -24,8 +24,11 @@ pub const EVENT_FIELDS: [&str; 9] = [
 /// Streams events out of a faultline-history/1 source, one line at a time.
 ///
 /// An optional header on the first non-empty line is kept in [`JsonlReader::header`].
-/// A last line that is cut short (no newline, does not parse) is what a harness killed
-/// mid-write leaves behind: it is skipped and [`JsonlReader::truncated_tail`] says so.
+/// A last line that is cut short is what a harness killed mid-write leaves behind: it is
+/// skipped and [`JsonlReader::truncated_tail`] says so. Cut short means: no newline, and
+/// the beginning of a valid event (an incomplete JSON object whose fields so far are
+/// valid; see ARCHITECTURE.md). Any other last line that does not parse, complete or
+/// not, is an error naming its line.
 /// Lines are read as bytes: invalid UTF-8 is a parse error naming its line.
 pub struct JsonlReader<R> {
     input: R,
@@ -213,15 +216,26 @@ impl LineState {
         };
         let ev = match parsed {
             Ok(ev) => ev,
-            Err(_) if !complete => {
-                // The writer was stopped mid-line: keep everything before it.
-                self.truncated_tail = true;
-                return Step::End;
-            }
             Err(e) => {
-                return Step::Error(self.parse_error(format!(
-                    "not a faultline-history event ({e}); expected an object with index, time, process, type, f, value"
-                )))
+                let cut = if complete {
+                    Ok(false)
+                } else {
+                    crate::import::fast_jsonl::cut_event_prefix(line, self.last_index)
+                };
+                return match cut {
+                    // The writer was stopped mid-line: keep everything before it.
+                    Ok(true) => {
+                        self.truncated_tail = true;
+                        Step::End
+                    }
+                    Ok(false) => Step::Error(self.parse_error(format!(
+                        "not a faultline-history event ({}); expected an object with index, time, process, type, f, value",
+                        serde_message(&e)
+                    ))),
+                    Err(why) => Step::Error(self.parse_error(format!(
+                        "the last line has no newline but is not the beginning of a valid event either ({why}), so it is not a line cut short by a stopped writer; fix or remove it"
+                    ))),
+                };
             }
         };
         if let Some(last) = self.last_index {
@@ -285,9 +299,20 @@ fn unknown_field(line: &[u8]) -> Option<String> {
     serde_json::from_slice::<FirstUnknown>(line).ok()?.0
 }
 
+/// A serde_json error with its position as a column of the line (its own line number
+/// counts within the line, not the file).
+pub(crate) fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&at) {
+        Some(message) if e.line() == 1 => format!("{message} at column {}", e.column()),
+        _ => text,
+    }
+}
+
 /// The known field nearest to `field`: equal but for case, or at most two edits away
 /// (insertions, deletions, substitutions, swaps of neighbours), fewer than its length.
-fn nearest_field(field: &str) -> Option<&'static str> {
+pub(crate) fn nearest_field(field: &str) -> Option<&'static str> {
     if field.len() > 16 {
         return None;
     }
