@@ -10,12 +10,18 @@ use crate::History;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 /// The `format` field of a header line.
 pub const FORMAT_NAME: &str = "faultline-history";
 /// The version this crate reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
+/// The longest line [`JsonlReader`] reads by default, newline not counted: 64 MiB.
+/// Events the recorder writes take a few hundred bytes; this leaves room for very large
+/// values while bounding the memory one line can take (a stream with no newline, such
+/// as `/dev/zero`, is refused after this many bytes).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 /// The fields an event line may carry; any other field is an error.
 pub const EVENT_FIELDS: [&str; 9] = [
     "index", "time", "process", "type", "f", "key", "value", "node", "error",
@@ -29,10 +35,14 @@ pub const EVENT_FIELDS: [&str; 9] = [
 /// the beginning of a valid event (an incomplete JSON object whose fields so far are
 /// valid; see ARCHITECTURE.md). Any other last line that does not parse, complete or
 /// not, is an error naming its line.
-/// Lines are read as bytes: invalid UTF-8 is a parse error naming its line.
+/// Lines are read as bytes: invalid UTF-8 is a parse error naming its line. A line
+/// longer than [`MAX_LINE_BYTES`] (or [`JsonlReader::max_line_bytes`]) is an error, after
+/// which the reader ends: memory stays bounded whatever the input.
 pub struct JsonlReader<R> {
     input: R,
     st: LineState,
+    max_line: usize,
+    done: bool,
 }
 
 /// Everything of the reader but its input, so a line can be parsed while it is still
@@ -73,7 +83,20 @@ impl<R: BufRead> JsonlReader<R> {
                 last_index: None,
                 truncated_tail: false,
             },
+            max_line: MAX_LINE_BYTES,
+            done: false,
         }
+    }
+
+    /// The same reader with another bound on the length of a line (newline not counted).
+    pub fn max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
+    }
+
+    /// How many lines have been read so far.
+    pub fn lines_read(&self) -> usize {
+        self.st.line_no
     }
 
     /// The header's metadata, once the first line has been read.
@@ -108,6 +131,9 @@ impl<R: BufRead> JsonlReader<R> {
 
     /// Reads and handles the next line; `None` at the end of the input.
     fn step(&mut self) -> Option<Step> {
+        if self.done {
+            return None;
+        }
         let avail = match self.input.fill_buf() {
             Ok(avail) => avail,
             Err(e) => return Some(Step::Error(self.io_error(e))),
@@ -116,15 +142,20 @@ impl<R: BufRead> JsonlReader<R> {
             return None;
         }
         if let Some(nl) = memchr::memchr(b'\n', avail) {
+            if nl > self.max_line {
+                return Some(self.too_long());
+            }
             // The whole line is in the input's buffer: parse it in place.
             let step = self.st.handle(&avail[..nl], true);
             self.input.consume(nl + 1);
             return Some(step);
         }
-        // The line goes on past the buffer (or is the last, unterminated one).
+        // The line goes on past the buffer (or is the last, unterminated one): read at
+        // most the longest line and its newline.
         let mut buf = std::mem::take(&mut self.st.buf);
         buf.clear();
-        if let Err(e) = self.input.read_until(b'\n', &mut buf) {
+        let most = self.max_line.saturating_add(1) as u64;
+        if let Err(e) = (&mut self.input).take(most).read_until(b'\n', &mut buf) {
             return Some(Step::Error(self.io_error(e)));
         }
         let complete = buf.last() == Some(&b'\n');
@@ -133,9 +164,37 @@ impl<R: BufRead> JsonlReader<R> {
         } else {
             &buf[..]
         };
+        if line.len() > self.max_line {
+            self.st.buf = Vec::new();
+            return Some(self.too_long());
+        }
         let step = self.st.handle(line, complete);
-        self.st.buf = buf;
+        // Keep the buffer for the next long line, unless it grew large.
+        if buf.capacity() <= 1 << 20 {
+            self.st.buf = buf;
+        }
         Some(step)
+    }
+
+    /// The error of a line longer than the limit; the reader ends there.
+    fn too_long(&mut self) -> Step {
+        self.done = true;
+        self.st.line_no += 1;
+        let line = self.st.line_no;
+        Step::Error(self.st.parse_error(format!(
+            "line {line} is longer than {}, the longest line this reader accepts (events take a few hundred bytes); is this a faultline-history file?",
+            show_bytes(self.max_line)
+        )))
+    }
+}
+
+/// A byte count in words: `1 GiB`, `64 MiB`, `512 KiB`, `100 bytes`.
+pub(crate) fn show_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 

@@ -13,7 +13,10 @@
 //!   `"timed-out"`.
 //!
 //! Every importer sets `meta["imported_from"]` ([`META_IMPORTED_FROM`]). Parse errors
-//! name the file and the 1-based line; no input makes a parser panic.
+//! name the file and the 1-based line; no input makes a parser panic. Input with no
+//! client event is refused in every format ([`HistoryError::NoOperations`]). Reading
+//! from a file or stream ([`load`], [`read_from`]) holds a bounded amount of it in
+//! memory ([`Limits`]): endless input such as `/dev/zero` is an error, not a hang.
 //!
 //! ```
 //! use faultline_history::import::{parse_str, Format};
@@ -30,9 +33,11 @@ pub mod porcupine;
 
 use crate::error::HistoryError;
 use crate::event::Process;
-use crate::jsonl::JsonlReader;
+use crate::jsonl::{show_bytes, JsonlReader, MAX_LINE_BYTES};
 use crate::History;
 use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 use thiserror::Error;
@@ -196,23 +201,116 @@ pub fn detect(head: &[u8]) -> Format {
     }
 }
 
-/// Reads a history file in `format` with default options.
+/// Reads a history file in `format` with default options and limits (see [`read_from`]).
 pub fn load(path: &Path, format: Format) -> Result<History, HistoryError> {
     load_with(path, format, &ImportOptions::default())
 }
 
-/// Reads a history file in `format` with `options`.
+/// Reads a history file in `format` with `options` and the default [`Limits`].
 pub fn load_with(
     path: &Path,
     format: Format,
     options: &ImportOptions,
 ) -> Result<History, HistoryError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
+    let file = File::open(path).map_err(|source| HistoryError::Io {
         file: name.clone(),
         source,
     })?;
-    parse_bytes(&bytes, &name, format, options)
+    read_from(file, &name, format, options, &Limits::default())
+}
+
+/// The most bytes of a Jepsen EDN history or Porcupine log read (they are read whole):
+/// 1 GiB. That admits the largest histories Jepsen writes as EDN while bounding memory;
+/// an endless source such as `/dev/zero` is refused after this much.
+pub const MAX_WHOLE_FILE_BYTES: usize = 1 << 30;
+
+/// Bounds on how much of a source the readers hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// The longest JSONL line, newline not counted ([`MAX_LINE_BYTES`] by default).
+    pub max_line_bytes: usize,
+    /// The largest Jepsen EDN history or Porcupine log ([`MAX_WHOLE_FILE_BYTES`] by
+    /// default).
+    pub max_whole_file_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: MAX_LINE_BYTES,
+            max_whole_file_bytes: MAX_WHOLE_FILE_BYTES,
+        }
+    }
+}
+
+/// Reads a history from any source (a file, a pipe, standard input) in `format`;
+/// `name` is used in errors. Memory stays bounded whatever the source: detection reads
+/// at most [`DETECT_BYTES`], faultline JSONL is streamed line by line (each line at most
+/// [`Limits::max_line_bytes`]), and the whole-file formats are read up to
+/// [`Limits::max_whole_file_bytes`]. Past a limit the error names the line reached.
+pub fn read_from<R: Read>(
+    mut input: R,
+    name: &str,
+    format: Format,
+    options: &ImportOptions,
+    limits: &Limits,
+) -> Result<History, HistoryError> {
+    let io = |source| HistoryError::Io {
+        file: name.to_string(),
+        source,
+    };
+    let mut head = Vec::with_capacity(DETECT_BYTES);
+    (&mut input)
+        .take(DETECT_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let format = match format {
+        Format::Auto => detect(&head[bom..]),
+        f => f,
+    };
+    let mut rest = std::io::Cursor::new(head);
+    rest.set_position(bom as u64);
+    let rest = rest.chain(input);
+    if format == Format::Jsonl {
+        let input = BufReader::with_capacity(1 << 16, rest);
+        let mut reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
+        let mut events = Vec::new();
+        for ev in reader.by_ref() {
+            events.push(ev?);
+        }
+        let lines = reader.lines_read();
+        let history = History {
+            meta: reader.header().cloned().unwrap_or_default(),
+            events,
+            truncated_tail: reader.truncated_tail(),
+        };
+        let blank = history.meta.is_empty() && !history.truncated_tail;
+        return require_operations(history, name, lines, true, blank);
+    }
+    let cap = limits.max_whole_file_bytes;
+    let mut bytes = Vec::new();
+    rest.take(cap.saturating_add(1) as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > cap {
+        let line = 1 + memchr::memchr_iter(b'\n', &bytes[..cap]).count();
+        return Err(HistoryError::parse(
+            name,
+            line,
+            format!(
+                "the input goes on past {} (reached on line {line}), the most this build reads of a {}, which is read whole; is this the right file? (faultline-history/1 JSONL is streamed and has no such limit)",
+                show_bytes(cap),
+                if format == Format::Porcupine { "Porcupine log" } else { "Jepsen EDN history" },
+            ),
+        ));
+    }
+    parse_bytes(&bytes, name, format, options)
 }
 
 /// Parses a history held in a string with default options; `name` is used in errors.
@@ -221,7 +319,9 @@ pub fn parse_str(text: &str, name: &str, format: Format) -> Result<History, Hist
 }
 
 /// Parses a history held in memory. Bytes that are not UTF-8 are a parse error naming
-/// their line; `name` is used in errors.
+/// their line; `name` is used in errors. JSONL lines are limited to [`MAX_LINE_BYTES`];
+/// the input is already in memory, so no whole-file limit applies (see [`read_from`]
+/// for sources of unknown size).
 pub fn parse_bytes(
     bytes: &[u8],
     name: &str,
@@ -289,10 +389,11 @@ fn require_operations(
     })
 }
 
-/// Reads JSONL with the event vector sized up front (one event per line).
+/// Reads JSONL with the event vector sized up front (one event per line; no event
+/// line is shorter than 40 bytes, so blank lines cannot make it huge).
 fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
-    let mut events = Vec::with_capacity(lines);
+    let mut events = Vec::with_capacity(lines.min(bytes.len() / 40 + 1));
     let mut reader = JsonlReader::new(bytes, name);
     for ev in reader.by_ref() {
         events.push(ev?);
