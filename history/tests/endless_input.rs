@@ -127,3 +127,31 @@ fn dev_zero_is_refused() {
         }
     }
 }
+
+#[test]
+fn streaming_and_in_memory_reads_detect_alike_after_a_byte_order_mark() {
+    // The deciding byte sits at the end of the detection window, after a BOM.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.resize(3 + DETECT_BYTES - 2, b' ');
+    bytes.extend_from_slice(b"{:process 0 :type :invoke :f :read :value nil}\n");
+    let opts = ImportOptions::default();
+    let in_memory = faultline_history::parse_bytes(&bytes, "b", Format::Auto, &opts);
+    let streamed = read_from(&bytes[..], "b", Format::Auto, &opts, &Limits::default());
+    assert!(in_memory.is_ok(), "{in_memory:?}");
+    assert_eq!(
+        streamed.map_err(|e| e.to_string()),
+        in_memory.map_err(|e| e.to_string())
+    );
+    // One byte order mark is skipped, not two.
+    let twice = b"\xEF\xBB\xBF\xEF\xBB\xBF{:process 0 :type :invoke :f :read :value nil}\n";
+    for format in [Format::Auto, Format::Jsonl, Format::Edn, Format::Porcupine] {
+        let in_memory = faultline_history::parse_bytes(twice, "b", format, &opts);
+        let streamed = read_from(&twice[..], "b", format, &opts, &Limits::default());
+        assert!(in_memory.is_err(), "{format}");
+        assert_eq!(
+            streamed.map_err(|e| e.to_string()),
+            in_memory.map_err(|e| e.to_string()),
+            "{format}"
+        );
+    }
+}

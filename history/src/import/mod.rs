@@ -260,9 +260,10 @@ pub fn read_from<R: Read>(
         file: name.to_string(),
         source,
     };
-    let mut head = Vec::with_capacity(DETECT_BYTES);
+    // The head parse_bytes detects on: DETECT_BYTES after a byte order mark.
+    let mut head = Vec::with_capacity(DETECT_BYTES + 3);
     (&mut input)
-        .take(DETECT_BYTES as u64)
+        .take(DETECT_BYTES as u64 + 3)
         .read_to_end(&mut head)
         .map_err(io)?;
     let bom = if head.starts_with(b"\xEF\xBB\xBF") {
@@ -271,11 +272,14 @@ pub fn read_from<R: Read>(
         0
     };
     let format = match format {
-        Format::Auto => detect(&head[bom..]),
+        Format::Auto => detect(&head[bom..head.len().min(bom + DETECT_BYTES)]),
         f => f,
     };
     let mut rest = std::io::Cursor::new(head);
-    rest.set_position(bom as u64);
+    if format == Format::Jsonl {
+        // parse_bytes strips the byte order mark of the whole-file formats.
+        rest.set_position(bom as u64);
+    }
     let rest = rest.chain(input);
     if format == Format::Jsonl {
         let input = BufReader::with_capacity(1 << 16, rest);
