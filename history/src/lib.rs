@@ -15,8 +15,7 @@ mod op;
 pub use error::HistoryError;
 pub use event::{Event, EventType, Key, Process, Value};
 pub use import::{
-    detect, load, load_with, parse_bytes, parse_str, read_from, Format, ImportOptions, Independent,
-    Limits,
+    detect, load, load_with, parse_bytes, parse_str, Format, ImportOptions, Independent,
 };
 pub use jsonl::{write_history, JsonlReader, JsonlWriter};
 pub use op::{pair, seconds, show, Operation, Outcome, Paired};
