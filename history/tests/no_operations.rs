@@ -72,18 +72,21 @@ fn edn_and_porcupine_with_only_nemesis_events_or_comments_have_no_operations() {
 }
 
 #[test]
-fn client_completions_without_an_invoke_are_left_to_pairing() {
+fn client_completions_without_an_invoke_are_a_pairing_error_naming_the_line() {
     let text = "{\"index\":0,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n";
-    let h = parse_bytes(
+    match parse_bytes(
         text.as_bytes(),
         "n.hist",
         Format::Jsonl,
         &ImportOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    match h.pair("n.hist") {
-        Err(e) => assert!(e.to_string().contains("no operation in flight"), "{e}"),
-        Ok(p) => panic!("expected a pairing error, got {p:?}"),
+    ) {
+        Err(e) => assert!(
+            e.to_string().starts_with(
+                "n.hist:1: ok completion of read by process 0 with no operation in flight"
+            ),
+            "{e}"
+        ),
+        Ok(h) => panic!("expected a pairing error, got {h:?}"),
     }
 }
 

@@ -32,12 +32,14 @@ pub mod jepsen;
 pub mod porcupine;
 
 use crate::error::HistoryError;
-use crate::event::Process;
+use crate::event::{Event, EventType, Key, Process};
 use crate::jsonl::{show_bytes, JsonlReader, MAX_LINE_BYTES};
+use crate::op::{completion_mismatch, orphan_completion, second_invoke, InFlight};
 use crate::History;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 use thiserror::Error;
@@ -283,17 +285,8 @@ pub fn read_from<R: Read>(
     let rest = rest.chain(input);
     if format == Format::Jsonl {
         let input = BufReader::with_capacity(1 << 16, rest);
-        let mut reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
-        let mut events = Vec::new();
-        for ev in reader.by_ref() {
-            events.push(ev?);
-        }
-        let lines = reader.lines_read();
-        let history = History {
-            meta: reader.header().cloned().unwrap_or_default(),
-            events,
-            truncated_tail: reader.truncated_tail(),
-        };
+        let reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
+        let (history, lines) = collect_jsonl(reader, 0, name)?;
         let blank = history.meta.is_empty() && !history.truncated_tail;
         return require_operations(history, name, lines, true, blank);
     }
@@ -397,16 +390,79 @@ fn require_operations(
 /// line is shorter than 40 bytes, so blank lines cannot make it huge).
 fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
-    let mut events = Vec::with_capacity(lines.min(bytes.len() / 40 + 1));
-    let mut reader = JsonlReader::new(bytes, name);
-    for ev in reader.by_ref() {
-        events.push(ev?);
+    let capacity = lines.min(bytes.len() / 40 + 1);
+    collect_jsonl(JsonlReader::new(bytes, name), capacity, name).map(|(h, _)| h)
+}
+
+/// Reads every event of `reader` into a history, checking the pairing rules of
+/// [`crate::pair`] as the lines come, so that a completion that does not match its
+/// invoke is an error naming its line. Also answers how many lines were read.
+fn collect_jsonl<R: BufRead>(
+    mut reader: JsonlReader<R>,
+    capacity: usize,
+    name: &str,
+) -> Result<(History, usize), HistoryError> {
+    let mut events = Vec::with_capacity(capacity);
+    let mut open: HashMap<u64, Open> = HashMap::new();
+    while let Some(ev) = reader.next() {
+        let ev = ev?;
+        let line = reader.lines_read();
+        check_pairing(&mut open, &ev, line)
+            .map_err(|message| HistoryError::parse(name, line, message))?;
+        events.push(ev);
     }
-    Ok(History {
+    let history = History {
         meta: reader.header().cloned().unwrap_or_default(),
         events,
         truncated_tail: reader.truncated_tail(),
-    })
+    };
+    Ok((history, reader.lines_read()))
+}
+
+/// An invoke waiting for its completion, and the line it is on.
+struct Open {
+    f: String,
+    key: Option<Key>,
+    time: u64,
+    index: u64,
+    line: usize,
+}
+
+impl Open {
+    fn view(&self) -> InFlight<'_> {
+        InFlight {
+            f: &self.f,
+            key: self.key.as_ref(),
+            time: self.time,
+            index: self.index,
+            line: Some(self.line),
+        }
+    }
+}
+
+/// The pairing rules for `ev` on `line`, given each process's invoke in flight.
+fn check_pairing(open: &mut HashMap<u64, Open>, ev: &Event, line: usize) -> Result<(), String> {
+    let Process::Client(p) = ev.process else {
+        return Ok(());
+    };
+    if ev.kind == EventType::Invoke {
+        if let Some(o) = open.get(&p) {
+            return Err(second_invoke(p, ev, &o.view()));
+        }
+        let o = Open {
+            f: ev.f.clone(),
+            key: ev.key.clone(),
+            time: ev.time,
+            index: ev.index,
+            line,
+        };
+        open.insert(p, o);
+        return Ok(());
+    }
+    match open.remove(&p) {
+        None => Err(orphan_completion(p, ev)),
+        Some(o) => completion_mismatch(p, ev, &o.view()).map_or(Ok(()), Err),
+    }
 }
 
 /// `bytes` as text, or a parse error naming the line of the first invalid byte.
