@@ -223,7 +223,7 @@ pub fn load_with(
 }
 
 /// The most bytes of a Jepsen EDN history or Porcupine log read (they are read whole):
-/// 1 GiB. That admits the largest histories Jepsen writes as EDN while bounding memory;
+/// 1 GiB: room for very large Jepsen histories while bounding memory;
 /// an endless source such as `/dev/zero` is refused after this much.
 pub const MAX_WHOLE_FILE_BYTES: usize = 1 << 30;
 
