@@ -1,7 +1,9 @@
-//! The Jepsen EDN importer and the generic EDN reader on arbitrary bytes: never panic.
+//! The Jepsen EDN importer and the generic EDN reader on arbitrary bytes: never panic,
+//! and the importer never returns a history without a client event.
 #![no_main]
 
 use faultline_history::import::{edn, parse_bytes, Format, ImportOptions, Independent};
+use faultline_history::Process;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +26,11 @@ fuzz_target!(|data: &[u8]| {
         None => (ImportOptions::default(), data),
     };
     if let Ok(h) = parse_bytes(data, "fuzz", Format::Edn, &opts) {
+        // No operations is refused, never loaded as an empty history.
+        assert!(h
+            .events
+            .iter()
+            .any(|e| matches!(e.process, Process::Client(_))));
         let _ = h.pair("fuzz");
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -182,7 +182,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         for (_, v) in &result.verdicts {
             outcome.add(v);
         }
-        print_result(&args, &request, &name, &paired, &result, parse_ms);
+        let tail = history.truncated_tail;
+        print_result(&args, &request, &name, &paired, &result, parse_ms, tail);
         if let Some(dir) = &args.report {
             let dir = if args.files.len() > 1 {
                 dir.join(report_subfolder(file))
@@ -304,6 +305,7 @@ fn print_result(
     paired: &Paired,
     r: &FileResult,
     parse_ms: f64,
+    truncated_tail: bool,
 ) {
     let dm = r.data_model.map(|d| d.to_string());
     if args.json {
@@ -317,6 +319,9 @@ fn print_result(
         });
         if let Some(dm) = &dm {
             obj["data_model"] = json!(dm);
+        }
+        if truncated_tail {
+            obj["truncated_tail"] = json!(true);
         }
         if request.table {
             let table = model_table(r.verdicts.clone());

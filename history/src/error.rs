@@ -26,6 +26,17 @@ pub enum HistoryError {
         /// What rule it breaks.
         message: String,
     },
+    /// The input holds no client operation. Nothing to check is not "valid": an empty
+    /// file, a header alone or nemesis events alone are refused.
+    #[error("{file}:{line}: no operations: {found}; a history to check needs at least one client invoke (is this the file you meant, and did the run record any operation?)")]
+    NoOperations {
+        /// The file (or other source) name.
+        file: String,
+        /// The last line of the input (1 for an empty input).
+        line: usize,
+        /// What the input holds instead, e.g. `only a header line`.
+        found: String,
+    },
     /// The source could not be read.
     #[error("cannot read {file}: {source}")]
     Io {

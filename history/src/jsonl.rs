@@ -1,25 +1,48 @@
 //! The faultline-history/1 JSON Lines format: a streaming reader and a writer.
+//!
+//! Event lines carry only the fields of [`EVENT_FIELDS`]: any other field (a typo such
+//! as `"vaule"`, which would otherwise read as a write of `null`) is an error naming
+//! it, its line and the nearest known field. Free metadata belongs in the header line.
 
 use crate::error::HistoryError;
 use crate::event::Event;
 use crate::History;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
-use std::io::{BufRead, Write};
+use std::fmt;
+use std::io::{BufRead, Read, Write};
 
 /// The `format` field of a header line.
 pub const FORMAT_NAME: &str = "faultline-history";
 /// The version this crate reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
+/// The longest line [`JsonlReader`] reads by default, newline not counted: 64 MiB.
+/// Events the recorder writes take a few hundred bytes; this leaves room for very large
+/// values while bounding the memory one line can take (a stream with no newline, such
+/// as `/dev/zero`, is refused after this many bytes).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// The fields an event line may carry; any other field is an error.
+pub const EVENT_FIELDS: [&str; 9] = [
+    "index", "time", "process", "type", "f", "key", "value", "node", "error",
+];
 
 /// Streams events out of a faultline-history/1 source, one line at a time.
 ///
 /// An optional header on the first non-empty line is kept in [`JsonlReader::header`].
-/// A last line that is cut short (no newline, does not parse) is what a harness killed
-/// mid-write leaves behind: it is skipped and [`JsonlReader::truncated_tail`] says so.
-/// Lines are read as bytes: invalid UTF-8 is a parse error naming its line.
+/// A last line that is cut short is what a harness killed mid-write leaves behind: it is
+/// skipped and [`JsonlReader::truncated_tail`] says so. Cut short means: no newline, and
+/// the beginning of a valid event (an incomplete JSON object whose fields so far are
+/// valid; see ARCHITECTURE.md). Any other last line that does not parse, complete or
+/// not, is an error naming its line.
+/// Lines are read as bytes: invalid UTF-8 is a parse error naming its line. A line
+/// longer than [`MAX_LINE_BYTES`] (or [`JsonlReader::max_line_bytes`]) is an error, after
+/// which the reader ends: memory stays bounded whatever the input.
 pub struct JsonlReader<R> {
     input: R,
     st: LineState,
+    max_line: usize,
+    done: bool,
 }
 
 /// Everything of the reader but its input, so a line can be parsed while it is still
@@ -60,7 +83,20 @@ impl<R: BufRead> JsonlReader<R> {
                 last_index: None,
                 truncated_tail: false,
             },
+            max_line: MAX_LINE_BYTES,
+            done: false,
         }
+    }
+
+    /// The same reader with another bound on the length of a line (newline not counted).
+    pub fn max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
+    }
+
+    /// How many lines have been read so far.
+    pub fn lines_read(&self) -> usize {
+        self.st.line_no
     }
 
     /// The header's metadata, once the first line has been read.
@@ -95,6 +131,9 @@ impl<R: BufRead> JsonlReader<R> {
 
     /// Reads and handles the next line; `None` at the end of the input.
     fn step(&mut self) -> Option<Step> {
+        if self.done {
+            return None;
+        }
         let avail = match self.input.fill_buf() {
             Ok(avail) => avail,
             Err(e) => return Some(Step::Error(self.io_error(e))),
@@ -103,15 +142,20 @@ impl<R: BufRead> JsonlReader<R> {
             return None;
         }
         if let Some(nl) = memchr::memchr(b'\n', avail) {
+            if nl > self.max_line {
+                return Some(self.too_long());
+            }
             // The whole line is in the input's buffer: parse it in place.
             let step = self.st.handle(&avail[..nl], true);
             self.input.consume(nl + 1);
             return Some(step);
         }
-        // The line goes on past the buffer (or is the last, unterminated one).
+        // The line goes on past the buffer (or is the last, unterminated one): read at
+        // most the longest line and its newline.
         let mut buf = std::mem::take(&mut self.st.buf);
         buf.clear();
-        if let Err(e) = self.input.read_until(b'\n', &mut buf) {
+        let most = self.max_line.saturating_add(1) as u64;
+        if let Err(e) = (&mut self.input).take(most).read_until(b'\n', &mut buf) {
             return Some(Step::Error(self.io_error(e)));
         }
         let complete = buf.last() == Some(&b'\n');
@@ -120,9 +164,37 @@ impl<R: BufRead> JsonlReader<R> {
         } else {
             &buf[..]
         };
+        if line.len() > self.max_line {
+            self.st.buf = Vec::new();
+            return Some(self.too_long());
+        }
         let step = self.st.handle(line, complete);
-        self.st.buf = buf;
+        // Keep the buffer for the next long line, unless it grew large.
+        if buf.capacity() <= 1 << 20 {
+            self.st.buf = buf;
+        }
         Some(step)
+    }
+
+    /// The error of a line longer than the limit; the reader ends there.
+    fn too_long(&mut self) -> Step {
+        self.done = true;
+        self.st.line_no += 1;
+        let line = self.st.line_no;
+        Step::Error(self.st.parse_error(format!(
+            "line {line} is longer than {}, the longest line this reader accepts (events take a few hundred bytes); is this a faultline-history file?",
+            show_bytes(self.max_line)
+        )))
+    }
+}
+
+/// A byte count in words: `1 GiB`, `64 MiB`, `512 KiB`, `100 bytes`.
+pub(crate) fn show_bytes(n: usize) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
     }
 }
 
@@ -150,6 +222,30 @@ impl LineState {
         Ok(())
     }
 
+    /// Why `field` is refused, with the nearest known field when one is close.
+    fn unknown_field_message(&self, field: &str) -> String {
+        let header = format!("{{\"format\":\"{FORMAT_NAME}\",\"version\":{FORMAT_VERSION},...}}");
+        if field == "format" {
+            let where_ = if self.seen_event || self.header.is_some() {
+                "a header line is only read as the first line of the file"
+            } else {
+                "this line is not a faultline-history header"
+            };
+            return format!(
+                "unknown field \"format\" in an event line; {where_} (expected {header})"
+            );
+        }
+        let guess = match nearest_field(field) {
+            Some(f) => format!("did you mean \"{f}\"? An"),
+            None => "an".to_string(),
+        };
+        format!(
+            "unknown field \"{}\"; {guess} event line carries only {}; free metadata belongs in the header line ({header}, the first line)",
+            shorten(field),
+            EVENT_FIELDS.join(", ")
+        )
+    }
+
     /// One line without its newline; `complete` when the newline was there.
     fn handle(&mut self, line: &[u8], complete: bool) -> Step {
         self.line_no += 1;
@@ -169,19 +265,36 @@ impl LineState {
         }
         let parsed = match crate::import::fast_jsonl::parse_event(line) {
             Some(ev) => Ok(ev),
-            None => serde_json::from_slice::<Event>(line),
+            None => {
+                // The derived deserializer ignores unknown fields: look for them first.
+                if let Some(field) = unknown_field(line) {
+                    return Step::Error(self.parse_error(self.unknown_field_message(&field)));
+                }
+                serde_json::from_slice::<Event>(line)
+            }
         };
         let ev = match parsed {
             Ok(ev) => ev,
-            Err(_) if !complete => {
-                // The writer was stopped mid-line: keep everything before it.
-                self.truncated_tail = true;
-                return Step::End;
-            }
             Err(e) => {
-                return Step::Error(self.parse_error(format!(
-                    "not a faultline-history event ({e}); expected an object with index, time, process, type, f, value"
-                )))
+                let cut = if complete {
+                    Ok(false)
+                } else {
+                    crate::import::fast_jsonl::cut_event_prefix(line, self.last_index)
+                };
+                return match cut {
+                    // The writer was stopped mid-line: keep everything before it.
+                    Ok(true) => {
+                        self.truncated_tail = true;
+                        Step::End
+                    }
+                    Ok(false) => Step::Error(self.parse_error(format!(
+                        "not a faultline-history event ({}); expected an object with index, time, process, type, f, value",
+                        serde_message(&e)
+                    ))),
+                    Err(why) => Step::Error(self.parse_error(format!(
+                        "the last line has no newline but is not the beginning of a valid event either ({why}), so it is not a line cut short by a stopped writer; fix or remove it"
+                    ))),
+                };
             }
         };
         if let Some(last) = self.last_index {
@@ -211,6 +324,96 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             }
         }
     }
+}
+
+/// The first field of the JSON object `line` that is not in [`EVENT_FIELDS`], if `line`
+/// is an object (anything else is left to the event parser's error).
+fn unknown_field(line: &[u8]) -> Option<String> {
+    struct FirstUnknown(Option<String>);
+    impl<'de> Deserialize<'de> for FirstUnknown {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = FirstUnknown;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<FirstUnknown, A::Error> {
+                    let mut unknown = None;
+                    while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                        map.next_value::<IgnoredAny>()?;
+                        if unknown.is_none() && !EVENT_FIELDS.contains(&name.as_ref()) {
+                            unknown = Some(name.into_owned());
+                        }
+                    }
+                    Ok(FirstUnknown(unknown))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_slice::<FirstUnknown>(line).ok()?.0
+}
+
+/// A serde_json error with its position as a column of the line (its own line number
+/// counts within the line, not the file).
+pub(crate) fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&at) {
+        Some(message) if e.line() == 1 => format!("{message} at column {}", e.column()),
+        _ => text,
+    }
+}
+
+/// The known field nearest to `field`: equal but for case, or at most two edits away
+/// (insertions, deletions, substitutions, swaps of neighbours), fewer than its length.
+pub(crate) fn nearest_field(field: &str) -> Option<&'static str> {
+    if field.len() > 16 {
+        return None;
+    }
+    let lower = field.to_lowercase();
+    EVENT_FIELDS
+        .iter()
+        .map(|&known| (edit_distance(lower.as_bytes(), known.as_bytes()), known))
+        .filter(|&(d, _)| d <= 2 && d < field.chars().count())
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, known)| known)
+}
+
+/// `text` cut to its first 40 characters (with `...`), to quote it in a message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Optimal string alignment distance (Levenshtein plus swaps of neighbours).
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// Whether `needle` occurs in `hay`.

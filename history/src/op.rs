@@ -115,11 +115,91 @@ pub struct Paired {
     pub faults: Vec<Event>,
 }
 
+/// An operation in flight, as the pairing rules see it.
+pub(crate) struct InFlight<'a> {
+    pub(crate) f: &'a str,
+    pub(crate) key: Option<&'a Key>,
+    pub(crate) time: u64,
+    /// The `index` of its invoke.
+    pub(crate) index: u64,
+    /// The line of its invoke, for a reader that knows lines.
+    pub(crate) line: Option<usize>,
+}
+
+impl InFlight<'_> {
+    /// Where its invoke is: `event 4`, or `event 4 on line 6`.
+    fn at(&self) -> String {
+        match self.line {
+            Some(line) => format!("event {} on line {line}", self.index),
+            None => format!("event {}", self.index),
+        }
+    }
+}
+
+/// An operation of [`pair`] as the rules see it.
+fn view(op: &Operation) -> InFlight<'_> {
+    InFlight {
+        f: &op.f,
+        key: op.key.as_ref(),
+        time: op.invoke_time,
+        index: op.invoke_index,
+        line: None,
+    }
+}
+
+/// Why the invoke `ev` of process `p` breaks the rules while `open` is in flight.
+pub(crate) fn second_invoke(p: u64, ev: &Event, open: &InFlight<'_>) -> String {
+    format!(
+        "process {p} invokes {} while its {} (invoked at {}) has not completed; a process runs one operation at a time",
+        ev.f, open.f, open.at()
+    )
+}
+
+/// Why the completion `ev` of process `p`, which has nothing in flight, breaks the rules.
+pub(crate) fn orphan_completion(p: u64, ev: &Event) -> String {
+    format!(
+        "{:?} completion of {} by process {p} with no operation in flight",
+        ev.kind, ev.f
+    )
+    .to_lowercase()
+}
+
+/// Why the completion `ev` of process `p` does not complete `open`, if it does not: its
+/// `f` differs, it names another key, or its `time` is earlier.
+pub(crate) fn completion_mismatch(p: u64, ev: &Event, open: &InFlight<'_>) -> Option<String> {
+    if open.f != ev.f {
+        return Some(format!(
+            "process {p} completes {} but its operation in flight (invoked at {}) is {}",
+            ev.f,
+            open.at(),
+            open.f
+        ));
+    }
+    if let Some(key) = ev.key.as_ref().filter(|&k| open.key != Some(k)) {
+        let theirs = match open.key {
+            Some(k) => format!("is on key {k}"),
+            None => "has no key".to_string(),
+        };
+        return Some(format!(
+            "process {p} completes {} on key {key} but its operation in flight (invoked at {}) {theirs}; a completion may omit the key, but not change it",
+            ev.f, open.at()
+        ));
+    }
+    if ev.time < open.time {
+        return Some(format!(
+            "process {p} completes {} at time {} ns, before its invoke ({}) at time {} ns; a completion cannot precede its invoke",
+            ev.f, ev.time, open.at(), open.time
+        ));
+    }
+    None
+}
+
 /// Pairs each client invoke with the next completion of the same process.
 ///
-/// Rules (DESIGN §4): a process never has two operations in flight; a completion must
-/// follow an invoke of the same process and `f`; an invoke with no completion counts as
-/// `info`. `file` is used in error messages.
+/// Rules (DESIGN §4): indexes strictly increase; a process never has two operations in
+/// flight; a completion must follow an invoke of the same process and `f`, on the same
+/// key if it names one (it may omit it), at a `time` no earlier than the invoke's; an
+/// invoke with no completion counts as `info`. `file` is used in error messages.
 pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
     let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
     let mut faults = Vec::new();
@@ -129,7 +209,18 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
         index: ev.index,
         message,
     };
+    let mut last_index: Option<u64> = None;
     for ev in events {
+        if let Some(last) = last_index.filter(|&last| ev.index <= last) {
+            return Err(structure(
+                ev,
+                format!(
+                    "index {} does not increase (previous event had index {last}); the index is the real-time order of the history",
+                    ev.index
+                ),
+            ));
+        }
+        last_index = Some(ev.index);
         let p = match ev.process {
             Process::Nemesis => {
                 faults.push(ev.clone());
@@ -140,13 +231,7 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
         match ev.kind {
             EventType::Invoke => {
                 if let Some(&open) = in_flight.get(&p) {
-                    return Err(structure(
-                        ev,
-                        format!(
-                            "process {p} invokes {} while its {} (invoked at event {}) has not completed; a process runs one operation at a time",
-                            ev.f, ops[open].f, ops[open].invoke_index
-                        ),
-                    ));
+                    return Err(structure(ev, second_invoke(p, ev, &view(&ops[open]))));
                 }
                 in_flight.insert(p, ops.len());
                 ops.push(Operation {
@@ -167,24 +252,11 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
             }
             kind => {
                 let Some(open) = in_flight.remove(&p) else {
-                    return Err(structure(
-                        ev,
-                        format!(
-                            "{:?} completion of {} by process {p} with no operation in flight",
-                            kind, ev.f
-                        )
-                        .to_lowercase(),
-                    ));
+                    return Err(structure(ev, orphan_completion(p, ev)));
                 };
                 let op = &mut ops[open];
-                if op.f != ev.f {
-                    return Err(structure(
-                        ev,
-                        format!(
-                            "process {p} completes {} but its operation in flight is {}",
-                            ev.f, op.f
-                        ),
-                    ));
+                if let Some(message) = completion_mismatch(p, ev, &view(op)) {
+                    return Err(structure(ev, message));
                 }
                 op.outcome = match kind {
                     EventType::Ok => Outcome::Ok,
@@ -198,9 +270,6 @@ pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
                     op.node = ev.node.clone();
                 }
                 op.error = ev.error.clone();
-                if op.key.is_none() {
-                    op.key = ev.key.clone();
-                }
             }
         }
     }

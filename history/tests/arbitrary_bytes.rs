@@ -1,7 +1,11 @@
 //! No parser panics on arbitrary bytes: seeded mutations of real inputs go through every
 //! format (the fuzz targets in `fuzz/` do the same at length; this runs with the tests).
+//! Reading the same bytes as a stream (`read_from`) gives the same history or error as
+//! reading them in memory (`parse_bytes`).
 
-use faultline_history::import::{detect, edn, parse_bytes, Format, ImportOptions, Independent};
+use faultline_history::import::{
+    detect, edn, parse_bytes, read_from, Format, ImportOptions, Independent, Limits,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,7 +19,8 @@ const SEEDS: [&str; 6] = [
     "[[[[{{{{#{#{(((\"\\",
 ];
 
-const TOKENS: [&[u8]; 16] = [
+const TOKENS: [&[u8]; 17] = [
+    b"\xEF\xBB\xBF",
     b"{",
     b"}",
     b"[",
@@ -67,7 +72,14 @@ fn exercise(bytes: &[u8]) {
                 independent,
                 nil_reads_unknown: true,
             };
-            if let Ok(h) = parse_bytes(bytes, "fuzz", format, &opts) {
+            let in_memory = parse_bytes(bytes, "fuzz", format, &opts);
+            let streamed = read_from(bytes, "fuzz", format, &opts, &Limits::default());
+            match (&in_memory, &streamed) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{format}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{format}"),
+                _ => panic!("{format}: in memory {in_memory:?}, streamed {streamed:?}"),
+            }
+            if let Ok(h) = in_memory {
                 let _ = h.pair("fuzz");
             }
         }

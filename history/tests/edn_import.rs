@@ -203,13 +203,17 @@ fn plain_register_histories_are_not_independent() {
         "{:process 0 :type :invoke :f :read :value nil}\n{:process 0 :type :ok :f :read :value [1 2]}",
         // writes of scalars
         "{:process 0 :type :invoke :f :write :value 3}",
-        // no client operations at all
-        "{:process :nemesis :type :info :f :start :value [1 2]}",
     ];
     for text in plain {
         let h = edn(text);
         assert_eq!(h.meta.get(META_INDEPENDENT), None, "{text}");
         assert!(h.events.iter().all(|e| e.key.is_none()), "{text}");
+    }
+    // No client operations at all is refused, whatever the values look like.
+    let nemesis = "{:process :nemesis :type :info :f :start :value [1 2]}";
+    match parse_str(nemesis, "t.edn", Format::Edn) {
+        Err(e) => assert!(e.to_string().contains("no operations"), "{e}"),
+        Ok(h) => panic!("expected no operations, got {h:?}"),
     }
     // Forced on, a cas-only history of pairs is split.
     let text = "{:process 0 :type :invoke :f :write :value [1 2]}";

@@ -1,7 +1,9 @@
 //! Differential test: the JSONL reader (with its fast path for plain lines) reads every
 //! line exactly as serde_json's derived `Event` deserializer does, accepting the same
-//! lines and giving the same events.
+//! lines and giving the same events, except that it refuses fields outside
+//! `EVENT_FIELDS` (which the derived deserializer ignores).
 
+use faultline_history::jsonl::EVENT_FIELDS;
 use faultline_history::{Event, JsonlReader};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -166,6 +168,14 @@ fn reader_result(line: &str) -> Result<Event, String> {
     }
 }
 
+/// The first field of the object `line` outside `EVENT_FIELDS`, if any.
+fn unknown_field(line: &str) -> Option<String> {
+    let map = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line).ok()?;
+    map.keys()
+        .find(|k| !EVENT_FIELDS.contains(&k.as_str()))
+        .cloned()
+}
+
 #[test]
 fn reader_agrees_with_serde_on_seeded_random_lines() {
     let mut accepted = 0;
@@ -176,14 +186,22 @@ fn reader_agrees_with_serde_on_seeded_random_lines() {
             if line.trim().is_empty() {
                 continue;
             }
-            let serde = serde_json::from_str::<Event>(line.trim());
+            let serde = serde_json::from_str::<Event>(line.trim())
+                .map_err(|e| e.to_string())
+                .and_then(|ev| match unknown_field(line.trim()) {
+                    Some(field) => Err(format!("unknown field \"{field}\"")),
+                    None => Ok(ev),
+                });
             let ours = reader_result(&line);
             match (&serde, &ours) {
                 (Ok(a), Ok(b)) => {
                     assert_eq!(a, b, "seed {seed} line {i}: {line}");
                     accepted += 1;
                 }
-                (Err(_), Err(_)) => {}
+                (Err(a), Err(b)) => assert!(
+                    !a.starts_with("unknown field") || b.contains(a.as_str()),
+                    "seed {seed} line {i}: {a} but reader {b} for {line}"
+                ),
                 _ => panic!("seed {seed} line {i}: serde {serde:?} but reader {ours:?} for {line}"),
             }
         }

@@ -165,3 +165,83 @@ fn pairing_imported_edn_reports_the_assigned_index() {
         other => panic!("expected a structure error at event 2, got {other:?}"),
     }
 }
+
+#[test]
+fn a_completion_of_another_key_is_an_error() {
+    let events = vec![
+        inv(0, 0, "write", json!(1)).with_key("x"),
+        done(1, 0, EventType::Ok, "write", json!(1)).with_key("y"),
+    ];
+    let (index, message) = structure_error(&events);
+    assert_eq!(index, 1);
+    assert!(
+        message.contains("key y") && message.contains("key x"),
+        "{message}"
+    );
+    // A completion with a key, of an invoke without one, names a key the invoke did not.
+    let events = vec![
+        inv(0, 0, "write", json!(1)),
+        done(1, 0, EventType::Ok, "write", json!(1)).with_key("y"),
+    ];
+    let (index, message) = structure_error(&events);
+    assert_eq!(index, 1);
+    assert!(message.contains("no key"), "{message}");
+}
+
+#[test]
+fn a_completion_may_omit_the_key_of_its_invoke() {
+    let events = vec![
+        inv(0, 0, "write", json!(1)).with_key("x"),
+        done(1, 0, EventType::Ok, "write", json!(1)),
+        inv(2, 0, "read", json!(null)).with_key("x"),
+        done(3, 0, EventType::Ok, "read", json!(1)).with_key("x"),
+    ];
+    let p = pair(&events, "p").unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.ops.iter().all(|o| o.key == Some(Key("x".into()))));
+}
+
+#[test]
+fn a_completion_before_its_invoke_in_time_is_an_error() {
+    let events = vec![
+        Event {
+            time: 500,
+            ..inv(0, 0, "write", json!(1))
+        },
+        Event {
+            time: 499,
+            ..done(1, 0, EventType::Ok, "write", json!(1))
+        },
+    ];
+    let (index, message) = structure_error(&events);
+    assert_eq!(index, 1);
+    assert!(
+        message.contains("time 499") && message.contains("time 500"),
+        "{message}"
+    );
+    // The same time is fine (a coarse clock).
+    let mut same = events.clone();
+    same[1].time = 500;
+    assert!(pair(&same, "p").is_ok());
+}
+
+#[test]
+fn indexes_that_do_not_increase_are_an_error() {
+    for second in [0, 3] {
+        let events = vec![
+            inv(3, 0, "write", json!(1)),
+            inv(second, 1, "read", json!(null)),
+        ];
+        let (index, message) = structure_error(&events);
+        assert_eq!(index, second);
+        assert!(message.contains("does not increase"), "{message}");
+    }
+    // Nemesis events count too: the index is the real-time order of everything.
+    let events = vec![
+        inv(3, 0, "write", json!(1)),
+        Event {
+            process: Process::Nemesis,
+            ..done(2, 0, EventType::Info, "kill", json!(null))
+        },
+    ];
+    assert_eq!(structure_error(&events).0, 2);
+}

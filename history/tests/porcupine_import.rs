@@ -254,6 +254,10 @@ fn all_103_etcd_logs_load_and_pair() {
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+        if lines == 0 {
+            // etcd_095.log is empty: refused (see empty_etcd_095_has_no_operations).
+            continue;
+        }
         for format in [Format::Porcupine, Format::Auto] {
             let h = load(path, format).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(h.events.len(), lines, "{}", path.display());
@@ -346,10 +350,17 @@ fn timed_out_reads_in_etcd_100_fail_and_observe_nothing() {
 }
 
 #[test]
-fn empty_etcd_095_is_an_empty_history() {
+fn empty_etcd_095_has_no_operations() {
+    // The cluster never started: nothing to check, which is not "valid".
     let path = Path::new(ETCD_DIR).join("etcd_095.log");
     for format in [Format::Auto, Format::Porcupine, Format::Edn, Format::Jsonl] {
-        let h = load(&path, format).unwrap_or_else(|e| panic!("{format}: {e}"));
-        assert!(h.events.is_empty(), "{format}");
+        match load(&path, format) {
+            Err(e) => assert!(
+                e.to_string()
+                    .ends_with("etcd_095.log:1: no operations: the file is empty; a history to check needs at least one client invoke (is this the file you meant, and did the run record any operation?)"),
+                "{format}: {e}"
+            ),
+            Ok(h) => panic!("{format}: expected no operations, got {h:?}"),
+        }
     }
 }

@@ -13,7 +13,10 @@
 //!   `"timed-out"`.
 //!
 //! Every importer sets `meta["imported_from"]` ([`META_IMPORTED_FROM`]). Parse errors
-//! name the file and the 1-based line; no input makes a parser panic.
+//! name the file and the 1-based line; no input makes a parser panic. Input with no
+//! client event is refused in every format ([`HistoryError::NoOperations`]). Reading
+//! from a file or stream ([`load`], [`read_from`]) holds a bounded amount of it in
+//! memory ([`Limits`]): endless input such as `/dev/zero` is an error, not a hang.
 //!
 //! ```
 //! use faultline_history::import::{parse_str, Format};
@@ -29,9 +32,14 @@ pub mod jepsen;
 pub mod porcupine;
 
 use crate::error::HistoryError;
-use crate::jsonl::JsonlReader;
+use crate::event::{Event, EventType, Key, Process};
+use crate::jsonl::{show_bytes, JsonlReader, MAX_LINE_BYTES};
+use crate::op::{completion_mismatch, orphan_completion, second_invoke, InFlight};
 use crate::History;
+use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::str::FromStr;
 use thiserror::Error;
@@ -195,23 +203,111 @@ pub fn detect(head: &[u8]) -> Format {
     }
 }
 
-/// Reads a history file in `format` with default options.
+/// Reads a history file in `format` with default options and limits (see [`read_from`]).
 pub fn load(path: &Path, format: Format) -> Result<History, HistoryError> {
     load_with(path, format, &ImportOptions::default())
 }
 
-/// Reads a history file in `format` with `options`.
+/// Reads a history file in `format` with `options` and the default [`Limits`].
 pub fn load_with(
     path: &Path,
     format: Format,
     options: &ImportOptions,
 ) -> Result<History, HistoryError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
+    let file = File::open(path).map_err(|source| HistoryError::Io {
         file: name.clone(),
         source,
     })?;
-    parse_bytes(&bytes, &name, format, options)
+    read_from(file, &name, format, options, &Limits::default())
+}
+
+/// The most bytes of a Jepsen EDN history or Porcupine log read (they are read whole):
+/// 1 GiB: room for very large Jepsen histories while bounding memory;
+/// an endless source such as `/dev/zero` is refused after this much.
+pub const MAX_WHOLE_FILE_BYTES: usize = 1 << 30;
+
+/// Bounds on how much of a source the readers hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// The longest JSONL line, newline not counted ([`MAX_LINE_BYTES`] by default).
+    pub max_line_bytes: usize,
+    /// The largest Jepsen EDN history or Porcupine log ([`MAX_WHOLE_FILE_BYTES`] by
+    /// default).
+    pub max_whole_file_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: MAX_LINE_BYTES,
+            max_whole_file_bytes: MAX_WHOLE_FILE_BYTES,
+        }
+    }
+}
+
+/// Reads a history from any source (a file, a pipe, standard input) in `format`;
+/// `name` is used in errors. Memory stays bounded whatever the source: detection reads
+/// at most [`DETECT_BYTES`], faultline JSONL is streamed line by line (each line at most
+/// [`Limits::max_line_bytes`]), and the whole-file formats are read up to
+/// [`Limits::max_whole_file_bytes`]. Past a limit the error names the line reached.
+pub fn read_from<R: Read>(
+    mut input: R,
+    name: &str,
+    format: Format,
+    options: &ImportOptions,
+    limits: &Limits,
+) -> Result<History, HistoryError> {
+    let io = |source| HistoryError::Io {
+        file: name.to_string(),
+        source,
+    };
+    // The head parse_bytes detects on: DETECT_BYTES after a byte order mark.
+    let mut head = Vec::with_capacity(DETECT_BYTES + 3);
+    (&mut input)
+        .take(DETECT_BYTES as u64 + 3)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let format = match format {
+        Format::Auto => detect(&head[bom..head.len().min(bom + DETECT_BYTES)]),
+        f => f,
+    };
+    let mut rest = std::io::Cursor::new(head);
+    if format == Format::Jsonl {
+        // parse_bytes strips the byte order mark of the whole-file formats.
+        rest.set_position(bom as u64);
+    }
+    let rest = rest.chain(input);
+    if format == Format::Jsonl {
+        let input = BufReader::with_capacity(1 << 16, rest);
+        let reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
+        let (history, lines) = collect_jsonl(reader, 0, name)?;
+        let blank = history.meta.is_empty() && !history.truncated_tail;
+        return require_operations(history, name, lines, true, blank);
+    }
+    let cap = limits.max_whole_file_bytes;
+    let mut bytes = Vec::new();
+    rest.take(cap.saturating_add(1) as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > cap {
+        let line = 1 + memchr::memchr_iter(b'\n', &bytes[..cap]).count();
+        return Err(HistoryError::parse(
+            name,
+            line,
+            format!(
+                "the input goes on past {} (reached on line {line}), the most this build reads of a {}, which is read whole; is this the right file? (faultline-history/1 JSONL is streamed and has no such limit)",
+                show_bytes(cap),
+                if format == Format::Porcupine { "Porcupine log" } else { "Jepsen EDN history" },
+            ),
+        ));
+    }
+    parse_bytes(&bytes, name, format, options)
 }
 
 /// Parses a history held in a string with default options; `name` is used in errors.
@@ -220,7 +316,9 @@ pub fn parse_str(text: &str, name: &str, format: Format) -> Result<History, Hist
 }
 
 /// Parses a history held in memory. Bytes that are not UTF-8 are a parse error naming
-/// their line; `name` is used in errors.
+/// their line; `name` is used in errors. JSONL lines are limited to [`MAX_LINE_BYTES`];
+/// the input is already in memory, so no whole-file limit applies (see [`read_from`]
+/// for sources of unknown size).
 pub fn parse_bytes(
     bytes: &[u8],
     name: &str,
@@ -232,29 +330,139 @@ pub fn parse_bytes(
         Format::Auto => detect(&bytes[..bytes.len().min(DETECT_BYTES)]),
         f => f,
     };
-    if format == Format::Jsonl {
-        return read_jsonl(bytes, name);
-    }
-    let text = utf8(bytes, name)?;
-    match format {
-        Format::Porcupine => porcupine::import(text, name),
-        _ => jepsen::import(text, name, options),
-    }
+    let history = if format == Format::Jsonl {
+        read_jsonl(bytes, name)?
+    } else {
+        let text = utf8(bytes, name)?;
+        match format {
+            Format::Porcupine => porcupine::import(text, name)?,
+            _ => jepsen::import(text, name, options)?,
+        }
+    };
+    let lines = memchr::memchr_iter(b'\n', bytes).count()
+        + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    require_operations(history, name, lines, format == Format::Jsonl, blank)
 }
 
-/// Reads JSONL with the event vector sized up front (one event per line).
+/// Refuses a history without a single client event: nothing to check is not "valid".
+/// (Client completions with no invoke are left to [`crate::pair`], which names them.)
+/// `lines` is how many lines the input has; `native` says whether a header line is the
+/// faultline one; `blank` whether the input is only whitespace.
+fn require_operations(
+    history: History,
+    name: &str,
+    lines: usize,
+    native: bool,
+    blank: bool,
+) -> Result<History, HistoryError> {
+    if history
+        .events
+        .iter()
+        .any(|e| matches!(e.process, Process::Client(_)))
+    {
+        return Ok(history);
+    }
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let nemesis = history.events.len();
+    let mut found = if nemesis > 0 {
+        format!("only {}", plural(nemesis, "nemesis event"))
+    } else if lines == 0 {
+        "the file is empty".to_string()
+    } else if native && !history.meta.is_empty() {
+        "only a header line".to_string()
+    } else if blank {
+        "only blank lines".to_string()
+    } else {
+        "no events".to_string()
+    };
+    if history.truncated_tail {
+        found.push_str(", and a last line cut short mid-write (skipped)");
+    }
+    Err(HistoryError::NoOperations {
+        file: name.to_string(),
+        line: lines.max(1),
+        found,
+    })
+}
+
+/// Reads JSONL with the event vector sized up front (one event per line; no event
+/// line is shorter than 40 bytes, so blank lines cannot make it huge).
 fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
-    let mut events = Vec::with_capacity(lines);
-    let mut reader = JsonlReader::new(bytes, name);
-    for ev in reader.by_ref() {
-        events.push(ev?);
+    let capacity = lines.min(bytes.len() / 40 + 1);
+    collect_jsonl(JsonlReader::new(bytes, name), capacity, name).map(|(h, _)| h)
+}
+
+/// Reads every event of `reader` into a history, checking the pairing rules of
+/// [`crate::pair`] as the lines come, so that a completion that does not match its
+/// invoke is an error naming its line. Also answers how many lines were read.
+fn collect_jsonl<R: BufRead>(
+    mut reader: JsonlReader<R>,
+    capacity: usize,
+    name: &str,
+) -> Result<(History, usize), HistoryError> {
+    let mut events = Vec::with_capacity(capacity);
+    let mut open: HashMap<u64, Open> = HashMap::new();
+    while let Some(ev) = reader.next() {
+        let ev = ev?;
+        let line = reader.lines_read();
+        check_pairing(&mut open, &ev, line)
+            .map_err(|message| HistoryError::parse(name, line, message))?;
+        events.push(ev);
     }
-    Ok(History {
+    let history = History {
         meta: reader.header().cloned().unwrap_or_default(),
         events,
         truncated_tail: reader.truncated_tail(),
-    })
+    };
+    Ok((history, reader.lines_read()))
+}
+
+/// An invoke waiting for its completion, and the line it is on.
+struct Open {
+    f: String,
+    key: Option<Key>,
+    time: u64,
+    index: u64,
+    line: usize,
+}
+
+impl Open {
+    fn view(&self) -> InFlight<'_> {
+        InFlight {
+            f: &self.f,
+            key: self.key.as_ref(),
+            time: self.time,
+            index: self.index,
+            line: Some(self.line),
+        }
+    }
+}
+
+/// The pairing rules for `ev` on `line`, given each process's invoke in flight.
+fn check_pairing(open: &mut HashMap<u64, Open>, ev: &Event, line: usize) -> Result<(), String> {
+    let Process::Client(p) = ev.process else {
+        return Ok(());
+    };
+    if ev.kind == EventType::Invoke {
+        if let Some(o) = open.get(&p) {
+            return Err(second_invoke(p, ev, &o.view()));
+        }
+        let o = Open {
+            f: ev.f.clone(),
+            key: ev.key.clone(),
+            time: ev.time,
+            index: ev.index,
+            line,
+        };
+        open.insert(p, o);
+        return Ok(());
+    }
+    match open.remove(&p) {
+        None => Err(orphan_completion(p, ev)),
+        Some(o) => completion_mismatch(p, ev, &o.view()).map_or(Ok(()), Err),
+    }
 }
 
 /// `bytes` as text, or a parse error naming the line of the first invalid byte.
