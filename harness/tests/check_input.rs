@@ -2,34 +2,15 @@
 //! the line, instead of checking it (the history readers' strict rules, through the
 //! binary a user runs).
 
-use std::path::PathBuf;
+mod check_support;
+
+use check_support::{check as run, faultline};
 use std::process::Command;
 
-fn faultline() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
-}
-
-/// Runs `faultline check` on `text` written to a fresh file; exit code and stderr.
+/// Exit code and stderr of `faultline check` on `text`.
 fn check(name: &str, text: &[u8], args: &[&str]) -> (i32, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "faultline-check-input-{}-{}",
-        std::process::id(),
-        name.replace('.', "-")
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write history");
-    let out = Command::new(faultline())
-        .arg("check")
-        .arg(&path)
-        .args(args)
-        .output()
-        .expect("run faultline");
-    let _ = std::fs::remove_dir_all(&dir);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let r = run(name, text, args);
+    (r.code, r.stderr)
 }
 
 const WRITE: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}

@@ -3,35 +3,14 @@
 //! objects), EDN sets as sets and keywords apart from strings, and repeated values do
 //! not make the causal, session and sequential checkers report false violations.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod check_support;
 
-fn faultline() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_faultline"))
-}
+use check_support::check as run;
 
-/// Writes `text` to a fresh file named `name` and runs `faultline check` on it with
-/// `args`; gives the exit code and stdout.
+/// Exit code and stdout of `faultline check` on `text`.
 fn check(name: &str, text: &str, args: &[&str]) -> (i32, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "faultline-check-values-{}-{}",
-        std::process::id(),
-        name.replace('.', "-")
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write history");
-    let out = Command::new(faultline())
-        .arg("check")
-        .arg(&path)
-        .args(args)
-        .output()
-        .expect("run faultline");
-    let _ = std::fs::remove_dir_all(&dir);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let r = run(name, text.as_bytes(), args);
+    (r.code, r.stdout)
 }
 
 /// A write of `w` then a read of `r`, one register, as JSONL (the numbers as written).

@@ -260,7 +260,7 @@ pub fn show(v: &Value) -> String {
     if complete {
         return out;
     }
-    let size = serialized_len(v);
+    let size = json_len(v);
     let mut cut = SHOWN_MAX.min(out.len());
     while !out.is_char_boundary(cut) {
         cut -= 1;
@@ -282,8 +282,8 @@ pub fn group_digits(n: usize) -> String {
     out
 }
 
-/// The length of `v`'s compact JSON text, without building it.
-fn serialized_len(v: &Value) -> usize {
+/// The length of `v`'s compact JSON text in bytes, without building it.
+pub fn json_len(v: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

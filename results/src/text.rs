@@ -22,6 +22,8 @@
 //! JSON). Clipping is idempotent: a clipped text or value is short enough to stay as it is.
 
 use faultline_checkers::{Step, Verdict, Witness, WitnessOp};
+pub use faultline_history::value::group_digits;
+use faultline_history::value::json_len;
 use faultline_history::{Key, Operation, Value};
 use std::borrow::Cow;
 
@@ -196,19 +198,6 @@ pub fn shown_verdict(v: &Verdict) -> Verdict {
     }
 }
 
-/// `n` with thousands separators: `20,000,000`.
-pub fn group_digits(n: usize) -> String {
-    let digits = n.to_string();
-    let mut reversed = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().rev().enumerate() {
-        if i > 0 && i % 3 == 0 {
-            reversed.push(',');
-        }
-        reversed.push(c);
-    }
-    reversed.chars().rev().collect()
-}
-
 /// The longest prefix of `s` of at most `bytes` bytes that ends on a character boundary.
 fn prefix_bytes(s: &str, bytes: usize) -> &str {
     let mut end = bytes.min(s.len());
@@ -254,19 +243,6 @@ pub fn clip_lines(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Counts bytes written, to size a value's JSON without building it.
-struct Count(usize);
-
-impl std::io::Write for Count {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `v` whole when its size is at most `max` bytes, else a string holding its first
 /// [`VALUE_PREFIX`] characters and its size (see the module documentation).
 pub fn clip_value(v: &Value, max: usize) -> Cow<'_, Value> {
@@ -279,8 +255,8 @@ pub fn clip_value(v: &Value, max: usize) -> Cow<'_, Value> {
         ))),
         Value::Null | Value::Bool(_) => Cow::Borrowed(v),
         _ => {
-            let mut count = Count(0);
-            if serde_json::to_writer(&mut count, v).is_err() || count.0 <= max {
+            let size = json_len(v);
+            if size <= max {
                 return Cow::Borrowed(v);
             }
             // Only the prefix is rendered: serialise into a bounded buffer.
@@ -290,7 +266,7 @@ pub fn clip_value(v: &Value, max: usize) -> Cow<'_, Value> {
             Cow::Owned(Value::String(format!(
                 "{}… ({} bytes of JSON, clipped)",
                 prefix_chars(&text, VALUE_PREFIX),
-                group_digits(count.0)
+                group_digits(size)
             )))
         }
     }

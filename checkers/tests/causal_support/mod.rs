@@ -157,4 +157,3 @@ pub const CHECKED: [ModelName; 9] = [
     ModelName::Mw,
     ModelName::Wfr,
 ];
-pub mod reference;
