@@ -347,31 +347,60 @@ impl<'a> Kept<'a> {
         if sources.iter().any(Vec::is_empty) {
             return;
         }
-        let mut choice = vec![0usize; observers.len()];
-        loop {
-            let mut rf = vec![None; n];
-            for (i, &o) in observers.iter().enumerate() {
-                rf[o] = sources[i][choice[i]];
-            }
-            if let Some(c) = Causal::new(self, rf) {
-                if f(&c) {
-                    return;
+        // Backtrack over the choices, keeping what each operation reaches in session
+        // order and the reads-from chosen so far, so that a choice closing a cycle is cut
+        // at once instead of enumerating every completion of it.
+        let mut reach: Vec<u32> = vec![0; n];
+        for a in (0..n).rev() {
+            for b in a + 1..n {
+                if self.po[a][b] {
+                    reach[a] |= (1 << b) | reach[b];
                 }
-            }
-            // Next choice (odometer).
-            let mut i = 0;
-            loop {
-                if i == choice.len() {
-                    return;
-                }
-                choice[i] += 1;
-                if choice[i] < sources[i].len() {
-                    break;
-                }
-                choice[i] = 0;
-                i += 1;
             }
         }
+        let mut rf = vec![None; n];
+        self.choose(0, &observers, &sources, &mut reach, &mut rf, f);
+    }
+
+    /// Chooses the source of `observers[i..]`; true once `f` asked to stop.
+    fn choose(
+        &self,
+        i: usize,
+        observers: &[usize],
+        sources: &[Vec<Option<usize>>],
+        reach: &mut Vec<u32>,
+        rf: &mut Vec<Option<usize>>,
+        f: &mut dyn FnMut(&Causal) -> bool,
+    ) -> bool {
+        let Some(&o) = observers.get(i) else {
+            return Causal::new(self, rf.clone()).is_some_and(|c| f(&c));
+        };
+        for &src in &sources[i] {
+            rf[o] = src;
+            let Some(w) = src else {
+                if self.choose(i + 1, observers, sources, reach, rf, f) {
+                    return true;
+                }
+                continue;
+            };
+            if reach[o] & (1 << w) != 0 {
+                continue; // o already reaches w: w -> o closes a cycle
+            }
+            let saved = reach.clone();
+            let gained = (1u32 << o) | reach[o];
+            for (x, r) in reach.iter_mut().enumerate() {
+                if x == w || *r & (1 << w) != 0 {
+                    *r |= gained;
+                }
+            }
+            let stop = self.choose(i + 1, observers, sources, reach, rf, f);
+            *reach = saved;
+            if stop {
+                return true;
+            }
+        }
+        rf[o] = None;
+        false
     }
 }
 
