@@ -585,6 +585,31 @@ impl<'a, 'b> Causal<'a, 'b> {
     }
 }
 
+/// An upper bound of the cases [`truth`] enumerates: every choice of which optional
+/// operations happened times every reads-from choice. The reference is exponential in
+/// both; callers that feed it arbitrary histories (the fuzz target) skip those above a
+/// budget rather than wait.
+pub fn cost(paired: &Paired, sem: &Semantics) -> f64 {
+    let ops = ops_of(paired, sem);
+    let optional = ops.iter().filter(|o| o.optional).count();
+    let mut total = 2f64.powi(optional as i32);
+    for (i, o) in ops.iter().enumerate() {
+        if o.obs == Obs::Nothing {
+            continue;
+        }
+        let sources = usize::from(o.obs.accepts(Val::Init))
+            + ops
+                .iter()
+                .enumerate()
+                .filter(|(j, w)| {
+                    *j != i && w.key == o.key && w.write.is_some_and(|v| o.obs.accepts(v))
+                })
+                .count();
+        total *= sources.max(1) as f64;
+    }
+    total
+}
+
 /// A summary of a history's shape, for coverage counts.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shape {
