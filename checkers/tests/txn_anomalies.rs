@@ -28,7 +28,7 @@ fn g0_write_cycle() {
     let text = w.witness().unwrap().render_text();
     assert!(
         text.contains(
-            "T0 < T1 (ww): T0 appended 1 to key 1 before T1 appended 2, because T2 read 1 as [1 2]"
+            "T0 < T1 (ww): T0 appended 1 to key 1 before T1 appended 2, because T2 read key 1 as [1 2]"
         ),
         "{text}"
     );

@@ -4,8 +4,9 @@ use crate::{exit, reporting};
 use anyhow::{bail, Result};
 use clap::Args;
 use faultline_checkers::lattice::{check_all, model_table, ConsistencyOptions, ModelName};
-use faultline_checkers::Verdict;
+use faultline_checkers::txn::{self, TxnModel, TxnOptions};
 use faultline_checkers::DataModel;
+use faultline_checkers::Verdict;
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
 use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
@@ -22,6 +23,12 @@ pub struct CheckArgs {
     files: Vec<PathBuf>,
     /// Models to check, comma-separated: register, cas-register, kv (linearizability under that
     /// data model), linearizable, sequential, ccv, cm, cc (= causal), pram, ryw, mr, mw, wfr, all.
+    /// On a transactional history (f = txn): strict-serializable, strong-session-serializable,
+    /// serializable, strong-snapshot-isolation, strong-session-snapshot-isolation,
+    /// snapshot-isolation, repeatable-read, cursor-stability, causal, read-atomic,
+    /// monotonic-atomic-view, strong-read-committed, strong-session-read-committed,
+    /// read-committed, strong-read-uncommitted, strong-session-read-uncommitted,
+    /// read-uncommitted, all; linearizable there means strict-serializable.
     #[arg(long, default_value = "linearizable")]
     model: String,
     /// Data model for linearizability: auto, register, cas-register or kv.
@@ -62,6 +69,12 @@ struct Request {
     others: Vec<ModelName>,
     /// Whether to print the lattice table.
     table: bool,
+    /// Transactional models, for a history of transactions.
+    txn: Vec<TxnModel>,
+    /// Names given that have no meaning for a history of transactions.
+    register_only: Vec<String>,
+    /// Names given that have no meaning for a register history.
+    txn_only: Vec<String>,
 }
 
 fn parse_request(models: &str, data_model: &str) -> Result<Request> {
@@ -77,8 +90,18 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
         linearizable: None,
         others: Vec::new(),
         table: false,
+        txn: Vec::new(),
+        register_only: Vec::new(),
+        txn_only: Vec::new(),
+    };
+    let add_txn = |req: &mut Request, m: TxnModel| {
+        if !req.txn.contains(&m) {
+            req.txn.push(m);
+        }
     };
     for m in models.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        // Names of the transactional lattice (causal is in both).
+        let as_txn = m.parse::<TxnModel>().ok();
         match m {
             "all" => {
                 req.linearizable = Some(forced);
@@ -88,12 +111,26 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
                     .filter(|m| *m != ModelName::Linearizable)
                     .collect();
                 req.table = true;
+                for t in TxnModel::ALL {
+                    add_txn(&mut req, t);
+                }
+            }
+            "linearizable" => {
+                req.linearizable = Some(forced);
+                add_txn(&mut req, TxnModel::StrictSerializable);
+            }
+            _ if as_txn.is_some() && m.parse::<ModelName>().is_err() => {
+                if let Some(t) = as_txn {
+                    add_txn(&mut req, t);
+                }
+                req.txn_only.push(m.to_string());
             }
             "register" | "cas-register" | "kv" => {
                 if forced.is_some() {
                     bail!("--model {m} already names a data model; drop --data-model");
                 }
                 req.linearizable = Some(Some(m.parse::<DataModel>().map_err(anyhow::Error::msg)?));
+                req.register_only.push(m.to_string());
             }
             other => match other.parse::<ModelName>() {
                 Ok(ModelName::Linearizable) => req.linearizable = Some(forced),
@@ -101,17 +138,21 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
                     if !req.others.contains(&name) {
                         req.others.push(name)
                     }
+                    match as_txn {
+                        Some(t) => add_txn(&mut req, t),
+                        None => req.register_only.push(other.to_string()),
+                    }
                 }
                 Err(_) => bail!(
-                    "unknown model {other:?}: expected register, cas-register, kv, linearizable, sequential, ccv, cm, cc, causal, pram, ryw, mr, mw, wfr or all"
+                    "unknown model {other:?}: expected register, cas-register, kv, linearizable, sequential, ccv, cm, cc, causal, pram, ryw, mr, mw, wfr, all, or for transactions strict-serializable, strong-session-serializable, serializable, strong-snapshot-isolation, strong-session-snapshot-isolation, snapshot-isolation, repeatable-read, cursor-stability, causal, read-atomic, monotonic-atomic-view, strong-read-committed, strong-session-read-committed, read-committed, strong-read-uncommitted, strong-session-read-uncommitted, read-uncommitted"
                 ),
             },
         }
     }
-    if req.linearizable.is_none() && req.others.is_empty() {
+    if req.linearizable.is_none() && req.others.is_empty() && req.txn.is_empty() {
         bail!("--model names no model");
     }
-    if req.others.len() + usize::from(req.linearizable.is_some()) > 1 {
+    if req.others.len() + usize::from(req.linearizable.is_some()) > 1 || req.txn.len() > 1 {
         req.table = true;
     }
     Ok(req)
@@ -178,6 +219,55 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             errln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
         }
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+        let is_txn = txn::is_txn_history(&paired);
+        let misnamed = if is_txn {
+            request.register_only.first().map(|m| {
+                format!("{name}: {m} is a model of register histories, and this history holds transactions (f = txn); use a transactional model such as strict-serializable, serializable or snapshot-isolation, or all")
+            })
+        } else if request.linearizable.is_none() && request.others.is_empty() {
+            request.txn_only.first().map(|m| {
+                format!("{name}: {m} is a transactional model, and this history holds no transactions (f = txn)")
+            })
+        } else {
+            None
+        };
+        if let Some(message) = misnamed {
+            report_bad_input(&args, &name, &message);
+            outcome.add_bad_input();
+            continue;
+        }
+        if is_txn {
+            let result = check_txn_file(&request, &paired, time_limit);
+            for (_, v) in &result.verdicts {
+                outcome.add(v);
+            }
+            print_txn_result(&args, &request, &name, &result, parse_ms);
+            if let Some(dir) = &args.report {
+                let dir = if args.files.len() > 1 {
+                    dir.join(report_subfolder(file))
+                } else {
+                    dir.clone()
+                };
+                let doc = reporting::txn_verdict_doc(
+                    &result.verdicts,
+                    paired.ops.len() as u64,
+                    result.check_ms.round() as u64,
+                );
+                let run = RunInfo::imported(name.clone());
+                match reporting::write_all(&dir, &run, &history, &doc) {
+                    Ok(paths) => {
+                        if !args.json {
+                            outln!("    report: {}", visible(&paths.html.display().to_string()));
+                        }
+                    }
+                    Err(e) => {
+                        errln!("error: {name}: {e:#}");
+                        outcome.add_code(reporting::error_code(&e));
+                    }
+                }
+            }
+            continue;
+        }
         let result = check_file(&args, &request, &history, &paired, time_limit);
         for (_, v) in &result.verdicts {
             outcome.add(v);
@@ -268,6 +358,149 @@ fn check_file(
             .map(|(m, v)| (*m, clip_verdict(v)))
             .collect(),
         check_ms: started.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+struct TxnFileResult {
+    workload: Option<txn::Workload>,
+    anomalies: Vec<String>,
+    txns: usize,
+    verdicts: Vec<(TxnModel, Verdict)>,
+    check_ms: f64,
+}
+
+fn check_txn_file(
+    request: &Request,
+    paired: &Paired,
+    time_limit: Option<Duration>,
+) -> TxnFileResult {
+    let started = Instant::now();
+    let opts = TxnOptions {
+        time_limit,
+        ..TxnOptions::default()
+    };
+    let (workload, anomalies, verdicts): (_, _, Vec<(TxnModel, Verdict)>) =
+        match txn::analyse(paired, &request.txn, &opts) {
+            Ok(report) => (
+                Some(report.workload),
+                report
+                    .findings
+                    .iter()
+                    .map(|f| f.anomaly.to_string())
+                    .collect(),
+                request
+                    .txn
+                    .iter()
+                    .map(|&m| (m, txn::verdict_of(paired, &report, m)))
+                    .collect(),
+            ),
+            Err(e) => (
+                None,
+                Vec::new(),
+                request
+                    .txn
+                    .iter()
+                    .map(|&m| {
+                        (
+                            m,
+                            Verdict::Unknown {
+                                reason: format!("{m}: cannot check this history: {e}"),
+                                undecided: Vec::new(),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+    TxnFileResult {
+        workload,
+        anomalies,
+        txns: paired.ops.len(),
+        verdicts: verdicts
+            .iter()
+            .map(|(m, v)| (*m, clip_verdict(v)))
+            .collect(),
+        check_ms: started.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+fn print_txn_result(
+    args: &CheckArgs,
+    request: &Request,
+    name: &str,
+    r: &TxnFileResult,
+    parse_ms: f64,
+) {
+    let merged = r
+        .verdicts
+        .iter()
+        .map(|(_, v)| v.clone())
+        .fold(Verdict::Valid, Verdict::merge);
+    if args.json {
+        let mut obj = json!({
+            "file": name,
+            "model": if request.table { "all".to_string() } else { r.verdicts[0].0.to_string() },
+            "valid": valid_json(&merged),
+            "txns": r.txns,
+            "anomalies": r.anomalies,
+            "parse_ms": round3(parse_ms),
+            "check_ms": round3(r.check_ms),
+        });
+        if let Some(w) = r.workload {
+            obj["workload"] = json!(w.to_string());
+        }
+        if request.table {
+            let table = txn::txn_model_table(r.verdicts.clone());
+            obj["models"] = serde_json::to_value(&table).unwrap_or(serde_json::Value::Null);
+        } else {
+            match &r.verdicts[0].1 {
+                Verdict::Invalid { witness } => {
+                    obj["witness"] = serde_json::to_value(witness).unwrap_or_default();
+                    obj["explanation"] = json!(witness.render_text());
+                }
+                Verdict::Unknown { reason, .. } => obj["reason"] = json!(reason),
+                Verdict::Valid => {}
+            }
+        }
+        outln!("{}", json_visible(&obj.to_string()));
+        return;
+    }
+    let shown: Vec<(TxnModel, Verdict)> = r
+        .verdicts
+        .iter()
+        .map(|(m, v)| (*m, shown_verdict(v)))
+        .collect();
+    let name = visible(name);
+    let workload = r.workload.map(|w| format!(" ({w})")).unwrap_or_default();
+    let found = if r.anomalies.is_empty() {
+        String::new()
+    } else {
+        format!("; anomalies found: {}", r.anomalies.join(", "))
+    };
+    if request.table {
+        outln!(
+            "{name}: {} transactions{workload}, checked in {:.1} ms{found}",
+            r.txns,
+            r.check_ms
+        );
+        crate::out::print(&txn::txn_model_table(shown).render_text());
+        return;
+    }
+    let (model, verdict) = &shown[0];
+    outln!(
+        "{name}: {model}{workload}: {} ({} transactions, {:.1} ms{found})",
+        verdict.label(),
+        r.txns,
+        r.check_ms
+    );
+    match verdict {
+        Verdict::Invalid { witness } => {
+            for line in witness.render_text().lines() {
+                outln!("    {line}");
+            }
+        }
+        Verdict::Unknown { reason, .. } => outln!("    {reason}"),
+        Verdict::Valid => {}
     }
 }
 
@@ -477,6 +710,14 @@ mod tests {
         assert_eq!(r.others, vec![ModelName::Cc, ModelName::Ryw]);
         assert!(r.table);
         assert!(parse_request("snapshot", "auto").is_err());
+        let t = parse_request("serializable,snapshot-isolation", "auto").unwrap();
+        assert_eq!(
+            t.txn,
+            vec![TxnModel::Serializable, TxnModel::SnapshotIsolation]
+        );
+        assert!(t.table && t.others.is_empty() && t.linearizable.is_none());
+        let d = parse_request("linearizable", "auto").unwrap();
+        assert_eq!(d.txn, vec![TxnModel::StrictSerializable]);
         assert!(parse_request("kv", "register").is_err());
     }
 

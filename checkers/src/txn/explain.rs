@@ -101,7 +101,7 @@ fn append_edge(h: &TxnHistory, orders: &[KeyOrder], e: &Edge, f: &str, t: &str) 
     let order = &orders[e.key as usize];
     let src = label(order.source);
     let pos_b = order.position(e.b);
-    let evidence = |end: usize| format!("{src} read {k} as {}", list_text(h, &order.list, end));
+    let evidence = |end: usize| format!("{src} read key {k} as {}", list_text(h, &order.list, end));
     match e.kind {
         WW => match (order.position(e.a), pos_b) {
             (Some(_), Some(pb)) => format!(
@@ -210,7 +210,7 @@ pub(crate) fn cycle_finding(
         String::new()
     };
     steps.push(Step::say(format!(
-        "So {} must precede itself: a cycle, {}{more}.",
+        "So {} must precede itself: {}{more}.",
         path[0],
         class.meaning()
     )));
@@ -218,7 +218,7 @@ pub(crate) fn cycle_finding(
         anomaly: class,
         key: None,
         txns,
-        summary: format!("{class}: {}", path.join(" < ")),
+        summary: path.join(" < "),
         steps,
     }
 }
@@ -253,7 +253,12 @@ pub(crate) fn model_witness(model: &str, paired: &Paired, findings: &[&Finding])
     }
     let first = findings[0];
     let summary = if findings.len() == 1 {
-        format!("{}: {}", first.anomaly.meaning(), first.summary)
+        format!(
+            "{} ({}): {}",
+            first.anomaly,
+            first.anomaly.meaning(),
+            first.summary
+        )
     } else {
         format!("{} anomaly types: {}", findings.len(), names.join(", "))
     };

@@ -178,9 +178,16 @@ impl Anomaly {
     }
 
     /// What the anomaly is, in a few words.
-    pub fn meaning(self) -> &'static str {
+    pub fn meaning(self) -> String {
         use Anomaly::*;
-        match self {
+        let via = if self.as_str().ends_with("-process") {
+            ", through process order"
+        } else if self.as_str().ends_with("-realtime") {
+            ", through real-time order"
+        } else {
+            ""
+        };
+        let base = match self {
             G0 | G0Process | G0Realtime => "a cycle of write dependencies (dirty write)",
             G1c | G1cProcess | G1cRealtime => {
                 "a cycle of write and read dependencies (circular information flow)"
@@ -205,7 +212,8 @@ impl Anomaly {
             GarbageRead => "a read observed a value nobody wrote",
             G1 | G1Process | G1Realtime => "an aborted read, intermediate read or G1c cycle",
             G2 | G2Process | G2Realtime => "a cycle with an anti-dependency",
-        }
+        };
+        format!("{base}{via}")
     }
 
     /// The anomalies this one implies directly (Elle's `implied-anomalies`, with every
