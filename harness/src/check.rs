@@ -199,6 +199,43 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     for file in &args.files {
         let name = file.display().to_string();
         let started = Instant::now();
+        // Large transactional histories: straight from the bytes to transactions when the
+        // file has the common shape (reports need the whole history: the general path).
+        let fast = (args.report.is_none()
+            && matches!(format, Format::Auto | Format::Jsonl)
+            && !request.txn.is_empty())
+        .then(|| std::fs::read(file).ok())
+        .flatten()
+        .and_then(|bytes| {
+            let txns = txn::fast::parse_jsonl(&bytes)?;
+            Some((bytes, txns))
+        });
+        if let Some((bytes, txns)) = fast {
+            if let Some(m) = request.register_only.first() {
+                report_bad_input(&args, &name, &txn_misnamed(&name, m));
+                outcome.add_bad_input();
+                continue;
+            }
+            let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+            let checked = Instant::now();
+            let opts = TxnOptions {
+                time_limit,
+                ..TxnOptions::default()
+            };
+            let report = txn::analyse_fast(&txns, &request.txn, &opts);
+            let result = txn_result(
+                &request,
+                report,
+                &|t| txns.operation(&bytes, t),
+                txns.len(),
+                checked,
+            );
+            for (_, v) in &result.verdicts {
+                outcome.add(v);
+            }
+            print_txn_result(&args, &request, &name, &result, parse_ms);
+            continue;
+        }
         let history = match load(file, format) {
             Ok(h) => h,
             Err(e) => {
@@ -221,9 +258,10 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
         let is_txn = txn::is_txn_history(&paired);
         let misnamed = if is_txn {
-            request.register_only.first().map(|m| {
-                format!("{name}: {m} is a model of register histories, and this history holds transactions (f = txn); use a transactional model such as strict-serializable, serializable or snapshot-isolation, or all")
-            })
+            request
+                .register_only
+                .first()
+                .map(|m| txn_misnamed(&name, m))
         } else if request.linearizable.is_none() && request.others.is_empty() {
             request.txn_only.first().map(|m| {
                 format!("{name}: {m} is a transactional model, and this history holds no transactions (f = txn)")
@@ -369,6 +407,10 @@ struct TxnFileResult {
     check_ms: f64,
 }
 
+fn txn_misnamed(name: &str, model: &str) -> String {
+    format!("{name}: {model} is a model of register histories, and this history holds transactions (f = txn); use a transactional model such as strict-serializable, serializable or snapshot-isolation, or all")
+}
+
 fn check_txn_file(
     request: &Request,
     paired: &Paired,
@@ -379,43 +421,60 @@ fn check_txn_file(
         time_limit,
         ..TxnOptions::default()
     };
-    let (workload, anomalies, verdicts): (_, _, Vec<(TxnModel, Verdict)>) =
-        match txn::analyse(paired, &request.txn, &opts) {
-            Ok(report) => (
-                Some(report.workload),
-                report
-                    .findings
-                    .iter()
-                    .map(|f| f.anomaly.to_string())
-                    .collect(),
-                request
-                    .txn
-                    .iter()
-                    .map(|&m| (m, txn::verdict_of(paired, &report, m)))
-                    .collect(),
-            ),
-            Err(e) => (
-                None,
-                Vec::new(),
-                request
-                    .txn
-                    .iter()
-                    .map(|&m| {
-                        (
-                            m,
-                            Verdict::Unknown {
-                                reason: format!("{m}: cannot check this history: {e}"),
-                                undecided: Vec::new(),
-                            },
-                        )
-                    })
-                    .collect(),
-            ),
-        };
+    let report = txn::analyse(paired, &request.txn, &opts);
+    txn_result(
+        request,
+        report,
+        &|t| paired.ops.get(t).cloned(),
+        paired.ops.len(),
+        started,
+    )
+}
+
+/// Verdicts from an analysis (unknown for every model when the history is malformed).
+fn txn_result(
+    request: &Request,
+    report: Result<txn::TxnReport, txn::TxnInputError>,
+    op_of: &dyn Fn(usize) -> Option<faultline_history::Operation>,
+    txns: usize,
+    started: Instant,
+) -> TxnFileResult {
+    let (workload, anomalies, verdicts): (_, _, Vec<(TxnModel, Verdict)>) = match report {
+        Ok(report) => (
+            Some(report.workload),
+            report
+                .findings
+                .iter()
+                .map(|f| f.anomaly.to_string())
+                .collect(),
+            request
+                .txn
+                .iter()
+                .map(|&m| (m, txn::verdict_with(op_of, &report, m)))
+                .collect(),
+        ),
+        Err(e) => (
+            None,
+            Vec::new(),
+            request
+                .txn
+                .iter()
+                .map(|&m| {
+                    (
+                        m,
+                        Verdict::Unknown {
+                            reason: format!("{m}: cannot check this history: {e}"),
+                            undecided: Vec::new(),
+                        },
+                    )
+                })
+                .collect(),
+        ),
+    };
     TxnFileResult {
         workload,
         anomalies,
-        txns: paired.ops.len(),
+        txns,
         verdicts: verdicts
             .iter()
             .map(|(m, v)| (*m, clip_verdict(v)))

@@ -4,7 +4,7 @@
 //! committed read reveals a prefix of the key's version order. The order of a key is its
 //! longest committed read (a transaction's own appends cut off first); every other read
 //! must be a prefix of it, else the key shows `incompatible-order` and no edge is drawn
-//! from it. An append that no read shows, by a transaction known to have committed (`ok`,
+//! from it. An append that no other transaction read, by a transaction known to have committed (`ok`,
 //! or `info` with another append seen), came after every element read: reads show the
 //! whole list.
 //!
@@ -27,7 +27,7 @@ pub(crate) struct Facts {
     /// Why some cycles could not be searched (keys without a version order).
     pub incomplete: Vec<String>,
     pub orders: Vec<KeyOrder>,
-    /// Keys with two or more committed appends no read shows, and their writers (with
+    /// Keys with two or more committed appends no other transaction read, and their writers (with
     /// one value each): their order is free, and snapshot isolation may depend on it.
     pub unseen: Vec<(u32, Vec<(u32, u32)>)>,
 }
@@ -257,14 +257,18 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
             continue;
         }
         let mut dup = None;
+        let mut list_writers = Vec::with_capacity(list.len());
         for (i, &v) in list.iter().enumerate() {
             match writers.get_mut(&(k as u32, v)) {
                 Some(a) if a.pos != NONE => {
                     dup = Some(i);
                     break;
                 }
-                Some(a) => a.pos = i as u32,
-                None => {}
+                Some(a) => {
+                    a.pos = i as u32;
+                    list_writers.push(a.txn);
+                }
+                None => list_writers.push(NONE),
             }
         }
         if let Some(i) = dup {
@@ -290,6 +294,7 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
         }
         orders[k] = KeyOrder {
             list,
+            writers: list_writers,
             source: longest.txn,
             usable: true,
         };
@@ -318,14 +323,15 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
         let key = k as u32;
         let kt = || h.key_text(key);
         let list = &order.list;
-        let writer = |v: u32| writers.get(&(key, v)).map(|a| a.txn);
+        let lw = &order.writers;
+        let at = |i: usize| Some(lw[i]).filter(|&w| w != NONE);
         let status = |t: u32| h.txns[t as usize].status;
         // Garbage, aborted and dirty elements; ww between consecutive committed writers.
         let mut prev: Option<(u32, u32)> = None;
         let mut failed_at: Option<(usize, u32)> = None;
         let mut reported = (false, false, false);
         for (i, &v) in list.iter().enumerate() {
-            match writer(v) {
+            match at(i) {
                 None => {
                     if !reported.0 {
                         reported.0 = true;
@@ -423,7 +429,7 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
             let rt = r.txn;
             let last = if p > 0 { list[p - 1] } else { NONE };
             if p > 0 {
-                if let Some(w) = writer(last) {
+                if let Some(w) = at(p - 1) {
                     if w != rt && status(w) != Status::Fail {
                         edges.push(Edge::data(w, rt, WR, key, last, NONE));
                         if !g1b_reported && appends_of(h, w, key).last() != Some(last) {
@@ -452,10 +458,10 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
                 }
             }
             // The next committed element's writer.
-            let next = list[p..].iter().find_map(|&v| {
-                writer(v)
+            let next = (p..list.len()).find_map(|i| {
+                at(i)
                     .filter(|&w| status(w) != Status::Fail)
-                    .map(|w| (w, v))
+                    .map(|w| (w, list[i]))
             });
             match next {
                 Some((w, v)) if w != rt => edges.push(Edge::data(rt, w, RW, key, last, v)),
@@ -468,10 +474,10 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
                 if let Some(mv) = appends_of(h, rt, key).next() {
                     let q = writers.get(&(key, mv)).map_or(NONE, |a| a.pos);
                     let end = if q == NONE { list.len() } else { q as usize };
-                    let between = list[p.min(end)..end].iter().find_map(|&v| {
-                        writer(v)
+                    let between = (p.min(end)..end).find_map(|i| {
+                        at(i)
                             .filter(|&w| w != rt && status(w) != Status::Fail)
-                            .map(|w| (w, v))
+                            .map(|w| (w, list[i]))
                     });
                     if let Some((w, v)) = between {
                         lost_reported = true;
@@ -554,119 +560,111 @@ pub(crate) fn analyse(h: &TxnHistory) -> Result<Facts, TxnInputError> {
     })
 }
 
-/// Per key touched by a transaction: the key, its appends so far, the index of its
-/// last read, and its appends since that read.
-type KeyState = (u32, Vec<u32>, Option<usize>, Vec<u32>);
-
 /// Reads of one committed transaction: internal consistency, future reads, and the
-/// read records (own elements cut off).
+/// read records (own elements cut off). Allocates nothing unless it reports.
 fn scan_txn(h: &TxnHistory, t: u32, reads: &mut [Vec<ReadRec>], findings: &mut Vec<Finding>) {
     let tx = &h.txns[t as usize];
-    // Per key touched: (key, appended so far, index of the last read, appended since it).
-    let mut state: Vec<KeyState> = Vec::new();
-    let tl = label(t);
+    let appends_in = |range: std::ops::Range<usize>, key: u32| {
+        tx.mops[range].iter().filter_map(move |m| match m {
+            Mop::Append { key: k, val } if *k == key => Some(*val),
+            _ => None,
+        })
+    };
     for (i, m) in tx.mops.iter().enumerate() {
-        match m {
-            Mop::Append { key, val } => {
-                let s = match state.iter_mut().find(|s| s.0 == *key) {
-                    Some(s) => s,
-                    None => {
-                        state.push((*key, Vec::new(), None, Vec::new()));
-                        state.last_mut().expect("just pushed")
-                    }
-                };
-                s.1.push(*val);
-                s.3.push(*val);
+        let Mop::Read {
+            key,
+            obs: Obs::List(list),
+        } = m
+        else {
+            continue;
+        };
+        let key = *key;
+        let n = tx.mops.len();
+        let appends_before = appends_in(0..i, key).next().is_some();
+        let appends_later = appends_in(i + 1..n, key).next().is_some();
+        let tl = || label(t);
+        let kt = || h.key_text(key);
+        // Future read: an element this transaction appends only later.
+        if appends_later {
+            if let Some(v) = list
+                .iter()
+                .copied()
+                .find(|&v| appends_in(i + 1..n, key).any(|x| x == v))
+            {
+                let (tl, kt) = (tl(), kt());
+                findings.push(finding(
+                    Anomaly::FutureRead,
+                    Some(kt.clone()),
+                    &[t],
+                    format!(
+                        "{tl} read {} in key {kt} before appending it",
+                        h.val_text(v)
+                    ),
+                    vec![Step::say(format!(
+                        "{tl} read key {kt} as {}, which holds {}, and appended {} only afterwards",
+                        list_text(h, list, list.len()),
+                        h.val_text(v),
+                        h.val_text(v)
+                    ))],
+                ));
             }
-            Mop::Read {
-                key,
-                obs: Obs::List(list),
-            } => {
-                let pos = state.iter().position(|s| s.0 == *key);
-                let (own, last_read, since): (&[u32], Option<usize>, &[u32]) = match pos {
-                    Some(p) => (&state[p].1, state[p].2, &state[p].3),
-                    None => (&[], None, &[]),
-                };
-                let kt = h.key_text(*key);
-                // Future read: an element this transaction appends only later.
-                let later: Vec<u32> = tx.mops[i + 1..]
-                    .iter()
-                    .filter_map(|m| match m {
-                        Mop::Append { key: k, val } if k == key => Some(*val),
-                        _ => None,
-                    })
-                    .collect();
-                if let Some(&v) = list.iter().find(|v| later.contains(v)) {
-                    findings.push(finding(
-                        Anomaly::FutureRead,
-                        Some(kt.clone()),
-                        &[t],
-                        format!("{tl} read {} in key {kt} before appending it", h.val_text(v)),
-                        vec![Step::say(format!(
-                            "{tl} read key {kt} as {}, which holds {}, and appended {} only afterwards",
-                            list_text(h, list, list.len()),
-                            h.val_text(v),
-                            h.val_text(v)
-                        ))],
-                    ));
-                }
-                // Internal consistency.
-                let consistent = match last_read {
-                    Some(j) => match &tx.mops[j] {
-                        Mop::Read {
-                            obs: Obs::List(prev),
-                            ..
-                        } => {
-                            list.len() == prev.len() + since.len()
-                                && list.starts_with(prev)
-                                && list.ends_with(since)
-                        }
-                        _ => true,
-                    },
-                    None => list.ends_with(own),
-                };
-                if !consistent {
-                    let expected = match last_read {
-                        Some(j) => format!(
-                            "{} and then its own appends {}",
-                            read_text(h, t, j),
-                            list_text(h, since, since.len())
-                        ),
-                        None => format!(
-                            "a list ending with its own appends {}",
-                            list_text(h, own, own.len())
-                        ),
-                    };
-                    findings.push(finding(
-                        Anomaly::Internal,
-                        Some(kt.clone()),
-                        &[t],
-                        format!("{tl} read key {kt} inconsistently with its own earlier operations"),
-                        vec![Step::say(format!(
-                            "{tl} read key {kt} as {}, but its own earlier operations say it holds {expected}",
-                            list_text(h, list, list.len())
-                        ))],
-                    ));
-                }
-                // The read as evidence: cut at the first own element.
-                let cut = list
-                    .iter()
-                    .position(|v| own.contains(v) || later.contains(v))
-                    .unwrap_or(list.len());
-                reads[*key as usize].push(ReadRec {
-                    txn: t,
-                    mop: i as u32,
-                    len: cut as u32,
-                });
-                match pos {
-                    Some(p) => {
-                        state[p].2 = Some(i);
-                        state[p].3.clear();
-                    }
-                    None => state.push((*key, Vec::new(), Some(i), Vec::new())),
-                }
-            }
-            _ => {}
         }
+        // Internal consistency: the last read of the key and the appends since, or
+        // without an earlier read, the appends so far at the end.
+        let last_read = tx.mops[..i]
+            .iter()
+            .rposition(|m| matches!(m, Mop::Read { key: k, .. } if *k == key));
+        let from = last_read.map_or(0, |j| j + 1);
+        let since_len = appends_in(from..i, key).count();
+        let tail_ok = list.len() >= since_len
+            && appends_in(from..i, key)
+                .zip(&list[list.len() - since_len..])
+                .all(|(a, b)| a == *b);
+        let consistent = tail_ok
+            && match last_read.map(|j| &tx.mops[j]) {
+                Some(Mop::Read {
+                    obs: Obs::List(prev),
+                    ..
+                }) => list.len() == prev.len() + since_len && list.starts_with(prev),
+                _ => true,
+            };
+        if !consistent {
+            let (tl, kt) = (tl(), kt());
+            let since: Vec<u32> = appends_in(from..i, key).collect();
+            let expected = match last_read {
+                Some(j) => format!(
+                    "{} and then its own appends {}",
+                    read_text(h, t, j),
+                    list_text(h, &since, since.len())
+                ),
+                None => format!(
+                    "a list ending with its own appends {}",
+                    list_text(h, &since, since.len())
+                ),
+            };
+            findings.push(finding(
+                Anomaly::Internal,
+                Some(kt.clone()),
+                &[t],
+                format!("{tl} read key {kt} inconsistently with its own earlier operations"),
+                vec![Step::say(format!(
+                    "{tl} read key {kt} as {}, but its own earlier operations say it holds {expected}",
+                    list_text(h, list, list.len())
+                ))],
+            ));
+        }
+        // The read as evidence: cut at the first own element.
+        let cut = if !appends_before && !appends_later {
+            list.len()
+        } else {
+            list.iter()
+                .position(|&v| appends_in(0..n, key).any(|x| x == v))
+                .unwrap_or(list.len())
+        };
+        reads[key as usize].push(ReadRec {
+            txn: t,
+            mop: i as u32,
+            len: cut as u32,
+        });
     }
 }

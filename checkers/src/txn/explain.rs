@@ -8,7 +8,7 @@ use super::graph::{Edge, Graph, PROC, RT, RW, WR, WW};
 use super::models::Anomaly;
 use super::parse::{Mop, Obs, TxnHistory, Workload, INIT, NONE};
 use crate::verdict::{Minimality, Step, Witness, WitnessOp};
-use faultline_history::Paired;
+use faultline_history::Operation;
 
 /// One anomaly found, explained.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,8 @@ pub(crate) fn read_text(h: &TxnHistory, t: u32, mop: usize) -> String {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyOrder {
     pub list: Vec<u32>,
+    /// The writer of each element (`NONE`: nobody appended it).
+    pub writers: Vec<u32>,
     pub source: u32,
     pub usable: bool,
 }
@@ -111,7 +113,7 @@ fn append_edge(h: &TxnHistory, orders: &[KeyOrder], e: &Edge, f: &str, t: &str) 
                 evidence(pb + 1)
             ),
             _ => format!(
-                "{f} < {t} (ww): {t} committed an append of {} to key {k} that no read shows, so it came after every element read, the last of which, {}, {f} appended ({})",
+                "{f} < {t} (ww): {t} committed an append of {} to key {k} that no other transaction read, so it came after every element read, the last of which, {}, {f} appended ({})",
                 h.val_text(e.b),
                 h.val_text(e.a),
                 evidence(order.list.len())
@@ -134,7 +136,7 @@ fn append_edge(h: &TxnHistory, orders: &[KeyOrder], e: &Edge, f: &str, t: &str) 
                     evidence(pb + 1)
                 ),
                 None => format!(
-                    "{f} < {t} (rw): {f} read key {k} {seen}, the longest list any read shows, and {t} committed an append of {} to it that no read shows, so it came after",
+                    "{f} < {t} (rw): {f} read key {k} {seen}, the longest list any read shows, and {t} committed an append of {} to it that no other transaction read, so it came after",
                     h.val_text(e.b)
                 ),
             }
@@ -225,7 +227,11 @@ pub(crate) fn cycle_finding(
 
 /// The witness of a model's violation: every anomaly found that the model forbids, the
 /// first (the most severe) in full.
-pub(crate) fn model_witness(model: &str, paired: &Paired, findings: &[&Finding]) -> Witness {
+pub(crate) fn model_witness(
+    model: &str,
+    op_of: &dyn Fn(usize) -> Option<Operation>,
+    findings: &[&Finding],
+) -> Witness {
     let mut ops: Vec<WitnessOp> = Vec::new();
     let mut steps = Vec::new();
     let names: Vec<&str> = findings.iter().map(|f| f.anomaly.as_str()).collect();
@@ -242,11 +248,8 @@ pub(crate) fn model_witness(model: &str, paired: &Paired, findings: &[&Finding])
         for &t in &f.txns {
             let l = label(t as u32);
             if !ops.iter().any(|o| o.label == l) {
-                if let Some(op) = paired.ops.get(t) {
-                    ops.push(WitnessOp {
-                        label: l,
-                        op: op.clone(),
-                    });
+                if let Some(op) = op_of(t) {
+                    ops.push(WitnessOp { label: l, op });
                 }
             }
         }
@@ -281,7 +284,7 @@ pub(crate) fn model_witness(model: &str, paired: &Paired, findings: &[&Finding])
     }
 }
 
-/// Two committed appends to `key` that no read shows, where either order closes a cycle
+/// Two committed appends to `key` that no other transaction read, where either order closes a cycle
 /// without adjacent anti-dependencies (`ab`: a path from `a` to `b`, `ba` back).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn unseen_pair(
@@ -297,7 +300,7 @@ pub(crate) fn unseen_pair(
     let (al, bl, kt) = (label(a), label(b), h.key_text(key));
     let mut txns = vec![a as usize, b as usize];
     let mut steps = vec![Step::say(format!(
-        "{al} appended {} and {bl} appended {} to key {kt}; no read shows either, so one of them was installed first",
+        "{al} appended {} and {bl} appended {} to key {kt}; no other transaction read either, so one of them was installed first",
         h.val_text(va),
         h.val_text(vb)
     ))];

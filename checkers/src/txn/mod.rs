@@ -12,6 +12,7 @@
 
 mod append;
 mod explain;
+pub mod fast;
 pub mod gen;
 mod graph;
 pub mod models;
@@ -27,7 +28,7 @@ pub use table::{txn_model_table, TxnModelTable, TxnRow, TxnRowStatus};
 
 use crate::verdict::Verdict;
 use explain::{cycle_finding, model_witness, KeyOrder};
-use faultline_history::Paired;
+use faultline_history::{Operation, Paired};
 use graph::{Graph, DATA, PROC, RT};
 use parse::{Mop, Obs, Status, TxnHistory, INIT};
 use search::Variants;
@@ -99,16 +100,32 @@ pub fn analyse(
     models: &[TxnModel],
     opts: &TxnOptions,
 ) -> Result<TxnReport, TxnInputError> {
+    analyse_history(&parse::parse(paired)?, models, opts)
+}
+
+/// Analyses transactions read by the fast path ([`fast::parse_jsonl`]).
+pub fn analyse_fast(
+    txns: &fast::FastTxns,
+    models: &[TxnModel],
+    opts: &TxnOptions,
+) -> Result<TxnReport, TxnInputError> {
+    analyse_history(&txns.history, models, opts)
+}
+
+fn analyse_history(
+    h: &TxnHistory,
+    models: &[TxnModel],
+    opts: &TxnOptions,
+) -> Result<TxnReport, TxnInputError> {
     let deadline = opts.time_limit.map(|d| Instant::now() + d);
-    let h = parse::parse(paired)?;
     let variants = variants_for(models);
     let (mut edges, mut findings, mut incomplete, orders, unseen) = match h.workload {
         Workload::ListAppend => {
-            let f = append::analyse(&h)?;
+            let f = append::analyse(h)?;
             (f.edges, f.findings, f.incomplete, f.orders, f.unseen)
         }
         Workload::RwRegister => {
-            let f = register::analyse(&h)?;
+            let f = register::analyse(h)?;
             (
                 f.edges,
                 f.findings,
@@ -119,10 +136,10 @@ pub fn analyse(
         }
     };
     if variants.process || variants.realtime {
-        graph::process_edges(&h, &mut edges);
+        graph::process_edges(h, &mut edges);
     }
     if variants.realtime {
-        graph::realtime_edges(&h, &mut edges);
+        graph::realtime_edges(h, &mut edges);
     }
     let g = Graph::new(h.txns.len(), edges);
     let cycles = search::search(&g, variants, opts.search_budget, deadline);
@@ -138,9 +155,9 @@ pub fn analyse(
             .iter()
             .find(|(a, _)| *a == c.class)
             .map_or(1, |x| x.1);
-        findings.push(cycle_finding(&h, &g, &orders, c.class, &c.edges, n));
+        findings.push(cycle_finding(h, &g, &orders, c.class, &c.edges, n));
     }
-    let si_open = unseen_orders(&h, &g, &orders, &unseen, &mut findings);
+    let si_open = unseen_orders(h, &g, &orders, &unseen, &mut findings);
     // With open pairs, guess an order of the unseen appends (by completion) and search
     // again: if that version order shows no cycle a model forbids, the model holds.
     let si_guess = si_open.as_ref().and_then(|_| {
@@ -177,7 +194,7 @@ pub fn analyse(
     findings.sort_by_key(|f| rank(f.anomaly));
     findings.dedup_by_key(|f| f.anomaly);
     let proof = if h.workload == Workload::RwRegister {
-        serial_proof(&h, &g, variants)
+        serial_proof(h, &g, variants)
     } else {
         None
     };
@@ -248,7 +265,7 @@ fn unseen_orders(
     }
     match (open, first_open) {
         (2.., Some((k, a, b))) => Some(format!(
-            "{open} pairs of committed appends no read shows (such as {} and {} on key {}) can be ordered either way, and the checker does not explore their combinations",
+            "{open} pairs of committed appends no other transaction read (such as {} and {} on key {}) can be ordered either way, and the checker does not explore their combinations",
             explain::label(a),
             explain::label(b),
             h.key_text(k)
@@ -361,6 +378,16 @@ fn replay(h: &TxnHistory, order: &[u32]) -> bool {
 /// The verdict of `model` from a report made by [`analyse`] with `model` among its
 /// models (the process and real-time cycles are searched only for the models given).
 pub fn verdict_of(paired: &Paired, report: &TxnReport, model: TxnModel) -> Verdict {
+    verdict_with(&|t| paired.ops.get(t).cloned(), report, model)
+}
+
+/// [`verdict_of`] with the operations of the witness given by `op_of` (the operation of
+/// a transaction, by its index).
+pub fn verdict_with(
+    op_of: &dyn Fn(usize) -> Option<Operation>,
+    report: &TxnReport,
+    model: TxnModel,
+) -> Verdict {
     let forbidden: Vec<&Finding> = report
         .findings
         .iter()
@@ -368,7 +395,7 @@ pub fn verdict_of(paired: &Paired, report: &TxnReport, model: TxnModel) -> Verdi
         .collect();
     if !forbidden.is_empty() {
         return Verdict::Invalid {
-            witness: Box::new(model_witness(model.as_str(), paired, &forbidden)),
+            witness: Box::new(model_witness(model.as_str(), op_of, &forbidden)),
         };
     }
     let unknown = |reason: String| Verdict::Unknown {

@@ -128,6 +128,8 @@ impl fmt::Display for Workload {
 /// Interns values by their canonical form ([`ValueKey`]), small integers fast.
 #[derive(Default)]
 pub(crate) struct Interner {
+    /// Ids of the integers 0..SMALL (+1; 0 = none yet).
+    small: Vec<u32>,
     ints: FxHashMap<i64, u32>,
     others: FxHashMap<ValueKey, u32>,
     shown: Vec<Value>,
@@ -137,12 +139,7 @@ impl Interner {
     pub(crate) fn id(&mut self, v: &Value) -> u32 {
         if let Value::Number(n) = v {
             if let Some(i) = n.as_i64() {
-                let next = self.shown.len() as u32;
-                let id = *self.ints.entry(i).or_insert(next);
-                if id == next {
-                    self.shown.push(v.clone());
-                }
-                return id;
+                return self.id_int(i);
             }
         }
         let next = self.shown.len() as u32;
@@ -151,6 +148,48 @@ impl Interner {
             self.shown.push(v.clone());
         }
         id
+    }
+
+    /// The id of an integer.
+    #[inline]
+    pub(crate) fn id_int(&mut self, i: i64) -> u32 {
+        const SMALL: i64 = 1 << 16;
+        if (0..SMALL).contains(&i) {
+            let i = i as usize;
+            if i >= self.small.len() {
+                self.small.resize((i + 1).next_power_of_two(), 0);
+            }
+            if self.small[i] == 0 {
+                let id = self.id_int_slow(i as i64);
+                self.small[i] = id + 1;
+            }
+            return self.small[i] - 1;
+        }
+        self.id_int_slow(i)
+    }
+
+    fn id_int_slow(&mut self, i: i64) -> u32 {
+        let next = self.shown.len() as u32;
+        let id = *self.ints.entry(i).or_insert(next);
+        if id == next {
+            self.shown.push(Value::from(i));
+        }
+        id
+    }
+
+    /// The id of a string.
+    pub(crate) fn id_str(&mut self, s: &str) -> u32 {
+        let next = self.shown.len() as u32;
+        let id = *self.others.entry(ValueKey::Str(s.into())).or_insert(next);
+        if id == next {
+            self.shown.push(Value::from(s));
+        }
+        id
+    }
+
+    /// How many distinct values.
+    pub(crate) fn len(&self) -> usize {
+        self.shown.len()
     }
 
     /// The value of an id, as first seen.
