@@ -77,6 +77,7 @@ fn finding(
         txns: txns.iter().map(|&t| t as usize).collect(),
         summary,
         steps,
+        assumes_commit: false,
     }
 }
 

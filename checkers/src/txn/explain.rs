@@ -23,6 +23,11 @@ pub struct Finding {
     pub summary: String,
     /// The explanation.
     pub steps: Vec<Step>,
+    /// Whether it holds only if an `info` transaction committed, which the checker
+    /// inferred from a read of its writes: true under every model that forbids aborted
+    /// reads, not under read uncommitted, where that read may have seen a write later
+    /// rolled back.
+    pub assumes_commit: bool,
 }
 
 /// The label of transaction `t`.
@@ -216,12 +221,16 @@ pub(crate) fn cycle_finding(
         path[0],
         class.meaning()
     )));
+    let assumes_commit = txns
+        .iter()
+        .any(|&t| h.txns[t].status == super::parse::Status::Info);
     Finding {
         anomaly: class,
         key: None,
         txns,
         summary: path.join(" < "),
         steps,
+        assumes_commit,
     }
 }
 
@@ -338,12 +347,16 @@ pub(crate) fn unseen_pair(
     steps.push(Step::say(
         "Either order breaks snapshot isolation: the two transactions wrote the same key concurrently, and one update was lost",
     ));
+    let assumes_commit = txns
+        .iter()
+        .any(|&t| h.txns[t].status == super::parse::Status::Info);
     Finding {
         anomaly: Anomaly::LostUpdate,
         key: Some(kt.clone()),
         txns,
         summary: format!("{al} and {bl} appended to key {kt} without either seeing the other"),
         steps,
+        assumes_commit,
     }
 }
 

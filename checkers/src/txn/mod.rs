@@ -388,10 +388,13 @@ pub fn verdict_with(
     report: &TxnReport,
     model: TxnModel,
 ) -> Verdict {
+    // An info transaction seen in a read counts as committed only where aborted reads
+    // are forbidden (under read uncommitted that read may have seen a rolled-back write).
+    let trusted = |f: &Finding| !f.assumes_commit || model.forbids(Anomaly::G1a);
     let forbidden: Vec<&Finding> = report
         .findings
         .iter()
-        .filter(|f| model.forbids(f.anomaly))
+        .filter(|f| model.forbids(f.anomaly) && trusted(f))
         .collect();
     if !forbidden.is_empty() {
         return Verdict::Invalid {
@@ -402,6 +405,16 @@ pub fn verdict_with(
         reason: format!("{model}: {reason}"),
         undecided: Vec::new(),
     };
+    if let Some(f) = report
+        .findings
+        .iter()
+        .find(|f| model.forbids(f.anomaly) && !trusted(f))
+    {
+        return unknown(format!(
+            "{} ({}) passes through an info transaction that a read saw, but under this model that read may have seen a write later rolled back",
+            f.anomaly, f.summary
+        ));
+    }
     if !report.incomplete.is_empty() {
         return unknown(format!(
             "no anomaly it forbids was found, but {}",

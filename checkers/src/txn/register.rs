@@ -34,6 +34,7 @@ fn one(
         txns: txns.iter().map(|&t| t as usize).collect(),
         summary,
         steps: steps.into_iter().map(Step::say).collect(),
+        assumes_commit: false,
     }
 }
 
