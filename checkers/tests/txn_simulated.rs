@@ -116,3 +116,35 @@ fn read_uncommitted_holds_and_read_committed_breaks() {
         );
     }
 }
+
+#[test]
+fn no_false_positive_on_larger_histories() {
+    for (iso, model) in [
+        (Isolation::Serial, TxnModel::StrictSerializable),
+        (
+            Isolation::SnapshotIsolation,
+            TxnModel::StrongSnapshotIsolation,
+        ),
+        (Isolation::ReadCommitted, TxnModel::ReadCommitted),
+        (Isolation::ReadUncommitted, TxnModel::ReadUncommitted),
+    ] {
+        for workload in [Workload::ListAppend, Workload::RwRegister] {
+            let cfg = TxnGenConfig {
+                txns: 20_000,
+                workload,
+                isolation: iso,
+                info_rate: 0.01,
+                abort_rate: 0.02,
+                seed: 7,
+                ..TxnGenConfig::default()
+            };
+            let paired = pair(&generate(&cfg), "sim").expect("well-formed");
+            let report = analyse(&paired, &[model], &TxnOptions::default()).expect("txn");
+            let v = verdict_of(&paired, &report, model);
+            assert!(
+                v.holds() != Some(false),
+                "{iso:?} {workload}: {model}: {v:?}"
+            );
+        }
+    }
+}
