@@ -224,6 +224,19 @@ pub(crate) fn cycle_finding(
     let assumes_commit = txns
         .iter()
         .any(|&t| h.txns[t].status == super::parse::Status::Info);
+    // The reads the explanation cites as evidence of a key's order, after the cycle.
+    let mut txns = txns;
+    if h.workload == Workload::ListAppend {
+        for e in &edges {
+            if e.kind & (WW | RW) != 0 {
+                if let Some(o) = orders.get(e.key as usize) {
+                    if o.usable && !o.list.is_empty() && !txns.contains(&(o.source as usize)) {
+                        txns.push(o.source as usize);
+                    }
+                }
+            }
+        }
+    }
     Finding {
         anomaly: class,
         key: None,
