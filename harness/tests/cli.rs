@@ -540,4 +540,23 @@ fn transactional_histories_are_checked_against_isolation_models() {
     assert_eq!(verdict["models"][2]["witness"]["kind"], json!("G-single"));
     let md = std::fs::read_to_string(dir.join("rep/report.md")).expect("report.md");
     assert!(md.contains("T0 < T1 (wr)"), "{md}");
+    // A generated list-append history from a serial database: every model holds.
+    let (code, _, all) = run(&[
+        "gen",
+        "--workload",
+        "list-append",
+        "--ops",
+        "500",
+        "-o",
+        "la.jsonl",
+    ]);
+    assert_eq!(code, Some(0), "{all}");
+    let (code, out, all) = run(&["check", "la.jsonl", "--model", "all"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        out.contains("Strongest models that held: strict-serializable"),
+        "{all}"
+    );
+    let (code, _, all) = run(&["gen", "--workload", "list-append", "--isolation", "bogus"]);
+    assert_eq!(code, Some(254), "{all}");
 }
