@@ -13,6 +13,7 @@ mod sequential;
 mod session;
 pub mod shrink;
 pub mod synth;
+pub mod txn;
 pub mod verdict;
 
 pub use lattice::{
@@ -21,4 +22,5 @@ pub use lattice::{
 };
 pub use lin::{check_linearizable, Algorithm, LinOptions, LinReport};
 pub use model::DataModel;
+pub use txn::{check_txn, txn_model_table, Anomaly, TxnModel, TxnModelTable, TxnOptions};
 pub use verdict::{Minimality, Step, Verdict, Witness, WitnessOp};

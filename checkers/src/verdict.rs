@@ -89,6 +89,9 @@ pub enum Minimality {
     OneMinimal,
     /// Not shrunk.
     NotMinimised,
+    /// Several anomalies, one example each, each minimal by construction (a shortest
+    /// cycle, or the few transactions a non-cycle anomaly names).
+    EachMinimal,
 }
 
 /// One operation of a witness with the short label the explanation uses (`A`, `W1`, ...).
@@ -181,6 +184,7 @@ impl Witness {
             Minimality::ByConstruction => "minimal by construction",
             Minimality::OneMinimal => "1-minimal: removing any operation makes it pass",
             Minimality::NotMinimised => "not minimised",
+            Minimality::EachMinimal => "one example per anomaly, each minimal by construction",
         };
         let _ = writeln!(s, "({} operations, {m})", self.ops.len());
         s

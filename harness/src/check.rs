@@ -1,9 +1,12 @@
 //! `faultline check`: check recorded or imported histories.
 
+mod txn_output;
+
 use crate::{exit, reporting};
 use anyhow::{bail, Result};
 use clap::Args;
 use faultline_checkers::lattice::{check_all, model_table, ConsistencyOptions, ModelName};
+use faultline_checkers::txn::{self, TxnModel, TxnOptions};
 use faultline_checkers::DataModel;
 use faultline_checkers::Verdict;
 use faultline_history::{load, Format};
@@ -13,6 +16,7 @@ use faultline_results::RunInfo;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use txn_output::{check_txn_file, print_txn_result, txn_misnamed, txn_result};
 
 /// Arguments of `faultline check`.
 #[derive(Debug, Args)]
@@ -22,6 +26,12 @@ pub struct CheckArgs {
     files: Vec<PathBuf>,
     /// Models to check, comma-separated: register, cas-register, kv (linearizability under that
     /// data model), linearizable, sequential, ccv, cm, cc (= causal), pram, ryw, mr, mw, wfr, all.
+    /// On a transactional history (f = txn): strict-serializable, strong-session-serializable,
+    /// serializable, strong-snapshot-isolation, strong-session-snapshot-isolation,
+    /// snapshot-isolation, repeatable-read, cursor-stability, causal, read-atomic,
+    /// monotonic-atomic-view, strong-read-committed, strong-session-read-committed,
+    /// read-committed, strong-read-uncommitted, strong-session-read-uncommitted,
+    /// read-uncommitted, all; linearizable there means strict-serializable.
     #[arg(long, default_value = "linearizable")]
     model: String,
     /// Data model for linearizability: auto, register, cas-register or kv.
@@ -62,6 +72,12 @@ struct Request {
     others: Vec<ModelName>,
     /// Whether to print the lattice table.
     table: bool,
+    /// Transactional models, for a history of transactions.
+    txn: Vec<TxnModel>,
+    /// Names given that have no meaning for a history of transactions.
+    register_only: Vec<String>,
+    /// Names given that have no meaning for a register history.
+    txn_only: Vec<String>,
 }
 
 fn parse_request(models: &str, data_model: &str) -> Result<Request> {
@@ -77,8 +93,18 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
         linearizable: None,
         others: Vec::new(),
         table: false,
+        txn: Vec::new(),
+        register_only: Vec::new(),
+        txn_only: Vec::new(),
+    };
+    let add_txn = |req: &mut Request, m: TxnModel| {
+        if !req.txn.contains(&m) {
+            req.txn.push(m);
+        }
     };
     for m in models.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        // Names of the transactional lattice (causal is in both).
+        let as_txn = m.parse::<TxnModel>().ok();
         match m {
             "all" => {
                 req.linearizable = Some(forced);
@@ -88,12 +114,26 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
                     .filter(|m| *m != ModelName::Linearizable)
                     .collect();
                 req.table = true;
+                for t in TxnModel::ALL {
+                    add_txn(&mut req, t);
+                }
+            }
+            "linearizable" => {
+                req.linearizable = Some(forced);
+                add_txn(&mut req, TxnModel::StrictSerializable);
+            }
+            _ if as_txn.is_some() && m.parse::<ModelName>().is_err() => {
+                if let Some(t) = as_txn {
+                    add_txn(&mut req, t);
+                }
+                req.txn_only.push(m.to_string());
             }
             "register" | "cas-register" | "kv" => {
                 if forced.is_some() {
                     bail!("--model {m} already names a data model; drop --data-model");
                 }
                 req.linearizable = Some(Some(m.parse::<DataModel>().map_err(anyhow::Error::msg)?));
+                req.register_only.push(m.to_string());
             }
             other => match other.parse::<ModelName>() {
                 Ok(ModelName::Linearizable) => req.linearizable = Some(forced),
@@ -101,17 +141,21 @@ fn parse_request(models: &str, data_model: &str) -> Result<Request> {
                     if !req.others.contains(&name) {
                         req.others.push(name)
                     }
+                    match as_txn {
+                        Some(t) => add_txn(&mut req, t),
+                        None => req.register_only.push(other.to_string()),
+                    }
                 }
                 Err(_) => bail!(
-                    "unknown model {other:?}: expected register, cas-register, kv, linearizable, sequential, ccv, cm, cc, causal, pram, ryw, mr, mw, wfr or all"
+                    "unknown model {other:?}: expected register, cas-register, kv, linearizable, sequential, ccv, cm, cc, causal, pram, ryw, mr, mw, wfr, all, or for transactions strict-serializable, strong-session-serializable, serializable, strong-snapshot-isolation, strong-session-snapshot-isolation, snapshot-isolation, repeatable-read, cursor-stability, causal, read-atomic, monotonic-atomic-view, strong-read-committed, strong-session-read-committed, read-committed, strong-read-uncommitted, strong-session-read-uncommitted, read-uncommitted"
                 ),
             },
         }
     }
-    if req.linearizable.is_none() && req.others.is_empty() {
+    if req.linearizable.is_none() && req.others.is_empty() && req.txn.is_empty() {
         bail!("--model names no model");
     }
-    if req.others.len() + usize::from(req.linearizable.is_some()) > 1 {
+    if req.others.len() + usize::from(req.linearizable.is_some()) > 1 || req.txn.len() > 1 {
         req.table = true;
     }
     Ok(req)
@@ -158,6 +202,43 @@ pub fn run(args: CheckArgs) -> Result<u8> {
     for file in &args.files {
         let name = file.display().to_string();
         let started = Instant::now();
+        // Large transactional histories: straight from the bytes to transactions when the
+        // file has the common shape (reports need the whole history: the general path).
+        let fast = (args.report.is_none()
+            && matches!(format, Format::Auto | Format::Jsonl)
+            && !request.txn.is_empty())
+        .then(|| read_if_txn(file))
+        .flatten()
+        .and_then(|bytes| {
+            let txns = txn::fast::parse_jsonl(&bytes)?;
+            Some((bytes, txns))
+        });
+        if let Some((bytes, txns)) = fast {
+            if let Some(m) = request.register_only.first() {
+                report_bad_input(&args, &name, &txn_misnamed(&name, m));
+                outcome.add_bad_input();
+                continue;
+            }
+            let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+            let checked = Instant::now();
+            let opts = TxnOptions {
+                time_limit,
+                ..TxnOptions::default()
+            };
+            let report = txn::analyse_fast(&txns, &request.txn, &opts);
+            let result = txn_result(
+                &request,
+                report,
+                &|t| txns.operation(&bytes, t),
+                txns.len(),
+                checked,
+            );
+            for (_, v) in &result.verdicts {
+                outcome.add(v);
+            }
+            print_txn_result(&args, &request, &name, &result, parse_ms);
+            continue;
+        }
         let history = match load(file, format) {
             Ok(h) => h,
             Err(e) => {
@@ -178,6 +259,56 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             errln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
         }
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+        let is_txn = txn::is_txn_history(&paired);
+        let misnamed = if is_txn {
+            request
+                .register_only
+                .first()
+                .map(|m| txn_misnamed(&name, m))
+        } else if request.linearizable.is_none() && request.others.is_empty() {
+            request.txn_only.first().map(|m| {
+                format!("{name}: {m} is a transactional model, and this history holds no transactions (f = txn)")
+            })
+        } else {
+            None
+        };
+        if let Some(message) = misnamed {
+            report_bad_input(&args, &name, &message);
+            outcome.add_bad_input();
+            continue;
+        }
+        if is_txn {
+            let result = check_txn_file(&request, &paired, time_limit);
+            for (_, v) in &result.verdicts {
+                outcome.add(v);
+            }
+            print_txn_result(&args, &request, &name, &result, parse_ms);
+            if let Some(dir) = &args.report {
+                let dir = if args.files.len() > 1 {
+                    dir.join(report_subfolder(file))
+                } else {
+                    dir.clone()
+                };
+                let doc = reporting::txn_verdict_doc(
+                    &result.verdicts,
+                    paired.ops.len() as u64,
+                    result.check_ms.round() as u64,
+                );
+                let run = RunInfo::imported(name.clone());
+                match reporting::write_all(&dir, &run, &history, &doc) {
+                    Ok(paths) => {
+                        if !args.json {
+                            outln!("    report: {}", visible(&paths.html.display().to_string()));
+                        }
+                    }
+                    Err(e) => {
+                        errln!("error: {name}: {e:#}");
+                        outcome.add_code(reporting::error_code(&e));
+                    }
+                }
+            }
+            continue;
+        }
         let result = check_file(&args, &request, &history, &paired, time_limit);
         for (_, v) in &result.verdicts {
             outcome.add(v);
@@ -270,6 +401,28 @@ fn check_file(
             .collect(),
         check_ms: started.elapsed().as_secs_f64() * 1e3,
     }
+}
+
+/// The whole file, when it is a regular file of at most the whole-file limit whose
+/// beginning holds a transaction; `None` sends it to the general (streaming, bounded)
+/// reader, which also gives every error its message.
+fn read_if_txn(file: &std::path::Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(file).ok()?;
+    let limit = faultline_history::import::MAX_WHOLE_FILE_BYTES as u64;
+    if !meta.is_file() || meta.len() > limit {
+        return None;
+    }
+    let mut f = std::fs::File::open(file).ok()?;
+    let mut head = vec![0u8; faultline_history::import::DETECT_BYTES];
+    let n = f.read(&mut head).ok()?;
+    head.truncate(n);
+    if !head.windows(5).any(|w| w == b"\"txn\"") {
+        return None;
+    }
+    let mut bytes = head;
+    f.take(limit).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 fn report_bad_input(args: &CheckArgs, name: &str, message: &str) {
@@ -482,6 +635,14 @@ mod tests {
         assert_eq!(r.others, vec![ModelName::Cc, ModelName::Ryw]);
         assert!(r.table);
         assert!(parse_request("snapshot", "auto").is_err());
+        let t = parse_request("serializable,snapshot-isolation", "auto").unwrap();
+        assert_eq!(
+            t.txn,
+            vec![TxnModel::Serializable, TxnModel::SnapshotIsolation]
+        );
+        assert!(t.table && t.others.is_empty() && t.linearizable.is_none());
+        let d = parse_request("linearizable", "auto").unwrap();
+        assert_eq!(d.txn, vec![TxnModel::StrictSerializable]);
         assert!(parse_request("kv", "register").is_err());
     }
 

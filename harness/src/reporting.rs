@@ -4,6 +4,7 @@
 //! built one way only.
 
 use anyhow::{Context, Result};
+use faultline_checkers::txn::{txn_model_table, TxnModel, TxnRowStatus};
 use faultline_checkers::{model_table, ModelName, RowStatus, Verdict};
 use faultline_history::History;
 use faultline_results::{
@@ -35,6 +36,33 @@ pub fn verdict_doc(
             let figures = row.verdict.is_some();
             entry
                 .claimed(claims.contains(&row.model))
+                .with_figures(figures.then_some(ops), figures.then_some(check_ms))
+        })
+        .collect();
+    VerdictDoc::new(
+        entries,
+        table.strongest.iter().map(ToString::to_string).collect(),
+    )
+}
+
+/// The verdict document of the transactional models checked (as for an imported history:
+/// no claims, every checked model counts).
+pub fn txn_verdict_doc(verdicts: &[(TxnModel, Verdict)], ops: u64, check_ms: u64) -> VerdictDoc {
+    let table = txn_model_table(verdicts.to_vec());
+    let entries = table
+        .rows
+        .iter()
+        .map(|row| {
+            let name = row.model.to_string();
+            let entry = match (&row.status, &row.verdict) {
+                (TxnRowStatus::RuledOut { by }, _) => ModelEntry::ruled_out(&name, &by.to_string()),
+                (_, Some(v)) => ModelEntry::checked(&name, v),
+                (TxnRowStatus::Implied { by }, _) => ModelEntry::implied(&name, &by.to_string()),
+                _ => ModelEntry::not_checked(&name),
+            };
+            let figures = row.verdict.is_some();
+            entry
+                .claimed(false)
                 .with_figures(figures.then_some(ops), figures.then_some(check_ms))
         })
         .collect();

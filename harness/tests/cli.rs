@@ -463,3 +463,100 @@ fn control_and_bidi_characters_are_shown_escaped_everywhere() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// An example history of the repository.
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/histories")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn transactional_histories_are_checked_against_isolation_models() {
+    let dir = scratch("txn", "-models");
+    let run = |args: &[&str]| {
+        let out = run_in(&dir, args);
+        (out.status.code(), text(&out.stdout), describe(&out))
+    };
+    let skew = example("txn-read-skew.jsonl");
+    let (code, out, all) = run(&["check", &skew, "--model", "serializable"]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        out.contains("G-single") && out.contains("(rw): T1 read key 2 empty"),
+        "{all}"
+    );
+    let write_skew = example("txn-write-skew.jsonl");
+    let (code, _, all) = run(&["check", &write_skew, "--model", "snapshot-isolation"]);
+    assert_eq!(code, Some(0), "{all}");
+    let (code, out, all) = run(&["check", &write_skew, "--model", "all"]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        out.contains("Strongest models that held: strong-snapshot-isolation"),
+        "{all}"
+    );
+    // linearizable, the default, means strict serializability for transactions.
+    let stale = example("txn-stale-read.jsonl");
+    let (code, out, all) = run(&["check", &stale]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        out.contains("strict-serializable") && out.contains("G-single-realtime"),
+        "{all}"
+    );
+    let (code, _, all) = run(&["check", &stale, "--model", "serializable"]);
+    assert_eq!(code, Some(0), "{all}");
+    // Jepsen EDN: keywords as micro-operation names.
+    let edn = example("txn-lost-update.edn");
+    let (code, out, all) = run(&["check", &edn, "--model", "cursor-stability", "--json"]);
+    assert_eq!(code, Some(1), "{all}");
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["workload"], json!("list-append"), "{all}");
+    assert!(
+        v["anomalies"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("lost-update"))),
+        "{all}"
+    );
+    // A register model on transactions, a transactional model on registers: 254.
+    let (code, _, all) = run(&["check", &skew, "--model", "cc"]);
+    assert_eq!(code, Some(254), "{all}");
+    let reg = write(&dir, "reg.jsonl", &good(json!(1)));
+    let (code, _, all) = run(&[
+        "check",
+        &reg.display().to_string(),
+        "--model",
+        "serializable",
+    ]);
+    assert_eq!(code, Some(254), "{all}");
+    // Reports.
+    let (code, _, all) = run(&["check", &skew, "--model", "all", "--report", "rep"]);
+    assert_eq!(code, Some(1), "{all}");
+    let verdict: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("rep/verdict.json")).expect("verdict.json"),
+    )
+    .expect("JSON");
+    assert_eq!(verdict["models"][2]["model"], json!("serializable"));
+    assert_eq!(verdict["models"][2]["witness"]["kind"], json!("G-single"));
+    let md = std::fs::read_to_string(dir.join("rep/report.md")).expect("report.md");
+    assert!(md.contains("T0 < T1 (wr)"), "{md}");
+    // A generated list-append history from a serial database: every model holds.
+    let (code, _, all) = run(&[
+        "gen",
+        "--workload",
+        "list-append",
+        "--ops",
+        "500",
+        "-o",
+        "la.jsonl",
+    ]);
+    assert_eq!(code, Some(0), "{all}");
+    let (code, out, all) = run(&["check", "la.jsonl", "--model", "all"]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        out.contains("Strongest models that held: strict-serializable"),
+        "{all}"
+    );
+    let (code, _, all) = run(&["gen", "--workload", "list-append", "--isolation", "bogus"]);
+    assert_eq!(code, Some(254), "{all}");
+}

@@ -78,6 +78,10 @@ impl Operation {
                 }
                 _ => format!("cas{key} {}", show(&self.argument)),
             },
+            ("txn", Outcome::Ok) if !self.result.is_null() => {
+                format!("txn {}", crate::value::show_txn(&self.result, true))
+            }
+            ("txn", _) => format!("txn {}", crate::value::show_txn(&self.argument, false)),
             (f, _) => format!("{}{key} {}", escape_text(f), show(&self.argument)),
         };
         let tail = match self.outcome {

@@ -269,6 +269,55 @@ pub fn show(v: &Value) -> String {
     format!("{out}… ({} bytes, clipped)", group_digits(size))
 }
 
+/// A transaction's micro-operations in plain words: `[r 5 → [1 2]; append 5 3]`. Reads
+/// show their result when `completed` (`?` otherwise); names given as EDN keywords
+/// (`:append`) lose their colon. A value that is not a list of micro-operations is shown
+/// as [`show`] shows it.
+pub fn show_txn(v: &Value, completed: bool) -> String {
+    let Some(mops) = v.as_array() else {
+        return show(v);
+    };
+    let mut parts = Vec::with_capacity(mops.len());
+    for m in mops {
+        let Some(items) = m.as_array() else {
+            return show(v);
+        };
+        let name = |f: &Value| match f {
+            Value::String(s) => Some(escape_text(s).into_owned()),
+            other => match tagged(other) {
+                Some((TAG_KEYWORD, Value::String(s))) => Some(escape_text(s).into_owned()),
+                _ => None,
+            },
+        };
+        let part = match items.as_slice() {
+            [f, k, x] => match name(f) {
+                Some(f) if f == "r" || f == "read" => {
+                    let seen = if completed { show_read(x) } else { "?".into() };
+                    format!("{f} {} → {seen}", show(k))
+                }
+                Some(f) => format!("{f} {} {}", show(k), show(x)),
+                None => show(m),
+            },
+            _ => show(m),
+        };
+        parts.push(part);
+    }
+    let text = format!("[{}]", parts.join("; "));
+    if text.chars().count() > 4 * SHOWN_MAX {
+        return show(v);
+    }
+    text
+}
+
+/// A read's result: `null` is the initial state (an empty list, or no value).
+fn show_read(x: &Value) -> String {
+    if x.is_null() {
+        "nil".into()
+    } else {
+        show(x)
+    }
+}
+
 /// `1234567` as `1,234,567`.
 pub fn group_digits(n: usize) -> String {
     let s = n.to_string();
@@ -533,5 +582,15 @@ mod tests {
             std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(escape_text("k\u{1b}[2J\u{202e}"), "k\\u{1b}[2J\\u{202e}");
+    }
+
+    #[test]
+    fn transactions_are_shown_as_micro_operations() {
+        let v = json!([["append", 3, 2], ["r", 3, [1, 2]]]);
+        assert_eq!(show_txn(&v, true), "[append 3 2; r 3 → [1,2]]");
+        assert_eq!(show_txn(&v, false), "[append 3 2; r 3 → ?]");
+        let edn = json!([[tag(TAG_KEYWORD, json!("r")), 1, null]]);
+        assert_eq!(show_txn(&edn, true), "[r 1 → nil]");
+        assert_eq!(show_txn(&json!(5), true), "5");
     }
 }

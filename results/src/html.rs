@@ -119,6 +119,7 @@ fn minimality(m: Minimality) -> &'static str {
         Minimality::ByConstruction => "minimal by construction",
         Minimality::OneMinimal => "1-minimal: removing any operation makes it pass",
         Minimality::NotMinimised => "not minimised",
+        Minimality::EachMinimal => "one example per anomaly, each minimal by construction",
     }
 }
 
