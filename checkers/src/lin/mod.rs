@@ -106,6 +106,10 @@ pub struct LinReport {
     pub shrink_time: Duration,
     /// Candidates re-checked while shrinking.
     pub shrink_checks: usize,
+    /// Operations left by the window cut, before delta debugging (0 without a witness).
+    pub shrink_window: usize,
+    /// Operations of the witness (0 without one).
+    pub witness_ops: usize,
 }
 
 /// Time and memory shared by all keys of one check.
@@ -343,10 +347,11 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         Some(pool) => pool.install(run),
         None => run(),
     };
+    let keys = outcomes.len();
     let check_time = start.elapsed();
     let mut report = LinReport {
         verdict: Verdict::Valid,
-        keys: outcomes.len(),
+        keys,
         ops: paired.ops.len(),
         info_ops: 0,
         pruned_info: 0,
@@ -360,6 +365,8 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         check_time,
         shrink_time: Duration::ZERO,
         shrink_checks: 0,
+        shrink_window: 0,
+        witness_ops: 0,
     };
     let mut unknown: Vec<(String, String)> = Vec::new();
     let mut first_invalid: Option<&KeyOutcome> = None;
@@ -389,18 +396,17 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         let key = paired.ops.get(o.first_op).and_then(|op| op.key.clone());
         let built = match &o.result {
             KeyResult::ThinAir(ta) => Some(witness::thin_air(&paired.ops, key.as_ref(), ta)),
-            KeyResult::Invalid(h, d) => Some(witness::build(
-                &paired.ops,
-                key.as_ref(),
-                h,
-                d,
-                opts,
-                &budget,
-                &mut report.shrink_checks,
-            )),
+            KeyResult::Invalid(h, d) => {
+                let mut stats = witness::ShrinkStats::default();
+                let w = witness::build(&paired.ops, key.as_ref(), h, d, opts, &budget, &mut stats);
+                report.shrink_checks = stats.checks;
+                report.shrink_window = stats.window;
+                Some(w)
+            }
             _ => None,
         };
         if let Some(w) = built {
+            report.witness_ops = w.ops.len();
             report.verdict = Verdict::Invalid {
                 witness: Box::new(w),
             };
