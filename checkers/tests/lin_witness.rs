@@ -102,4 +102,21 @@ fn the_c50_append_violation_shrinks_to_a_handful_of_operations() {
         w.render_text()
     );
     assert_eq!(w.minimality, Minimality::OneMinimal);
+    // Every key of this history is invalid; the witness is the first key's, however the
+    // keys were spread over threads.
+    assert_eq!(w.key.as_deref(), Some("0"));
+    assert_eq!(report.invalid_keys.first().map(String::as_str), Some("0"));
+    assert_eq!(report.keys, 10);
+    // On one thread the keys go in name order: checking stops after the first.
+    let one = check_linearizable(
+        &paired,
+        DataModel::Kv,
+        &LinOptions {
+            threads: Some(1),
+            ..opts.clone()
+        },
+    );
+    assert_eq!(one.invalid_keys, vec!["0".to_string()]);
+    assert_eq!(one.skipped_keys, 9);
+    assert_eq!(one.verdict, report.verdict);
 }

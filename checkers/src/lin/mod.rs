@@ -94,7 +94,9 @@ pub struct LinReport {
     pub zone_keys: usize,
     /// Keys decided by the search.
     pub search_keys: usize,
-    /// Every invalid key, sorted (`""` for a history without keys).
+    /// The invalid keys found, sorted (`""` for a history without keys). Checking stops at
+    /// the first invalid key in name order: keys after it may be skipped (see
+    /// [`LinReport::skipped_keys`]), so this is not every invalid key.
     pub invalid_keys: Vec<String>,
     /// Search configurations expanded, over all keys.
     pub explored: u64,
@@ -110,6 +112,8 @@ pub struct LinReport {
     pub shrink_window: usize,
     /// Operations of the witness (0 without one).
     pub witness_ops: usize,
+    /// Keys not checked because a key before them (in name order) was found invalid.
+    pub skipped_keys: usize,
 }
 
 /// Time and memory shared by all keys of one check.
@@ -324,19 +328,31 @@ fn by_key(ops: &[Operation]) -> (Vec<RawOp<'_>>, Vec<(String, std::ops::Range<us
 pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) -> LinReport {
     let start = Instant::now();
     let budget = Budget::new(opts.time_limit.map(|d| start + d), opts.memory_limit);
-    let run = || -> Vec<KeyOutcome> {
+    // Keys are checked in parallel; once a key is found invalid, the keys after it (in name
+    // order) are skipped: the witness is the first invalid key's, whichever thread finds
+    // which key first, so the verdict does not depend on scheduling.
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let run = || -> Vec<Option<KeyOutcome>> {
         let (raw, groups) = by_key(&paired.ops);
         groups
             .par_iter()
-            .map(|(name, range)| {
-                check_key(
+            .enumerate()
+            .map(|(k, (name, range))| {
+                if k > first_bad.load(Ordering::Relaxed) {
+                    return None;
+                }
+                let o = check_key(
                     paired,
                     name.clone(),
                     &raw[range.clone()],
                     model,
                     opts,
                     &budget,
-                )
+                );
+                if matches!(o.result, KeyResult::Invalid(..) | KeyResult::ThinAir(_)) {
+                    first_bad.fetch_min(k, Ordering::Relaxed);
+                }
+                Some(o)
             })
             .collect()
     };
@@ -348,6 +364,7 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         None => run(),
     };
     let keys = outcomes.len();
+    let outcomes: Vec<KeyOutcome> = outcomes.into_iter().flatten().collect();
     let check_time = start.elapsed();
     let mut report = LinReport {
         verdict: Verdict::Valid,
@@ -367,6 +384,7 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         shrink_checks: 0,
         shrink_window: 0,
         witness_ops: 0,
+        skipped_keys: keys - outcomes.len(),
     };
     let mut unknown: Vec<(String, String)> = Vec::new();
     let mut first_invalid: Option<&KeyOutcome> = None;
