@@ -63,13 +63,24 @@ pub(crate) struct Config<B> {
 ///
 /// Stops with [`SearchResult::Capped`] after expanding `cap` configurations.
 pub(crate) fn search(h: &KeyHistory, budget: &Budget, cap: u64) -> (SearchResult, SearchStats) {
+    search_with(h, budget, cap, true)
+}
+
+/// [`search`], optionally without merging unobservable append states into one (so that
+/// [`SearchResult::Invalid`] names every string the key could hold, for explanations).
+pub(crate) fn search_with(
+    h: &KeyHistory,
+    budget: &Budget,
+    cap: u64,
+    merge_junk: bool,
+) -> (SearchResult, SearchStats) {
     let events = schedule(h);
     for width in [128usize, 1024, 16384] {
         let mut model = h.model.clone();
         let r = if width == 128 {
-            run::<u128>(h, &mut model, &events, width, budget, cap)
+            run::<u128>(h, &mut model, &events, width, budget, cap, merge_junk)
         } else {
-            run::<Wide>(h, &mut model, &events, width, budget, cap)
+            run::<Wide>(h, &mut model, &events, width, budget, cap, merge_junk)
         };
         if let Some(r) = r {
             return r;
@@ -165,6 +176,7 @@ impl<B: Bits> Slots<B> {
 }
 
 /// Runs the search with bitsets of `width` slots; `None` if that is too narrow.
+#[allow(clippy::too_many_arguments)]
 fn run<B: Bits>(
     h: &KeyHistory,
     model: &mut KeyModel,
@@ -172,6 +184,7 @@ fn run<B: Bits>(
     width: usize,
     budget: &Budget,
     cap: u64,
+    merge_junk: bool,
 ) -> Option<(SearchResult, SearchStats)> {
     let mut stats = SearchStats::default();
     let mut sl: Slots<B> = Slots::new(width);
@@ -236,7 +249,10 @@ fn run<B: Bits>(
             Action::Read(v) if appends => model.values.value(v).as_str().map(str::to_owned),
             _ => None,
         };
-        let junk = target.as_ref().map(|t| Junk::new(model, h, &sl, t));
+        let junk = target
+            .as_ref()
+            .filter(|_| merge_junk)
+            .map(|t| Junk::new(model, h, &sl, t));
         while let Some(x) = work.pop() {
             stats.explored += 1;
             if stats.explored > cap {

@@ -3,7 +3,7 @@
 
 use super::explain::{time_of, untimed, Facts};
 use super::prepare::{KeyHistory, ThinAir};
-use super::search::{search as search_fn, SearchResult};
+use super::search::{search_with, SearchResult};
 use super::zones::check_zones;
 use super::{decide, Algorithm, Budget, Decided, LinOptions};
 use crate::model::Action;
@@ -410,7 +410,8 @@ pub(crate) fn build(
     }
     stats.checks = s.checks;
     let sub = h.subset(&best);
-    let stuck = match search_fn(&sub, &s.budget, u64::MAX).0 {
+    // Without merging unobservable append states, so the explanation can name them.
+    let stuck = match search_with(&sub, &s.budget, u64::MAX, false).0 {
         SearchResult::Invalid { fail_op, states } => Some((fail_op, states)),
         _ => None,
     };
