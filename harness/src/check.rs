@@ -3,9 +3,10 @@
 use crate::{exit, reporting};
 use anyhow::{bail, Result};
 use clap::Args;
-use faultline_checkers::lattice::{check_all, model_table, ConsistencyOptions, ModelName};
-use faultline_checkers::Verdict;
+use faultline_checkers::lattice::{check_all_reported, model_table, ConsistencyOptions, ModelName};
 use faultline_checkers::DataModel;
+use faultline_checkers::LinReport;
+use faultline_checkers::Verdict;
 use faultline_history::{load, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
 use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
@@ -222,6 +223,8 @@ pub fn run(args: CheckArgs) -> Result<u8> {
 
 struct FileResult {
     data_model: Option<DataModel>,
+    /// The linearizability checker's counters, when it ran.
+    lin: Option<LinReport>,
     verdicts: Vec<(ModelName, Verdict)>,
     check_ms: f64,
 }
@@ -259,9 +262,10 @@ fn check_file(
     };
     // Linearizability first; when it holds, sequential consistency and causal memory
     // (a search and a fixpoint) are left to the table as implied.
-    let verdicts = check_all(paired, &models, data_model, &opts);
+    let (verdicts, lin) = check_all_reported(paired, &models, data_model, &opts);
     FileResult {
         data_model,
+        lin,
         // What is printed and written shows long values clipped (history.jsonl keeps them).
         verdicts: verdicts
             .iter()
@@ -317,6 +321,18 @@ fn print_result(
         });
         if let Some(dm) = &dm {
             obj["data_model"] = json!(dm);
+        }
+        if let Some(l) = &r.lin {
+            // Where the linearizability check spent its time: deciding every key, then
+            // shrinking and explaining the first invalid key's witness.
+            obj["linearizability"] = json!({
+                "keys": l.keys,
+                "skipped_keys": l.skipped_keys,
+                "decide_ms": round3(l.check_time.as_secs_f64() * 1e3),
+                "shrink_ms": round3(l.shrink_time.as_secs_f64() * 1e3),
+                "shrink_checks": l.shrink_checks,
+                "witness_ops": l.witness_ops,
+            });
         }
         if request.table {
             let table = model_table(r.verdicts.clone());
