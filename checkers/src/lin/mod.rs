@@ -164,6 +164,10 @@ impl Budget {
     }
 }
 
+/// Histories with fewer operations are checked on the calling thread: waking the thread
+/// pool costs more than it saves (it was most of the time of a 100-operation check).
+const PARALLEL_FROM: usize = 4096;
+
 /// How a key was decided.
 #[derive(Debug, Clone)]
 pub(crate) enum Decided {
@@ -279,11 +283,17 @@ fn check_key(
 /// The compact operations grouped by key (each group in invoke order), with the key
 /// names, sorted by name (`None`, shown as `""`, first).
 fn by_key(ops: &[Operation]) -> (Vec<RawOp<'_>>, Vec<(String, std::ops::Range<usize>)>) {
-    let raw: Vec<RawOp> = ops
-        .par_iter()
-        .enumerate()
-        .map(|(i, op)| RawOp::of(i, op))
-        .collect();
+    let raw: Vec<RawOp> = if ops.len() >= PARALLEL_FROM {
+        ops.par_iter()
+            .enumerate()
+            .map(|(i, op)| RawOp::of(i, op))
+            .collect()
+    } else {
+        ops.iter()
+            .enumerate()
+            .map(|(i, op)| RawOp::of(i, op))
+            .collect()
+    };
     let mut ids: bits::FxMap<Option<&str>, u32> = bits::FxMap::default();
     let key_of: Vec<u32> = ops
         .iter()
@@ -334,27 +344,28 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
     let first_bad = AtomicUsize::new(usize::MAX);
     let run = || -> Vec<Option<KeyOutcome>> {
         let (raw, groups) = by_key(&paired.ops);
-        groups
-            .par_iter()
-            .enumerate()
-            .map(|(k, (name, range))| {
-                if k > first_bad.load(Ordering::Relaxed) {
-                    return None;
-                }
-                let o = check_key(
-                    paired,
-                    name.clone(),
-                    &raw[range.clone()],
-                    model,
-                    opts,
-                    &budget,
-                );
-                if matches!(o.result, KeyResult::Invalid(..) | KeyResult::ThinAir(_)) {
-                    first_bad.fetch_min(k, Ordering::Relaxed);
-                }
-                Some(o)
-            })
-            .collect()
+        let one = |(k, (name, range)): (usize, &(String, std::ops::Range<usize>))| {
+            if k > first_bad.load(Ordering::Relaxed) {
+                return None;
+            }
+            let o = check_key(
+                paired,
+                name.clone(),
+                &raw[range.clone()],
+                model,
+                opts,
+                &budget,
+            );
+            if matches!(o.result, KeyResult::Invalid(..) | KeyResult::ThinAir(_)) {
+                first_bad.fetch_min(k, Ordering::Relaxed);
+            }
+            Some(o)
+        };
+        if paired.ops.len() >= PARALLEL_FROM {
+            groups.par_iter().enumerate().map(one).collect()
+        } else {
+            groups.iter().enumerate().map(one).collect()
+        }
     };
     let outcomes = match opts
         .threads

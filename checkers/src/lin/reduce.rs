@@ -176,7 +176,7 @@ impl<B: Bits> Work<B> {
 /// two of them in any linearization gives a linearization, so a configuration only needs
 /// to say how many of each class are used; canonically, the lowest slots of the class.
 pub(crate) struct Sym {
-    /// Per slot: the previous slot of its class, or `usize::MAX`.
+    /// Per slot: the previous slot of its class, or `usize::MAX` (empty: none has one).
     pub(crate) prev: Vec<usize>,
     /// Classes of two or more slots, ascending.
     pub(crate) classes: Vec<Vec<usize>>,
@@ -184,6 +184,12 @@ pub(crate) struct Sym {
 
 impl Sym {
     pub(crate) fn of<B: Bits>(h: &KeyHistory, sl: &Slots<B>) -> Sym {
+        if sl.info.count() < 2 {
+            return Sym {
+                prev: Vec::new(),
+                classes: Vec::new(),
+            };
+        }
         let mut prev = vec![usize::MAX; sl.op.len()];
         let mut groups: FxMap<(Action, &B), Vec<usize>> = FxMap::default();
         sl.info.for_each(|p| {

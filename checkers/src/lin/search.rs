@@ -134,16 +134,19 @@ pub(crate) struct Slots<B> {
 }
 
 impl<B: Bits> Slots<B> {
-    fn new(width: usize) -> Self {
+    /// Bitsets of `width` slots, of which at most `slots` are used (no more operations
+    /// than the key has can be open at once).
+    fn new(width: usize, slots: usize) -> Self {
+        let slots = slots.clamp(1, width);
         Slots {
-            op: vec![usize::MAX; width],
+            op: vec![usize::MAX; slots],
             free: Vec::new(),
             used: 0,
             open: B::empty(width),
             obs: B::empty(width),
             info: B::empty(width),
             overdue: B::empty(width),
-            before: vec![B::empty(width); width],
+            before: vec![B::empty(width); slots],
         }
     }
 
@@ -187,7 +190,7 @@ fn run<B: Bits>(
     merge_junk: bool,
 ) -> Option<(SearchResult, SearchStats)> {
     let mut stats = SearchStats::default();
-    let mut sl: Slots<B> = Slots::new(width);
+    let mut sl: Slots<B> = Slots::new(width, h.ops.len());
     let mut slot_of: Vec<usize> = vec![usize::MAX; h.ops.len()];
     // Pending observations (slot, action).
     let mut observers: Vec<(usize, Action)> = Vec::new();
@@ -350,7 +353,7 @@ fn expand<B: Bits>(
             return;
         }
         // Of interchangeable info operations, only the first unused one is tried.
-        let q = sym.prev[p];
+        let q = sym.prev.get(p).copied().unwrap_or(usize::MAX);
         if q != usize::MAX && !x.bits.get(q) {
             return;
         }

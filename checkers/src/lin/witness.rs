@@ -1,6 +1,7 @@
 //! Witnesses for invalid keys: shrink the failing operations with the same checker, verify
 //! the result fails again, then explain it.
 
+use super::bits::{FxMap, FxSet};
 use super::explain::{time_of, untimed, Facts};
 use super::prepare::{KeyHistory, ThinAir};
 use super::search::{search_with, SearchResult};
@@ -10,7 +11,6 @@ use crate::model::Action;
 use crate::shrink::shrink;
 use crate::verdict::{Minimality, Step, Witness, WitnessOp};
 use faultline_history::{show, Key, Operation};
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Shrinking stops after this long when the check has no time limit.
@@ -89,7 +89,7 @@ impl<'a> Closure<'a> {
         let mut needs = vec![Vec::new(); h.ops.len()];
         if h.has_append() {
             // Distinct pieces, each with every operation that provides it.
-            let mut providers: HashMap<&str, Vec<usize>> = HashMap::new();
+            let mut providers: FxMap<&str, Vec<usize>> = FxMap::default();
             for (i, op) in h.ops.iter().enumerate() {
                 if let Action::Append(p) | Action::Write(p) = op.action {
                     if let Some(s) = h.model.values.value(p).as_str() {
@@ -120,12 +120,12 @@ impl<'a> Closure<'a> {
         let ops = &self.h.ops;
         let appends = self.h.has_append();
         loop {
-            let present: HashSet<usize> = cand.iter().copied().collect();
+            let present: FxSet<usize> = cand.iter().copied().collect();
             // Each value that can exist, with the earliest time it can: the initial value,
             // written values, then (well-founded, so cas operations cannot support each other
             // in a circle) the new values of cas operations whose expected value can exist
             // before they complete.
-            let mut written: HashMap<u32, u64> = HashMap::new();
+            let mut written: FxMap<u32, u64> = FxMap::default();
             written.insert(self.h.initial, 0);
             for &i in &cand {
                 if let Action::Write(v) = ops[i].action {
@@ -178,7 +178,13 @@ impl<'a> Closure<'a> {
 }
 
 /// Failing cuts longer than this are first cut to their shortest failing suffix.
-const WINDOW_FROM: usize = 200;
+const WINDOW_FROM: usize = 16;
+
+/// A witness of at most this many operations is not searched for a smaller one elsewhere.
+const SMALL_ENOUGH: usize = 4;
+
+/// Candidates with more observations than this have them shrunk first.
+const OBS_FIRST_FROM: usize = 8;
 
 /// Time and size of one witness's construction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -232,9 +238,9 @@ impl Shrinker<'_> {
         self.fails_with(c, self.algorithm)
     }
 
-    /// The shortest suffix of `cand` (which fails) that fails with its support, by doubling
-    /// and then bisection: violations are local in time, so this costs a few checks of
-    /// about the witness's own size, whatever the key's size.
+    /// A short suffix of `cand` (which fails) that fails with its support, within a quarter
+    /// of the shortest, found by doubling and then bisection: violations are local in time,
+    /// so this costs a few checks of about the witness's own size, whatever the key's size.
     fn window(&mut self, cand: Vec<usize>) -> Vec<usize> {
         let n = cand.len();
         if n <= WINDOW_FROM {
@@ -253,7 +259,8 @@ impl Shrinker<'_> {
             bad = w;
             w *= 2;
         }
-        while good - bad > 1 && !self.budget.expired() {
+        // Bisection to within a quarter: delta debugging does the rest.
+        while good - bad > (good / 4).max(2) && !self.budget.expired() {
             let mid = bad + (good - bad) / 2;
             let window = self.close(cand[n - mid..].to_vec());
             if self.fails(&window) {
@@ -269,10 +276,10 @@ impl Shrinker<'_> {
         }
     }
 
-    /// Shrinks `cand` (closed, failing) to a 1-minimal set before `deadline`: the
-    /// observations first (they support nothing, so removing them never cascades, and most
-    /// go in a few bisections), then everything, one cluster at a time. Returns the set and
-    /// whether it is 1-minimal.
+    /// Shrinks `cand` (closed, failing) to a 1-minimal set before `deadline`: when it holds
+    /// more than [`OBS_FIRST_FROM`] observations, those first (they support nothing, so
+    /// removing them never cascades, and most go in a few bisections), then everything, one
+    /// cluster at a time. Returns the set and whether it is 1-minimal.
     fn minimise(&mut self, cand: Vec<usize>, deadline: Option<Instant>) -> (Vec<usize>, bool) {
         let h = self.h;
         let (obs, fixed): (Vec<usize>, Vec<usize>) = cand
@@ -284,7 +291,7 @@ impl Shrinker<'_> {
             m
         };
         let mut cand = cand.clone();
-        if obs.len() > 1 {
+        if obs.len() > OBS_FIRST_FROM {
             let r = shrink(
                 obs,
                 |c| c,
@@ -379,7 +386,12 @@ pub(crate) fn build(
         best = items;
         // The violation nearest the key's end, with about as many checks as the first
         // took (a count, not a time, so the witness does not depend on the machine's load).
-        if search && !whole_tried && s.supported && first.len() < all.len() {
+        if search
+            && !whole_tried
+            && s.supported
+            && first.len() < all.len()
+            && best.len() > SMALL_ENOUGH
+        {
             let unsure_before = s.unsure;
             s.unsure = false;
             s.limit = 2 * s.checks + 64;
