@@ -173,7 +173,13 @@ const PARALLEL_FROM: usize = 4096;
 pub(crate) enum Decided {
     Valid,
     Zones(Box<ZoneViolation>),
-    Search { fail_op: usize },
+    Search {
+        /// The first operation no configuration could linearize.
+        fail_op: usize,
+        /// Whether the search failed at the end of the history rather than when
+        /// `fail_op` returned.
+        at_end: bool,
+    },
     Unknown(String),
 }
 
@@ -217,7 +223,9 @@ pub(crate) fn decide(
     }
     let d = match r {
         SearchResult::Valid => Decided::Valid,
-        SearchResult::Invalid { fail_op, .. } => Decided::Search { fail_op },
+        SearchResult::Invalid {
+            fail_op, at_end, ..
+        } => Decided::Search { fail_op, at_end },
         SearchResult::Unknown(why) => Decided::Unknown(why),
         SearchResult::Capped => Decided::Unknown("search capped".into()),
     };

@@ -35,6 +35,9 @@ pub(crate) enum SearchResult {
         fail_op: usize,
         /// The values in which it was tried (every state reachable just before it returned).
         states: Vec<faultline_history::Value>,
+        /// Whether it failed at the end of the history (an overdue write that no
+        /// configuration could linearize) rather than when `fail_op` returned.
+        at_end: bool,
     },
     /// Budget exhausted.
     Unknown(String),
@@ -302,7 +305,7 @@ fn run<B: Bits>(
         }
         stats.max_frontier = stats.max_frontier.max(next.len());
         if next.is_empty() {
-            result = invalid(model, i, tried_states);
+            result = invalid(model, i, tried_states, false);
             break;
         }
         observers.retain(|&(s, _)| s != slot);
@@ -320,9 +323,10 @@ fn run<B: Bits>(
     Some((result, stats))
 }
 
-fn invalid(model: &KeyModel, op: usize, mut states: Vec<u32>) -> SearchResult {
+fn invalid(model: &KeyModel, op: usize, mut states: Vec<u32>, at_end: bool) -> SearchResult {
     states.sort_unstable();
     SearchResult::Invalid {
+        at_end,
         fail_op: op,
         states: states
             .iter()
@@ -447,7 +451,7 @@ fn finish<B: Bits>(
     }
     let mut first = usize::MAX;
     sl.overdue.for_each(|s| first = first.min(sl.op[s]));
-    invalid(model, first, states)
+    invalid(model, first, states, true)
 }
 
 /// Linearizes every pending observation the state `s` allows (never `skip`, the op being

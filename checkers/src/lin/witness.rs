@@ -362,9 +362,23 @@ pub(crate) fn build(
     };
     // The first cut, with its support; without support (a read of a piece nobody
     // provides, which the closure would drop) the shrinking does without closure.
+    let search = matches!(d, Decided::Search { .. });
     let mut cand = s.close(first.clone());
     let mut whole_tried = false;
-    if !s.fails(&cand) {
+    // The operations invoked before the stuck one returned fail by construction when the
+    // search failed at that return (it had seen nothing else by then), unless the closure
+    // took some of them; not when it failed at the history's end. Otherwise a shorter
+    // failing window, checked on its own, makes checking the whole cut unnecessary.
+    let known = matches!(d, Decided::Search { at_end: false, .. }) && cand.len() == first.len();
+    let mut windowed = false;
+    if search && !known {
+        let w = s.window(cand.clone());
+        if w.len() < cand.len() {
+            cand = w;
+            windowed = true;
+        }
+    }
+    if !known && !windowed && !s.fails(&cand) {
         cand = s.close(all.clone());
         whole_tried = true;
         if !s.fails(&cand) {
@@ -375,8 +389,11 @@ pub(crate) fn build(
             }
         }
     }
-    let search = matches!(d, Decided::Search { .. });
-    let mut best = if search { s.window(cand) } else { cand };
+    let mut best = if search && !windowed {
+        s.window(cand)
+    } else {
+        cand
+    };
     stats.window = best.len();
     let mut minimality = Minimality::NotMinimised;
     if opts.shrink {
@@ -424,7 +441,9 @@ pub(crate) fn build(
     let sub = h.subset(&best);
     // Without merging unobservable append states, so the explanation can name them.
     let stuck = match search_with(&sub, &s.budget, u64::MAX, false).0 {
-        SearchResult::Invalid { fail_op, states } => Some((fail_op, states)),
+        SearchResult::Invalid {
+            fail_op, states, ..
+        } => Some((fail_op, states)),
         _ => None,
     };
     let zone = if sub.zones_apply() {
