@@ -318,9 +318,9 @@ impl Shrinker<'_> {
 ///
 /// The failing operations are first cut down cheaply, then shrunk one cluster at a time:
 /// 1. the first cut: for the search, the operations invoked before the stuck operation
-///    returned (the search failed there, so they fail); for the zones, the operations of
-///    the violating zones;
-/// 2. the window cut: the shortest failing suffix of that cut (see [`Shrinker::window`]);
+///    returned (when the search failed at that return, they fail by construction); for
+///    the zones, the operations of the violating zones;
+/// 2. the window cut: a short failing suffix of that cut (see [`Shrinker::window`]);
 /// 3. delta debugging with the closure (see [`crate::shrink`]) down to a 1-minimal set.
 ///
 /// For the search, the same is also tried from the whole key (the violation nearest its
@@ -371,14 +371,17 @@ pub(crate) fn build(
     // failing window, checked on its own, makes checking the whole cut unnecessary.
     let known = matches!(d, Decided::Search { at_end: false, .. }) && cand.len() == first.len();
     let mut windowed = false;
+    let mut verified = known;
     if search && !known {
-        let w = s.window(cand.clone());
-        if w.len() < cand.len() {
-            cand = w;
-            windowed = true;
-        }
+        // Shorter: it failed a check. As long: no shorter suffix fails (no need to try
+        // again), and the cut itself is still to be checked.
+        let n = cand.len();
+        cand = s.window(cand);
+        windowed = true;
+        verified = cand.len() < n;
     }
-    if !known && !windowed && !s.fails(&cand) {
+    if !verified && !s.fails(&cand) {
+        windowed = false;
         cand = s.close(all.clone());
         whole_tried = true;
         if !s.fails(&cand) {
