@@ -2,13 +2,19 @@
 //! - `etcd-102`: the 102 labelled Porcupine etcd logs, cas-register, checked one after
 //!   another (witnesses included);
 //! - `kv-c50-ok`: Porcupine's `kv/c50-ok.txt`, kv model, initial `""`;
-//! - `kv-1m-parse-check`: a generated 1,000,000-operation kv history (1,000 keys,
-//!   50 processes, 0.2 % info), parsed from JSON Lines in memory, paired and checked;
+//! - `kv-c50-bad`: Porcupine's `kv/c50-bad.txt` (not linearizable), decided and its
+//!   witness shrunk and explained (the first run prints both times and the witness size);
+//! - `kv-1m-check`: a generated 1,000,000-operation kv history (1,000 keys, 50 processes,
+//!   0.2 % info), already paired, checked (the first run prints the time and the
+//!   process's peak RSS so far);
+//! - `kv-1m-parse-check`: the same history parsed from JSON Lines in memory, paired and
+//!   checked;
 //! - `single-10k-invalid-*`: a generated single-key 10,000-operation register history
 //!   with 50 info operations and one stale read (not linearizable), decided and shrunk to
 //!   its witness, by the default procedure (zones) and by the search alone.
 //!
-//! Run with `cargo bench -p faultline-checkers --bench lin`.
+//! Run with `cargo bench -p faultline-checkers --bench lin`. The command-line path on the
+//! same size, with peak RSS: `bash checkers/benches/cli_1m.sh`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faultline_checkers::synth::{generate, SynthConfig, Violation};
@@ -91,6 +97,19 @@ fn parse_check(bytes: &[u8], verbose: bool) -> Verdict {
     r.verdict
 }
 
+/// The process's peak resident set size (Linux: `VmHWM` in /proc/self/status), 0 elsewhere.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn once<T>(label: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
@@ -118,6 +137,22 @@ fn benches(c: &mut Criterion) {
     assert_eq!(v, Verdict::Valid);
     c.bench_function("kv-c50-ok", |b| {
         b.iter(|| check_linearizable(&c50, DataModel::Kv, &c50_opts))
+    });
+
+    let (bad, bad_opts) = load_paired("porcupine/kv/c50-bad.txt");
+    let r = once("kv-c50-bad (first run)", || {
+        check_linearizable(&bad, DataModel::Kv, &bad_opts)
+    });
+    let w = r.verdict.witness().expect("c50-bad is not linearizable");
+    eprintln!(
+        "kv-c50-bad: decided in {:?}, witness of {} operations in {:?} ({} checks)",
+        r.check_time,
+        w.ops.len(),
+        r.shrink_time,
+        r.shrink_checks
+    );
+    c.bench_function("kv-c50-bad", |b| {
+        b.iter(|| check_linearizable(&bad, DataModel::Kv, &bad_opts))
     });
 
     let single = single_10k();
@@ -160,6 +195,19 @@ fn benches(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("kv-1m");
     g.sample_size(10);
+    let paired = parse_bytes(&bytes, "kv-1m", Format::Jsonl, &ImportOptions::default())
+        .expect("parses")
+        .pair("kv-1m")
+        .expect("pairs");
+    let r = once("kv-1m-check (first run)", || {
+        check_linearizable(&paired, DataModel::Kv, &LinOptions::default())
+    });
+    assert_eq!(r.verdict, Verdict::Valid);
+    eprintln!("kv-1m-check: peak RSS so far {} MiB", peak_rss_mib());
+    g.bench_function("kv-1m-check", |b| {
+        b.iter(|| check_linearizable(&paired, DataModel::Kv, &LinOptions::default()))
+    });
+    drop(paired);
     g.bench_function("kv-1m-parse-check", |b| {
         b.iter(|| parse_check(&bytes, false))
     });

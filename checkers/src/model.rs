@@ -140,8 +140,18 @@ impl Action {
 }
 
 /// The values of one key, interned into small integers.
+///
+/// Cloning is cheap once [`Values::freeze`] has run (the values interned so far are shared
+/// between clones; later ones, such as the strings appends build, are each clone's own):
+/// the witness's shrinking clones a key's model for every candidate it checks.
 #[derive(Debug, Clone, Default)]
 pub struct Values {
+    shared: std::sync::Arc<Table>,
+    own: Table,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Table {
     ids: crate::lin::bits::FxMap<ValueKey, u32>,
     vals: Vec<Value>,
 }
@@ -152,47 +162,83 @@ impl Values {
         Values::default()
     }
 
+    fn find(&self, k: &ValueKey) -> Option<u32> {
+        self.shared
+            .ids
+            .get(k)
+            .or_else(|| self.own.ids.get(k))
+            .copied()
+    }
+
+    fn add(&mut self, k: ValueKey, v: Value) -> u32 {
+        let id = self.len() as u32;
+        self.own.ids.insert(k, id);
+        self.own.vals.push(v);
+        id
+    }
+
     /// The id of `v`, adding it if new.
     pub fn intern(&mut self, v: &Value) -> u32 {
         let k = ValueKey::of(v);
-        if let Some(&id) = self.ids.get(&k) {
-            return id;
+        match self.find(&k) {
+            Some(id) => id,
+            None => self.add(k, v.clone()),
         }
-        let id = self.vals.len() as u32;
-        self.ids.insert(k, id);
-        self.vals.push(v.clone());
-        id
     }
 
     /// The id of the integer `i`, adding it if new (no `Value` needed to look it up).
     pub fn intern_int(&mut self, i: i64) -> u32 {
-        if let Some(&id) = self.ids.get(&ValueKey::Int(i)) {
-            return id;
+        match self.find(&ValueKey::Int(i)) {
+            Some(id) => id,
+            None => self.add(ValueKey::Int(i), Value::from(i)),
         }
-        let id = self.vals.len() as u32;
-        self.ids.insert(ValueKey::Int(i), id);
-        self.vals.push(Value::from(i));
-        id
     }
 
     /// The id of `v` if it was interned.
     pub fn get(&self, v: &Value) -> Option<u32> {
-        self.ids.get(&ValueKey::of(v)).copied()
+        self.find(&ValueKey::of(v))
     }
 
     /// The value of an id (`null` for an id never handed out).
     pub fn value(&self, id: u32) -> &Value {
-        self.vals.get(id as usize).unwrap_or(&Value::Null)
+        let i = id as usize;
+        let n = self.shared.vals.len();
+        if i < n {
+            &self.shared.vals[i]
+        } else {
+            self.own.vals.get(i - n).unwrap_or(&Value::Null)
+        }
     }
 
     /// How many values are interned.
     pub fn len(&self) -> usize {
-        self.vals.len()
+        self.shared.vals.len() + self.own.vals.len()
     }
 
     /// Whether no value is interned.
     pub fn is_empty(&self) -> bool {
-        self.vals.is_empty()
+        self.len() == 0
+    }
+
+    /// Makes the values interned so far shared by every later clone.
+    pub fn freeze(&mut self) {
+        if self.own.vals.is_empty() {
+            return;
+        }
+        let own = std::mem::take(&mut self.own);
+        match std::sync::Arc::get_mut(&mut self.shared) {
+            Some(t) if t.vals.is_empty() => *t = own,
+            Some(t) => {
+                t.ids.extend(own.ids);
+                t.vals.extend(own.vals);
+            }
+            None => {
+                let mut t = (*self.shared).clone();
+                t.ids.extend(own.ids);
+                t.vals.extend(own.vals);
+                self.shared = std::sync::Arc::new(t);
+            }
+        }
     }
 }
 
@@ -205,8 +251,9 @@ pub struct KeyModel {
 }
 
 impl KeyModel {
-    /// A model with these interned values.
-    pub fn new(values: Values) -> KeyModel {
+    /// A model with these interned values (frozen: clones of the model share them).
+    pub fn new(mut values: Values) -> KeyModel {
+        values.freeze();
         KeyModel {
             values,
             appended: Default::default(),

@@ -94,7 +94,9 @@ pub struct LinReport {
     pub zone_keys: usize,
     /// Keys decided by the search.
     pub search_keys: usize,
-    /// Every invalid key, sorted (`""` for a history without keys).
+    /// The invalid keys found, sorted (`""` for a history without keys). Checking stops at
+    /// the first invalid key in name order: keys after it may be skipped (see
+    /// [`LinReport::skipped_keys`]), so this is not every invalid key.
     pub invalid_keys: Vec<String>,
     /// Search configurations expanded, over all keys.
     pub explored: u64,
@@ -106,6 +108,12 @@ pub struct LinReport {
     pub shrink_time: Duration,
     /// Candidates re-checked while shrinking.
     pub shrink_checks: usize,
+    /// Operations left by the window cut, before delta debugging (0 without a witness).
+    pub shrink_window: usize,
+    /// Operations of the witness (0 without one).
+    pub witness_ops: usize,
+    /// Keys not checked because a key before them (in name order) was found invalid.
+    pub skipped_keys: usize,
 }
 
 /// Time and memory shared by all keys of one check.
@@ -156,12 +164,22 @@ impl Budget {
     }
 }
 
+/// Histories with fewer operations are checked on the calling thread: waking the thread
+/// pool costs more than it saves (it was most of the time of a 100-operation check).
+const PARALLEL_FROM: usize = 4096;
+
 /// How a key was decided.
 #[derive(Debug, Clone)]
 pub(crate) enum Decided {
     Valid,
     Zones(Box<ZoneViolation>),
-    Search { fail_op: usize },
+    Search {
+        /// The first operation no configuration could linearize.
+        fail_op: usize,
+        /// Whether the search failed at the end of the history rather than when
+        /// `fail_op` returned.
+        at_end: bool,
+    },
     Unknown(String),
 }
 
@@ -205,7 +223,9 @@ pub(crate) fn decide(
     }
     let d = match r {
         SearchResult::Valid => Decided::Valid,
-        SearchResult::Invalid { fail_op, .. } => Decided::Search { fail_op },
+        SearchResult::Invalid {
+            fail_op, at_end, ..
+        } => Decided::Search { fail_op, at_end },
         SearchResult::Unknown(why) => Decided::Unknown(why),
         SearchResult::Capped => Decided::Unknown("search capped".into()),
     };
@@ -271,11 +291,17 @@ fn check_key(
 /// The compact operations grouped by key (each group in invoke order), with the key
 /// names, sorted by name (`None`, shown as `""`, first).
 fn by_key(ops: &[Operation]) -> (Vec<RawOp<'_>>, Vec<(String, std::ops::Range<usize>)>) {
-    let raw: Vec<RawOp> = ops
-        .par_iter()
-        .enumerate()
-        .map(|(i, op)| RawOp::of(i, op))
-        .collect();
+    let raw: Vec<RawOp> = if ops.len() >= PARALLEL_FROM {
+        ops.par_iter()
+            .enumerate()
+            .map(|(i, op)| RawOp::of(i, op))
+            .collect()
+    } else {
+        ops.iter()
+            .enumerate()
+            .map(|(i, op)| RawOp::of(i, op))
+            .collect()
+    };
     let mut ids: bits::FxMap<Option<&str>, u32> = bits::FxMap::default();
     let key_of: Vec<u32> = ops
         .iter()
@@ -320,21 +346,34 @@ fn by_key(ops: &[Operation]) -> (Vec<RawOp<'_>>, Vec<(String, std::ops::Range<us
 pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) -> LinReport {
     let start = Instant::now();
     let budget = Budget::new(opts.time_limit.map(|d| start + d), opts.memory_limit);
-    let run = || -> Vec<KeyOutcome> {
+    // Keys are checked in parallel; once a key is found invalid, the keys after it (in name
+    // order) are skipped: the witness is the first invalid key's, whichever thread finds
+    // which key first, so the verdict does not depend on scheduling.
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let run = || -> Vec<Option<KeyOutcome>> {
         let (raw, groups) = by_key(&paired.ops);
-        groups
-            .par_iter()
-            .map(|(name, range)| {
-                check_key(
-                    paired,
-                    name.clone(),
-                    &raw[range.clone()],
-                    model,
-                    opts,
-                    &budget,
-                )
-            })
-            .collect()
+        let one = |(k, (name, range)): (usize, &(String, std::ops::Range<usize>))| {
+            if k > first_bad.load(Ordering::Relaxed) {
+                return None;
+            }
+            let o = check_key(
+                paired,
+                name.clone(),
+                &raw[range.clone()],
+                model,
+                opts,
+                &budget,
+            );
+            if matches!(o.result, KeyResult::Invalid(..) | KeyResult::ThinAir(_)) {
+                first_bad.fetch_min(k, Ordering::Relaxed);
+            }
+            Some(o)
+        };
+        if paired.ops.len() >= PARALLEL_FROM {
+            groups.par_iter().enumerate().map(one).collect()
+        } else {
+            groups.iter().enumerate().map(one).collect()
+        }
     };
     let outcomes = match opts
         .threads
@@ -343,10 +382,12 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         Some(pool) => pool.install(run),
         None => run(),
     };
+    let keys = outcomes.len();
+    let outcomes: Vec<KeyOutcome> = outcomes.into_iter().flatten().collect();
     let check_time = start.elapsed();
     let mut report = LinReport {
         verdict: Verdict::Valid,
-        keys: outcomes.len(),
+        keys,
         ops: paired.ops.len(),
         info_ops: 0,
         pruned_info: 0,
@@ -360,6 +401,9 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         check_time,
         shrink_time: Duration::ZERO,
         shrink_checks: 0,
+        shrink_window: 0,
+        witness_ops: 0,
+        skipped_keys: keys - outcomes.len(),
     };
     let mut unknown: Vec<(String, String)> = Vec::new();
     let mut first_invalid: Option<&KeyOutcome> = None;
@@ -389,18 +433,17 @@ pub fn check_linearizable(paired: &Paired, model: DataModel, opts: &LinOptions) 
         let key = paired.ops.get(o.first_op).and_then(|op| op.key.clone());
         let built = match &o.result {
             KeyResult::ThinAir(ta) => Some(witness::thin_air(&paired.ops, key.as_ref(), ta)),
-            KeyResult::Invalid(h, d) => Some(witness::build(
-                &paired.ops,
-                key.as_ref(),
-                h,
-                d,
-                opts,
-                &budget,
-                &mut report.shrink_checks,
-            )),
+            KeyResult::Invalid(h, d) => {
+                let mut stats = witness::ShrinkStats::default();
+                let w = witness::build(&paired.ops, key.as_ref(), h, d, opts, &budget, &mut stats);
+                report.shrink_checks = stats.checks;
+                report.shrink_window = stats.window;
+                Some(w)
+            }
             _ => None,
         };
         if let Some(w) = built {
+            report.witness_ops = w.ops.len();
             report.verdict = Verdict::Invalid {
                 witness: Box::new(w),
             };

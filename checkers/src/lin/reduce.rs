@@ -101,13 +101,20 @@ pub(crate) fn can_reach<B: Bits>(
 /// operations used first, and those already reached. A configuration is skipped when one
 /// reached before dominates it: same state and core, a subset of its `info` operations
 /// used, a superset of its observations done.
+///
+/// The configurations reached with one core and state are a linked list in one pooled
+/// vector (`seen` maps to the newest), so pushing allocates nothing once warm.
 pub(crate) struct Work<B> {
     buckets: Vec<Vec<Config<B>>>,
     lowest: usize,
-    seen: FxMap<(B, u32), Vec<(B, B)>>,
+    seen: FxMap<(B, u32), u32>,
+    /// `(info used, observations done, previous entry of the same core and state)`.
+    pool: Vec<(B, B, u32)>,
     /// How many configurations `seen` holds (for the memory budget).
     pub(crate) stored: usize,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl<B> Default for Work<B> {
     fn default() -> Self {
@@ -115,6 +122,7 @@ impl<B> Default for Work<B> {
             buckets: Vec::new(),
             lowest: 0,
             seen: FxMap::default(),
+            pool: Vec::new(),
             stored: 0,
         }
     }
@@ -125,6 +133,7 @@ impl<B: Bits> Work<B> {
         self.buckets.iter_mut().for_each(Vec::clear);
         self.lowest = 0;
         self.seen.clear();
+        self.pool.clear();
         self.stored = 0;
     }
 
@@ -132,15 +141,18 @@ impl<B: Bits> Work<B> {
         let i = c.bits.and(info);
         let o = c.bits.and(obs);
         let core = c.bits.and_not(info).and_not(obs);
-        let list = self.seen.entry((core, c.state)).or_default();
-        if list
-            .iter()
-            .any(|(si, so)| si.subset_of(&i) && o.subset_of(so))
-        {
-            return;
+        let head = self.seen.entry((core, c.state)).or_insert(NONE);
+        let mut at = *head;
+        while at != NONE {
+            let (si, so, prev) = &self.pool[at as usize];
+            if si.subset_of(&i) && o.subset_of(so) {
+                return;
+            }
+            at = *prev;
         }
         let used = i.count() as usize;
-        list.push((i, o));
+        self.pool.push((i, o, *head));
+        *head = (self.pool.len() - 1) as u32;
         self.stored += 1;
         if self.buckets.len() <= used {
             self.buckets.resize_with(used + 1, Vec::new);
@@ -164,7 +176,7 @@ impl<B: Bits> Work<B> {
 /// two of them in any linearization gives a linearization, so a configuration only needs
 /// to say how many of each class are used; canonically, the lowest slots of the class.
 pub(crate) struct Sym {
-    /// Per slot: the previous slot of its class, or `usize::MAX`.
+    /// Per slot: the previous slot of its class, or `usize::MAX` (empty: none has one).
     pub(crate) prev: Vec<usize>,
     /// Classes of two or more slots, ascending.
     pub(crate) classes: Vec<Vec<usize>>,
@@ -172,6 +184,12 @@ pub(crate) struct Sym {
 
 impl Sym {
     pub(crate) fn of<B: Bits>(h: &KeyHistory, sl: &Slots<B>) -> Sym {
+        if sl.info.count() < 2 {
+            return Sym {
+                prev: Vec::new(),
+                classes: Vec::new(),
+            };
+        }
         let mut prev = vec![usize::MAX; sl.op.len()];
         let mut groups: FxMap<(Action, &B), Vec<usize>> = FxMap::default();
         sl.info.for_each(|p| {

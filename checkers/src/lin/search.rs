@@ -35,6 +35,9 @@ pub(crate) enum SearchResult {
         fail_op: usize,
         /// The values in which it was tried (every state reachable just before it returned).
         states: Vec<faultline_history::Value>,
+        /// Whether it failed at the end of the history (an overdue write that no
+        /// configuration could linearize) rather than when `fail_op` returned.
+        at_end: bool,
     },
     /// Budget exhausted.
     Unknown(String),
@@ -63,13 +66,24 @@ pub(crate) struct Config<B> {
 ///
 /// Stops with [`SearchResult::Capped`] after expanding `cap` configurations.
 pub(crate) fn search(h: &KeyHistory, budget: &Budget, cap: u64) -> (SearchResult, SearchStats) {
+    search_with(h, budget, cap, true)
+}
+
+/// [`search`], optionally without merging unobservable append states into one (so that
+/// [`SearchResult::Invalid`] names every string the key could hold, for explanations).
+pub(crate) fn search_with(
+    h: &KeyHistory,
+    budget: &Budget,
+    cap: u64,
+    merge_junk: bool,
+) -> (SearchResult, SearchStats) {
     let events = schedule(h);
     for width in [128usize, 1024, 16384] {
         let mut model = h.model.clone();
         let r = if width == 128 {
-            run::<u128>(h, &mut model, &events, width, budget, cap)
+            run::<u128>(h, &mut model, &events, width, budget, cap, merge_junk)
         } else {
-            run::<Wide>(h, &mut model, &events, width, budget, cap)
+            run::<Wide>(h, &mut model, &events, width, budget, cap, merge_junk)
         };
         if let Some(r) = r {
             return r;
@@ -123,16 +137,19 @@ pub(crate) struct Slots<B> {
 }
 
 impl<B: Bits> Slots<B> {
-    fn new(width: usize) -> Self {
+    /// Bitsets of `width` slots, of which at most `slots` are used (no more operations
+    /// than the key has can be open at once).
+    fn new(width: usize, slots: usize) -> Self {
+        let slots = slots.clamp(1, width);
         Slots {
-            op: vec![usize::MAX; width],
+            op: vec![usize::MAX; slots],
             free: Vec::new(),
             used: 0,
             open: B::empty(width),
             obs: B::empty(width),
             info: B::empty(width),
             overdue: B::empty(width),
-            before: vec![B::empty(width); width],
+            before: vec![B::empty(width); slots],
         }
     }
 
@@ -165,6 +182,7 @@ impl<B: Bits> Slots<B> {
 }
 
 /// Runs the search with bitsets of `width` slots; `None` if that is too narrow.
+#[allow(clippy::too_many_arguments)]
 fn run<B: Bits>(
     h: &KeyHistory,
     model: &mut KeyModel,
@@ -172,9 +190,10 @@ fn run<B: Bits>(
     width: usize,
     budget: &Budget,
     cap: u64,
+    merge_junk: bool,
 ) -> Option<(SearchResult, SearchStats)> {
     let mut stats = SearchStats::default();
-    let mut sl: Slots<B> = Slots::new(width);
+    let mut sl: Slots<B> = Slots::new(width, h.ops.len());
     let mut slot_of: Vec<usize> = vec![usize::MAX; h.ops.len()];
     // Pending observations (slot, action).
     let mut observers: Vec<(usize, Action)> = Vec::new();
@@ -236,7 +255,10 @@ fn run<B: Bits>(
             Action::Read(v) if appends => model.values.value(v).as_str().map(str::to_owned),
             _ => None,
         };
-        let junk = target.as_ref().map(|t| Junk::new(model, h, &sl, t));
+        let junk = target
+            .as_ref()
+            .filter(|_| merge_junk)
+            .map(|t| Junk::new(model, h, &sl, t));
         while let Some(x) = work.pop() {
             stats.explored += 1;
             if stats.explored > cap {
@@ -283,7 +305,7 @@ fn run<B: Bits>(
         }
         stats.max_frontier = stats.max_frontier.max(next.len());
         if next.is_empty() {
-            result = invalid(model, i, tried_states);
+            result = invalid(model, i, tried_states, false);
             break;
         }
         observers.retain(|&(s, _)| s != slot);
@@ -301,9 +323,10 @@ fn run<B: Bits>(
     Some((result, stats))
 }
 
-fn invalid(model: &KeyModel, op: usize, mut states: Vec<u32>) -> SearchResult {
+fn invalid(model: &KeyModel, op: usize, mut states: Vec<u32>, at_end: bool) -> SearchResult {
     states.sort_unstable();
     SearchResult::Invalid {
+        at_end,
         fail_op: op,
         states: states
             .iter()
@@ -334,7 +357,7 @@ fn expand<B: Bits>(
             return;
         }
         // Of interchangeable info operations, only the first unused one is tried.
-        let q = sym.prev[p];
+        let q = sym.prev.get(p).copied().unwrap_or(usize::MAX);
         if q != usize::MAX && !x.bits.get(q) {
             return;
         }
@@ -428,7 +451,7 @@ fn finish<B: Bits>(
     }
     let mut first = usize::MAX;
     sl.overdue.for_each(|s| first = first.min(sl.op[s]));
-    invalid(model, first, states)
+    invalid(model, first, states, true)
 }
 
 /// Linearizes every pending observation the state `s` allows (never `skip`, the op being
