@@ -248,7 +248,14 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 continue;
             }
         };
-        let paired = match history.pair(&name) {
+        // Only the reports need the events once they are paired: without them the events'
+        // values move into the operations instead of being copied.
+        let paired = if args.report.is_none() {
+            faultline_history::pair_owned(std::mem::take(&mut history.events), &name)
+        } else {
+            history.pair(&name)
+        };
+        let paired = match paired {
             Ok(p) => p,
             Err(e) => {
                 report_bad_input(&args, &name, &e.to_string());
@@ -258,11 +265,6 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         };
         if history.truncated_tail {
             errln!("warning: {name}: the last line was cut short (the recorder stopped mid-write); it was skipped");
-        }
-        if args.report.is_none() {
-            // Only the reports need the events once they are paired: give their memory
-            // back before checking (a third of a large history's footprint).
-            history.events = Vec::new();
         }
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
         let is_txn = txn::is_txn_history(&paired);

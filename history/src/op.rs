@@ -205,77 +205,120 @@ pub(crate) fn completion_mismatch(p: u64, ev: &Event, open: &InFlight<'_>) -> Op
 /// key if it names one (it may omit it), at a `time` no earlier than the invoke's; an
 /// invoke with no completion counts as `info`. `file` is used in error messages.
 pub fn pair(events: &[Event], file: &str) -> Result<Paired, HistoryError> {
-    let mut ops: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
-    let mut faults = Vec::new();
-    let mut in_flight: HashMap<u64, usize> = HashMap::new();
-    let structure = |ev: &Event, message: String| HistoryError::Structure {
-        file: file.to_string(),
-        index: ev.index,
-        message,
-    };
-    let mut last_index: Option<u64> = None;
+    let mut pairer = Pairer::with_capacity(events.len() / 2 + 1);
     for ev in events {
-        if let Some(last) = last_index.filter(|&last| ev.index <= last) {
+        pairer.push(ev.clone(), file)?;
+    }
+    Ok(pairer.finish())
+}
+
+/// Like [`pair`], consuming the events: their values move into the operations instead
+/// of being copied (for a caller that needs only the operations).
+pub fn pair_owned(events: Vec<Event>, file: &str) -> Result<Paired, HistoryError> {
+    let mut pairer = Pairer::with_capacity(events.len() / 2 + 1);
+    for ev in events {
+        pairer.push(ev, file)?;
+    }
+    Ok(pairer.finish())
+}
+
+/// Pairs events into operations one at a time, under the rules of [`pair`].
+#[derive(Debug, Default)]
+pub struct Pairer {
+    ops: Vec<Operation>,
+    faults: Vec<Event>,
+    /// Each process's operation in flight (index into `ops`).
+    in_flight: HashMap<u64, usize>,
+    last_index: Option<u64>,
+}
+
+impl Pairer {
+    /// A pairer with room for `ops` operations.
+    pub fn with_capacity(ops: usize) -> Pairer {
+        Pairer {
+            ops: Vec::with_capacity(ops),
+            ..Pairer::default()
+        }
+    }
+
+    /// Adds the next event of the history; `file` names it in an error.
+    pub fn push(&mut self, ev: Event, file: &str) -> Result<(), HistoryError> {
+        let structure = |ev: &Event, message: String| HistoryError::Structure {
+            file: file.to_string(),
+            index: ev.index,
+            message,
+        };
+        if let Some(last) = self.last_index.filter(|&last| ev.index <= last) {
             return Err(structure(
-                ev,
+                &ev,
                 format!(
                     "index {} does not increase (previous event had index {last}); the index is the real-time order of the history",
                     ev.index
                 ),
             ));
         }
-        last_index = Some(ev.index);
+        self.last_index = Some(ev.index);
         let p = match ev.process {
             Process::Nemesis => {
-                faults.push(ev.clone());
-                continue;
+                self.faults.push(ev);
+                return Ok(());
             }
             Process::Client(p) => p,
         };
+        let ops = &mut self.ops;
         match ev.kind {
             EventType::Invoke => {
-                if let Some(&open) = in_flight.get(&p) {
-                    return Err(structure(ev, second_invoke(p, ev, &view(&ops[open]))));
+                if let Some(&open) = self.in_flight.get(&p) {
+                    return Err(structure(&ev, second_invoke(p, &ev, &view(&ops[open]))));
                 }
-                in_flight.insert(p, ops.len());
+                self.in_flight.insert(p, ops.len());
                 ops.push(Operation {
                     id: ops.len(),
                     process: p,
-                    f: ev.f.clone(),
-                    key: ev.key.clone(),
-                    argument: ev.value.clone(),
+                    f: ev.f,
+                    key: ev.key,
+                    argument: ev.value,
                     result: Value::Null,
                     outcome: Outcome::Info,
                     invoke_index: ev.index,
                     invoke_time: ev.time,
                     complete_index: None,
                     complete_time: None,
-                    node: ev.node.clone(),
+                    node: ev.node,
                     error: None,
                 });
             }
             kind => {
-                let Some(open) = in_flight.remove(&p) else {
-                    return Err(structure(ev, orphan_completion(p, ev)));
+                let Some(open) = self.in_flight.remove(&p) else {
+                    return Err(structure(&ev, orphan_completion(p, &ev)));
                 };
                 let op = &mut ops[open];
-                if let Some(message) = completion_mismatch(p, ev, &view(op)) {
-                    return Err(structure(ev, message));
+                if let Some(message) = completion_mismatch(p, &ev, &view(op)) {
+                    return Err(structure(&ev, message));
                 }
                 op.outcome = match kind {
                     EventType::Ok => Outcome::Ok,
                     EventType::Fail => Outcome::Fail,
                     _ => Outcome::Info,
                 };
-                op.result = ev.value.clone();
+                op.result = ev.value;
                 op.complete_index = Some(ev.index);
                 op.complete_time = Some(ev.time);
                 if ev.node.is_some() {
-                    op.node = ev.node.clone();
+                    op.node = ev.node;
                 }
-                op.error = ev.error.clone();
+                op.error = ev.error;
             }
         }
+        Ok(())
     }
-    Ok(Paired { ops, faults })
+
+    /// The operations and nemesis events paired so far (an invoke with no completion
+    /// counts as `info`).
+    pub fn finish(self) -> Paired {
+        Paired {
+            ops: self.ops,
+            faults: self.faults,
+        }
+    }
 }

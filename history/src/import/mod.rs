@@ -219,7 +219,12 @@ pub fn load_with(
         file: name.clone(),
         source,
     })?;
-    read_from(file, &name, format, options, &Limits::default())
+    // Room for the events up front (a line holds about 100 bytes; room never used is
+    // never touched), so the vector is not copied as it grows.
+    let expected = file
+        .metadata()
+        .map_or(0, |m| (m.len() / 100).min(50_000_000) as usize);
+    read_sized(file, &name, format, options, &Limits::default(), expected)
 }
 
 /// The most bytes of a Jepsen EDN history or Porcupine log read (they are read whole):
@@ -252,11 +257,23 @@ impl Default for Limits {
 /// [`Limits::max_line_bytes`]), and the whole-file formats are read up to
 /// [`Limits::max_whole_file_bytes`]. Past a limit the error names the line reached.
 pub fn read_from<R: Read>(
+    input: R,
+    name: &str,
+    format: Format,
+    options: &ImportOptions,
+    limits: &Limits,
+) -> Result<History, HistoryError> {
+    read_sized(input, name, format, options, limits, 0)
+}
+
+/// [`read_from`] with room for `expected` events reserved up front.
+fn read_sized<R: Read>(
     mut input: R,
     name: &str,
     format: Format,
     options: &ImportOptions,
     limits: &Limits,
+    expected: usize,
 ) -> Result<History, HistoryError> {
     let io = |source| HistoryError::Io {
         file: name.to_string(),
@@ -286,7 +303,7 @@ pub fn read_from<R: Read>(
     if format == Format::Jsonl {
         let input = BufReader::with_capacity(1 << 16, rest);
         let reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
-        let (history, lines) = collect_jsonl(reader, 0, name)?;
+        let (history, lines) = collect_jsonl(reader, expected, name)?;
         let blank = history.meta.is_empty() && !history.truncated_tail;
         return require_operations(history, name, lines, true, blank);
     }
