@@ -19,7 +19,7 @@ pub use import::{
     detect, load, load_with, parse_bytes, parse_str, Format, ImportOptions, Independent,
 };
 pub use jsonl::{write_history, JsonlReader, JsonlWriter};
-pub use op::{pair, pair_owned, seconds, Operation, Outcome, Pairer, Paired};
+pub use op::{pair, pair_owned, seconds, Operation, Outcome, Paired, Pairer};
 pub use value::{same_value, show, ValueKey};
 
 use serde_json::Map;
