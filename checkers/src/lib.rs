@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod causal;
+pub mod incremental;
 pub mod lattice;
 pub mod lin;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod synth;
 pub mod txn;
 pub mod verdict;
 
+pub use incremental::{EarlyViolation, Incremental, IncrementalSpec};
 pub use lattice::{
     check_all, check_model, check_models, model_table, ConsistencyOptions, ModelName, ModelRow,
     ModelTable, RowStatus,

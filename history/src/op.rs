@@ -313,6 +313,12 @@ impl Pairer {
         Ok(())
     }
 
+    /// The client operations paired so far, in invoke order; one still in flight is
+    /// `info` with no completion (what a history cut at this point would say of it).
+    pub fn ops(&self) -> &[Operation] {
+        &self.ops
+    }
+
     /// The operations and nemesis events paired so far (an invoke with no completion
     /// counts as `info`).
     pub fn finish(self) -> Paired {
