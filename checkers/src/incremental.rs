@@ -59,6 +59,29 @@ pub struct IncrementalSpec {
     /// Time allowed to one check of one cut (per model family); a check that runs out
     /// finds nothing this time.
     pub time_limit: Duration,
+    /// The value of every key before any write (`null`: never written).
+    pub initial: Value,
+    /// Knossos's semantics: an `ok` read of `null` observed nothing.
+    pub nil_reads_unknown: bool,
+}
+
+impl IncrementalSpec {
+    /// Linearizability with `model` and `others`, for a history whose keys start
+    /// unwritten, with a time limit of 10 s a check.
+    pub fn new(
+        linearizable: Option<DataModel>,
+        others: Vec<ModelName>,
+        unique_values: bool,
+    ) -> Self {
+        IncrementalSpec {
+            linearizable,
+            others,
+            unique_values,
+            time_limit: Duration::from_secs(10),
+            initial: Value::Null,
+            nil_reads_unknown: false,
+        }
+    }
 }
 
 /// A violation found on a cut of the history.
@@ -209,6 +232,8 @@ impl Incremental {
         let opts = LinOptions {
             time_limit: Some(self.spec.time_limit),
             threads: Some(1),
+            initial: self.spec.initial.clone(),
+            nil_reads_unknown: self.spec.nil_reads_unknown,
             ..LinOptions::default()
         };
         // Keys in name order, as the offline checker reports the first invalid key.
@@ -240,7 +265,7 @@ impl Incremental {
 
     fn check_others(&mut self, models: &[ModelName], now: u64) -> Vec<EarlyViolation> {
         let ops = self.pairer.ops();
-        if !self.spec.unique_values || !explained_by_unique_writes(ops) {
+        if !self.spec.unique_values || !explained_by_unique_writes(ops, &self.spec.initial) {
             self.stats.deferred += 1;
             return Vec::new();
         }
@@ -250,6 +275,8 @@ impl Incremental {
         };
         let opts = ConsistencyOptions {
             time_limit: Some(self.spec.time_limit),
+            initial: self.spec.initial.clone(),
+            nil_reads_unknown: self.spec.nil_reads_unknown,
             ..ConsistencyOptions::default()
         };
         let mut new = Vec::new();
@@ -280,9 +307,10 @@ fn visible_at(w: &Witness) -> u64 {
 }
 
 /// Whether every value written to a key is written once, and every value an `ok` read
-/// or `ok` cas observed (other than `null`, the initial state) is written by another
-/// operation of `ops`.
-fn explained_by_unique_writes(ops: &[Operation]) -> bool {
+/// or `ok` cas observed (other than `null` and `initial`, the initial state) is written
+/// by another operation of `ops`.
+fn explained_by_unique_writes(ops: &[Operation], initial: &Value) -> bool {
+    let initial = ValueKey::of(initial);
     let mut writer: FxHashMap<(Option<&Key>, ValueKey), usize> = FxHashMap::default();
     for op in ops {
         let value = match op.f.as_str() {
@@ -307,6 +335,7 @@ fn explained_by_unique_writes(ops: &[Operation]) -> bool {
         };
         seen.is_none_or(|v| {
             v.is_null()
+                || ValueKey::of(v) == initial
                 || writer
                     .get(&(op.key.as_ref(), ValueKey::of(v)))
                     .is_some_and(|&w| w != op.id)

@@ -19,7 +19,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 const OTHERS: [ModelName; 9] = [
     ModelName::Sequential,
@@ -131,15 +130,7 @@ fn offline(events: &[Event], dm: DataModel) -> BTreeMap<ModelName, Option<bool>>
 /// linearizability, models found in all).
 fn run(events: &[Event], dm: DataModel, every: usize, unique: bool) -> (usize, usize, usize) {
     let offline = offline(events, dm);
-    let mut inc = Incremental::new(
-        IncrementalSpec {
-            linearizable: Some(dm),
-            others: OTHERS.to_vec(),
-            unique_values: unique,
-            time_limit: Duration::from_secs(60),
-        },
-        "h",
-    );
+    let mut inc = Incremental::new(IncrementalSpec::new(Some(dm), OTHERS.to_vec(), unique), "h");
     let (mut early, mut early_others) = (0, 0);
     for (i, e) in events.iter().enumerate() {
         inc.push(e.clone()).expect("pairs");
@@ -235,15 +226,8 @@ fn synthetic_histories_with_and_without_a_stale_read() {
             run(&events, dm, 25, unique);
             if violation.is_some() {
                 let found = {
-                    let mut inc = Incremental::new(
-                        IncrementalSpec {
-                            linearizable: Some(dm),
-                            others: Vec::new(),
-                            unique_values: unique,
-                            time_limit: Duration::from_secs(60),
-                        },
-                        "h",
-                    );
+                    let mut inc =
+                        Incremental::new(IncrementalSpec::new(Some(dm), Vec::new(), unique), "h");
                     for e in &events {
                         inc.push(e.clone()).unwrap();
                     }

@@ -84,6 +84,14 @@ pub struct TestArgs {
     /// The node program (default: faultline-node next to this executable).
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
+    /// Do not check the history while the campaign runs (the full check at the end
+    /// still runs).
+    #[arg(long)]
+    pub no_live_check: bool,
+    /// End the main phase at the first violation found while the campaign runs, then
+    /// heal, read and check as usual (`verify` does this by default).
+    #[arg(long, conflicts_with = "no_live_check")]
+    pub stop_on_violation: bool,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -123,6 +131,17 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
     }
     if args.node_binary.is_some() {
         p.node_binary = args.node_binary.clone();
+    }
+    if args.no_live_check {
+        p.live_check = false;
+    }
+    if args.stop_on_violation {
+        p.stop_on_violation = true;
+    }
+    if p.stop_on_violation && !p.live_check {
+        return Err(
+            "stop_on_violation needs the live check: remove live_check = false from the plan or drop --stop-on-violation".into(),
+        );
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();
@@ -328,6 +347,20 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             .map(|m| m.as_str())
             .collect();
         outln!("strongest models held: {}", s.join(", "));
+    }
+    if let Some(live) = &res.live {
+        for line in live.lines() {
+            outln!("found while running: {}", visible(&line));
+        }
+        if live.stopped_early {
+            outln!(
+                "the main phase stopped at the first violation (--stop-on-violation) after {:.1} s",
+                res.main_phase.as_secs_f64()
+            );
+        }
+        if let Some(e) = &live.error {
+            outln!("the live check stopped early: {}", visible(e));
+        }
     }
     if res.interrupted {
         outln!("interrupted: the run was cut short; a valid verdict on part of the plan is reported as unknown (exit 2)");

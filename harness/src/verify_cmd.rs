@@ -95,6 +95,11 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
     let mut base = args.base.clone();
     base.check = Some("all".into());
+    // A campaign that has shown a violation of the claim has said what it can: stop it
+    // there and spend the time on the next seed.
+    if !base.no_live_check {
+        base.stop_on_violation = true;
+    }
     if base.time_limit.is_none() {
         base.time_limit = Some(30.0);
     }

@@ -176,6 +176,11 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
             .expect("json");
     assert_eq!(run_json["seed"], 7);
     assert_eq!(run_json["target"], "raft-register");
+    // The live check ran all along and found nothing in a valid run.
+    let live = &run_json["live_check"];
+    assert_eq!(live["findings"], serde_json::json!([]), "{live:#}");
+    assert!(live["rounds"].as_u64().unwrap_or(0) >= 5, "{live:#}");
+    assert_eq!(live["stopped_early"], false);
     assert!(run_json["mechanisms"]["heal"].is_string(), "{run_json:#}");
     for n in ["n1", "n2", "n3"] {
         assert!(
@@ -187,6 +192,77 @@ fn a_short_campaign_against_raft_register_is_valid_and_stored() {
         let text = std::fs::read_to_string(run.join(report)).expect(report);
         assert!(text.contains("linearizable"), "{report} names the model");
     }
+    std::fs::remove_dir_all(&work).ok();
+}
+
+/// A planted fault (stale reads served by followers) is found while the campaign runs,
+/// and `--stop-on-violation` ends the main phase there: the full check at the end agrees
+/// (exit 1), and run.json and the reports say when it was found.
+#[test]
+fn a_planted_stale_read_is_found_while_running_and_stops_the_campaign() {
+    let Some(_slot) = campaign_slot() else {
+        return;
+    };
+    let node = node_binary();
+    let work = scratch("", "live");
+    let store = work.join("store");
+    let out = faultline()
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "60",
+            "--fault",
+            "stale-reads",
+        ])
+        .args(["--stop-on-violation", "--seed", "3", "--recovery", "1"])
+        .arg("--store")
+        .arg(&store)
+        .arg("--node-binary")
+        .arg(&node)
+        .output()
+        .expect("faultline runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("found while running: linearizable on key"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the main phase stopped at the first violation"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--stop-on-violation"),
+        "the reproduce line keeps it: {stdout}"
+    );
+    assert!(
+        stderr.contains("violation found while running: linearizable"),
+        "{stderr}"
+    );
+    let run = store.join("latest");
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).expect("run.json"))
+            .expect("json");
+    let live = &run_json["live_check"];
+    assert_eq!(live["stopped_early"], true, "{live:#}");
+    let first = &live["findings"][0];
+    assert_eq!(first["model"], "linearizable", "{live:#}");
+    let visible = first["visible_at_ms"].as_f64().expect("visible_at_ms");
+    let detected = first["detected_at_ms"].as_f64().expect("detected_at_ms");
+    assert!(detected >= visible, "{live:#}");
+    // Found within a few rounds of the check, and the campaign did not run its minute.
+    assert!(detected - visible < 5_000.0, "{live:#}");
+    let main_ms = run_json["duration_ms"].as_f64().expect("duration_ms");
+    assert!(main_ms < 55_000.0, "the run went on for {main_ms} ms");
+    let md = std::fs::read_to_string(run.join("report.md")).expect("report.md");
+    assert!(md.contains("Found while the campaign ran"), "{md}");
     std::fs::remove_dir_all(&work).ok();
 }
 

@@ -168,6 +168,17 @@ fn facts(run: &RunInfo, a: &Analysis) -> Vec<(&'static str, String)> {
             faults.join(", ")
         },
     ));
+    if let Some(live) = run.live_check() {
+        let mut text = if live.findings.is_empty() {
+            format!("nothing in {} checks of the growing history", live.rounds)
+        } else {
+            live.lines().join("; ")
+        };
+        if live.stopped_early {
+            text.push_str(" (the campaign stopped at the first finding)");
+        }
+        f.push(("found while running", text));
+    }
     f
 }
 

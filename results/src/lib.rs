@@ -34,7 +34,7 @@ mod write;
 pub use html::render_html;
 pub use junit::{render_junit, xml_escape, xml_text};
 pub use markdown::{append_step_summary, md_code_block, md_text, render_markdown};
-pub use run::{OpCounts, RunInfo, RUN_SCHEMA};
+pub use run::{LiveCheck, LiveFinding, OpCounts, RunInfo, RUN_SCHEMA};
 pub use store::{create_run_dir, find_run, update_latest, LatestKind, Utc};
 pub use verdicts::{
     exit_meaning, ModelEntry, ResultKind, VerdictDoc, EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID,

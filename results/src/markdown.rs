@@ -147,6 +147,18 @@ pub fn render_markdown(
         figures.push(format!("nodes: {}", md_text(&run.nodes.join(", "))));
     }
     let _ = writeln!(s, "Key figures: {}\n", figures.join(" · "));
+    if let Some(live) = run.live_check().filter(|l| !l.findings.is_empty()) {
+        let stopped = if live.stopped_early {
+            " (the campaign stopped at the first)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "Found while the campaign ran{stopped}:\n");
+        for line in live.lines() {
+            let _ = writeln!(s, "- {}", md_text(&line));
+        }
+        s.push('\n');
+    }
     let total = verdicts.witnesses().count();
     let mut shown = 0;
     for (i, (m, w)) in verdicts.witnesses().take(MD_WITNESSES).enumerate() {

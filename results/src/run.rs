@@ -100,6 +100,63 @@ fn run_schema() -> String {
     RUN_SCHEMA.to_string()
 }
 
+/// A violation the checks during a campaign found (the verdict still comes from the
+/// full check at the end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveFinding {
+    /// The model violated.
+    pub model: String,
+    /// The key, when the violation is confined to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// When the violation became visible (its last operation completed), ms from the
+    /// run's start.
+    pub visible_at_ms: f64,
+    /// When the check found it, ms from the run's start.
+    pub detected_at_ms: f64,
+    /// Client operations in the history checked.
+    pub ops: usize,
+}
+
+/// What the checks during a campaign did (`live_check` in `run.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveCheck {
+    /// Violations found, in the order found.
+    pub findings: Vec<LiveFinding>,
+    /// Checks of the growing history.
+    pub rounds: u64,
+    /// Time the checks took in all, ms.
+    pub busy_ms: f64,
+    /// Whether the campaign stopped early because of a finding (`--stop-on-violation`).
+    pub stopped_early: bool,
+    /// Why the checks ended before the run did, if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LiveCheck {
+    /// One line per finding: `linearizable on key k3 at 12.34 s, found 0.41 s later`.
+    pub fn lines(&self) -> Vec<String> {
+        self.findings
+            .iter()
+            .map(|f| {
+                let key = f
+                    .key
+                    .as_ref()
+                    .map(|k| format!(" on key {k}"))
+                    .unwrap_or_default();
+                format!(
+                    "{}{key}: visible at {:.2} s, found {:.2} s later (history of {} operations)",
+                    f.model,
+                    f.visible_at_ms / 1000.0,
+                    (f.detected_at_ms - f.visible_at_ms).max(0.0) / 1000.0,
+                    f.ops
+                )
+            })
+            .collect()
+    }
+}
+
 impl RunInfo {
     /// Empty run facts with the schema set, for a history checked outside a run.
     pub fn imported(source: impl Into<String>) -> RunInfo {
@@ -108,6 +165,14 @@ impl RunInfo {
             source: Some(source.into()),
             ..RunInfo::default()
         }
+    }
+
+    /// What the checks during the run found (`live_check` in `run.json`), if they ran.
+    /// A record that does not parse is treated as absent.
+    pub fn live_check(&self) -> Option<LiveCheck> {
+        self.extra
+            .get("live_check")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The mechanism recorded for a fault kind: by its own name (`clock_bump`), else by

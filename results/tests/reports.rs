@@ -197,3 +197,63 @@ fn an_empty_history_with_no_verdict_is_unknown_and_still_renders() {
         "{md}"
     );
 }
+
+#[test]
+fn what_the_checks_during_the_run_found_is_in_both_reports() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut h = Synth::new(3, 200).history();
+    let w = stale_read_witness(&mut h, "k1");
+    let verdicts = verdicts_with(Some(w));
+    let mut run = run_info(3);
+    run.extra.insert(
+        "live_check".into(),
+        serde_json::json!({
+            "findings": [{"model": "linearizable", "key": "k1\u{1b}[31m", "visible_at_ms": 12340.0,
+                          "detected_at_ms": 12750.0, "ops": 1500}],
+            "rounds": 40, "busy_ms": 35.5, "stopped_early": true
+        }),
+    );
+    let paths = write_reports(
+        tmp.path(),
+        &ReportInput {
+            run: &run,
+            history: &h,
+            verdicts: &verdicts,
+            html_location: None,
+        },
+    )
+    .expect("reports written");
+    let md = fs::read_to_string(&paths.markdown).expect("md");
+    assert!(
+        md.contains("Found while the campaign ran (the campaign stopped at the first):"),
+        "{md}"
+    );
+    assert!(
+        md.contains(r"- linearizable on key k1\\u\{1b\}\[31m: visible at 12.34 s, found 0.41 s later \(history of 1500 operations\)"),
+        "{md}"
+    );
+    let html = fs::read_to_string(&paths.html).expect("html");
+    assert!(html.contains("<dt>found while running</dt>"));
+    assert!(html.contains("visible at 12.34 s, found 0.41 s later"));
+    assert!(!html.contains('\u{1b}'), "control characters are escaped");
+
+    // A run whose checks found nothing says so in the HTML facts only.
+    run.extra.insert(
+        "live_check".into(),
+        serde_json::json!({"findings": [], "rounds": 7, "busy_ms": 1.0, "stopped_early": false}),
+    );
+    let paths = write_reports(
+        tmp.path(),
+        &ReportInput {
+            run: &run,
+            history: &h,
+            verdicts: &verdicts,
+            html_location: None,
+        },
+    )
+    .expect("reports written");
+    let md = fs::read_to_string(&paths.markdown).expect("md");
+    assert!(!md.contains("Found while"));
+    let html = fs::read_to_string(&paths.html).expect("html");
+    assert!(html.contains("nothing in 7 checks of the growing history"));
+}

@@ -7,12 +7,7 @@ fn ev(i: u64, p: u64, kind: faultline_history::EventType, f: &str, v: Value) -> 
 }
 
 fn spec(lin: bool, others: &[ModelName]) -> IncrementalSpec {
-    IncrementalSpec {
-        linearizable: lin.then_some(DataModel::CasRegister),
-        others: others.to_vec(),
-        unique_values: true,
-        time_limit: Duration::from_secs(10),
-    }
+    IncrementalSpec::new(lin.then_some(DataModel::CasRegister), others.to_vec(), true)
 }
 
 /// p0 writes 1 then 2; p1 then reads 1: stale, not linearizable, and (the read is by

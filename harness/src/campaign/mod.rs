@@ -4,6 +4,7 @@
 pub mod checking;
 pub mod driver;
 pub mod generator;
+pub mod live;
 pub mod plan;
 pub mod progress;
 pub mod recorder;

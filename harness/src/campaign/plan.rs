@@ -55,6 +55,10 @@ pub struct Plan {
     pub target_options: BTreeMap<String, String>,
     /// The node binary (default: next to the `faultline` executable).
     pub node_binary: Option<PathBuf>,
+    /// Check the history while the campaign runs (see `campaign::live`).
+    pub live_check: bool,
+    /// End the main phase at the first violation the live check finds.
+    pub stop_on_violation: bool,
 }
 
 impl Default for Plan {
@@ -81,6 +85,8 @@ impl Default for Plan {
             check_time_limit: 120.0,
             target_options: BTreeMap::new(),
             node_binary: None,
+            live_check: true,
+            stop_on_violation: false,
         }
     }
 }
@@ -465,6 +471,12 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     for (k, v) in &p.target_options {
         c.push_str(&format!(" --target-opt {k}={v}"));
+    }
+    if !p.live_check {
+        c.push_str(" --no-live-check");
+    }
+    if p.stop_on_violation {
+        c.push_str(" --stop-on-violation");
     }
     c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
     c

@@ -19,8 +19,14 @@ pub struct Progress {
 pub fn status_line(stats: &Stats, elapsed: Duration, phase: &str) -> String {
     let done = stats.completed();
     let secs = elapsed.as_secs_f64().max(0.001);
+    let violation = stats.violation();
+    let found = if violation.is_empty() {
+        String::new()
+    } else {
+        format!(" | FOUND: {violation}")
+    };
     format!(
-        "{phase} | {:.0} ops/s | ok {} fail {} info {} | faults {} | in force: {}",
+        "{phase} | {:.0} ops/s | ok {} fail {} info {} | faults {} | in force: {}{found}",
         done as f64 / secs,
         stats.ok.load(Ordering::Relaxed),
         stats.fail.load(Ordering::Relaxed),
@@ -58,6 +64,11 @@ impl Progress {
             phase,
             task: Some(task),
         }
+    }
+
+    /// The bar, to print lines above it (`println` on a hidden bar prints nothing).
+    pub fn bar(&self) -> ProgressBar {
+        self.bar.clone()
     }
 
     /// Shows a phase name (final heal, recovery, final reads, checking).
@@ -99,6 +110,13 @@ mod tests {
         assert_eq!(
             line,
             "main | 50 ops/s | ok 90 fail 5 info 5 | faults 0 | in force: kill n2"
+        );
+        s.set_violation("linearizable violated".into());
+        s.set_violation("ryw violated".into());
+        s.set_violation("ryw violated".into());
+        assert_eq!(
+            status_line(&s, Duration::from_secs(2), "main"),
+            "main | 50 ops/s | ok 90 fail 5 info 5 | faults 0 | in force: kill n2 | FOUND: linearizable violated, ryw violated"
         );
     }
 }

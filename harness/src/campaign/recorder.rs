@@ -134,6 +134,21 @@ impl Recorder {
         self.lock().events.clone()
     }
 
+    /// The events recorded after the first `from` (for a reader that keeps up with the
+    /// history as it grows).
+    pub fn events_from(&self, from: usize) -> Vec<Event> {
+        self.lock()
+            .events
+            .get(from..)
+            .map(<[Event]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// Time since the run's origin, in ns (the clock of the events' `time`).
+    pub fn elapsed_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
     /// The first error met while writing the file, if any.
     pub fn write_error(&self) -> Option<String> {
         self.lock().error.clone()

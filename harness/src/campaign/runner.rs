@@ -6,6 +6,7 @@
 use crate::campaign::checking::{self, Checked};
 use crate::campaign::driver::{self, ActionRecord};
 use crate::campaign::generator::{Generator, GeneratorSpec};
+use crate::campaign::live::LiveChecker;
 use crate::campaign::plan::{reproduce_command, Resolved};
 use crate::campaign::progress::Progress;
 use crate::campaign::recorder::Recorder;
@@ -15,7 +16,8 @@ use anyhow::{Context, Result};
 use faultline_history::{History, Value};
 use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
 use faultline_results::{
-    create_run_dir, exit_meaning, update_latest, OpCounts, ResultKind, RunInfo, Utc, RUN_SCHEMA,
+    create_run_dir, exit_meaning, update_latest, LiveCheck, OpCounts, ResultKind, RunInfo, Utc,
+    RUN_SCHEMA,
 };
 use faultline_targets::runtime::{
     default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
@@ -60,6 +62,8 @@ pub struct CampaignResult {
     pub main_phase: Duration,
     /// Ok final reads, out of keys x nodes.
     pub final_reads: (u64, u64),
+    /// What the live check found, if it ran.
+    pub live: Option<LiveCheck>,
 }
 
 /// Where the node program is: the plan's path, else next to the `faultline` executable
@@ -246,6 +250,9 @@ pub async fn run_campaign(
     );
     extra.insert("actions".into(), json!(phases.actions));
     extra.insert("interrupted".into(), json!(phases.interrupted));
+    if let Some(live) = &phases.live {
+        extra.insert("live_check".into(), json!(live));
+    }
     extra.insert("run_id".into(), json!(run.to_string()));
     extra.insert(
         "final_reads".into(),
@@ -319,6 +326,7 @@ pub async fn run_campaign(
         interrupted: phases.interrupted,
         main_phase: phases.main,
         final_reads: phases.final_reads,
+        live: phases.live,
     })
 }
 
@@ -369,6 +377,8 @@ fn cluster_spec(
 struct Phases {
     recorder: Arc<Recorder>,
     actions: Vec<ActionRecord>,
+    /// What the live check found, if it ran.
+    live: Option<LiveCheck>,
     interrupted: bool,
     main: Duration,
     wall: Duration,
@@ -465,6 +475,21 @@ async fn run_phases(
         })
     };
     let progress = Progress::start(stats.clone(), r.time_limit, start);
+    let live = if plan.live_check {
+        Some(
+            LiveChecker::start(
+                recorder.clone(),
+                &r.check,
+                stats.clone(),
+                stop.clone(),
+                plan.stop_on_violation,
+                progress.bar(),
+            )
+            .context("cannot start the live check")?,
+        )
+    } else {
+        None
+    };
     let deadline = start + r.time_limit;
     let tasks: Vec<_> = (0..plan.concurrency)
         .map(|slot| tokio::spawn(workers.clone().run_slot(slot, deadline)))
@@ -523,6 +548,8 @@ async fn run_phases(
     }
     let interrupted = interrupt.load(Ordering::Relaxed);
     watcher.abort();
+    progress.phase("checking the last events");
+    let live = live.map(LiveChecker::finish);
     progress.finish();
     recorder.sync().context("cannot sync history.jsonl")?;
     if let Some(e) = recorder.write_error() {
@@ -531,6 +558,7 @@ async fn run_phases(
     Ok(Phases {
         recorder,
         actions,
+        live,
         interrupted,
         main,
         wall: start.elapsed(),

@@ -27,6 +27,8 @@ pub struct Stats {
     pub faults: AtomicU64,
     /// The fault in force, for the progress bar.
     pub in_force: Mutex<String>,
+    /// What the live check found (empty: nothing yet), for the progress bar.
+    pub violation: Mutex<String>,
 }
 
 impl Stats {
@@ -49,6 +51,25 @@ impl Stats {
     /// Sets the fault in force.
     pub fn set_in_force(&self, text: String) {
         *self.in_force.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+
+    /// Notes a violation the live check found (shown on the progress bar).
+    pub fn set_violation(&self, text: String) {
+        let mut v = self.violation.lock().unwrap_or_else(|p| p.into_inner());
+        if v.is_empty() {
+            *v = text;
+        } else if !v.contains(&text) {
+            v.push_str(", ");
+            v.push_str(&text);
+        }
+    }
+
+    /// What the live check found so far (empty: nothing).
+    pub fn violation(&self) -> String {
+        self.violation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The fault in force.

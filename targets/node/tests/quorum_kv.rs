@@ -100,6 +100,16 @@ async fn stale_replica_after_reads(spec: Spec) -> Value {
     let mut c = Cluster::start(spec).await;
     wait_all_healthy(&c).await;
     c.write_ok(0, "rr", json!(1)).await;
+    // The write is acknowledged by a majority; node 2's copy may still be on its way (on
+    // a loaded machine it was not there yet when the node was killed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replica_value(&c, 2, "rr").await != json!(1) {
+        assert!(
+            Instant::now() < deadline,
+            "node 2 never got the first write"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.kill(2);
     c.write_ok(0, "rr", json!(2)).await;
     c.start_node(2);
