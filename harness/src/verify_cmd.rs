@@ -203,6 +203,18 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
         }
     }
+    let caught: Vec<Detection> = runs
+        .iter()
+        .map(|r| Detection {
+            violated: r.checked.code == exit::INVALID,
+            first_seen_s: r
+                .live
+                .as_ref()
+                .and_then(|l| l.findings.first())
+                .map(|f| f.visible_at_ms / 1000.0),
+        })
+        .collect();
+    outln!("{}", detection_line(&caught));
     let held: Vec<ModelName> = tally
         .iter()
         .filter(|(_, t)| **t == Tally::Held)
@@ -240,6 +252,45 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     Ok(code)
 }
 
+/// What one campaign of a series found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// A deciding model was violated (exit 1).
+    pub violated: bool,
+    /// When the live check first saw a violation, seconds into the run.
+    pub first_seen_s: Option<f64>,
+}
+
+/// `violated in 4 of 5 campaigns; first violation after 3.2 s (median), 11.0 s (max)`.
+pub fn detection_line(runs: &[Detection]) -> String {
+    let hits = runs.iter().filter(|d| d.violated).count();
+    let mut times: Vec<f64> = runs
+        .iter()
+        .filter(|d| d.violated)
+        .filter_map(|d| d.first_seen_s)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mut line = format!(
+        "detection: a deciding model was violated in {hits} of {} campaign(s)",
+        runs.len()
+    );
+    if let (Some(max), false) = (times.last(), times.is_empty()) {
+        let n = times.len();
+        let median = if n % 2 == 1 {
+            times[n / 2]
+        } else {
+            (times[n / 2 - 1] + times[n / 2]) / 2.0
+        };
+        line.push_str(&format!(
+            "; first seen while running after {median:.1} s (median), {max:.1} s (max)"
+        ));
+        if n < hits {
+            line.push_str(&format!("; {} found only by the final check", hits - n));
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +317,26 @@ mod tests {
             t,
             Tally::Violated(b.to_path_buf()),
             "the first violating run is kept"
+        );
+    }
+
+    #[test]
+    fn the_detection_line_counts_hits_and_times_the_first_sighting() {
+        let d = |violated, t| Detection {
+            violated,
+            first_seen_s: t,
+        };
+        assert_eq!(
+            detection_line(&[d(false, None), d(false, None)]),
+            "detection: a deciding model was violated in 0 of 2 campaign(s)"
+        );
+        assert_eq!(
+            detection_line(&[d(true, Some(9.0)), d(false, Some(1.0)), d(true, Some(2.0)), d(true, None), d(true, Some(4.0))]),
+            "detection: a deciding model was violated in 4 of 5 campaign(s); first seen while running after 4.0 s (median), 9.0 s (max); 1 found only by the final check"
+        );
+        assert_eq!(
+            detection_line(&[d(true, Some(3.0)), d(true, Some(1.0))]),
+            "detection: a deciding model was violated in 2 of 2 campaign(s); first seen while running after 2.0 s (median), 3.0 s (max)"
         );
     }
 
