@@ -156,7 +156,16 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             "campaign {}/{}: nemesis {}, seed {}",
             i + 1,
             args.campaigns,
-            a.nemesis.as_deref().unwrap_or("(plan)"),
+            if resolved.families.is_empty() {
+                "none".to_string()
+            } else {
+                resolved
+                    .families
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
             resolved.seed
         );
         let result = rt.block_on(run_campaign(&resolved, target, interrupt.clone()));
