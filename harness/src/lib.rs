@@ -1,6 +1,7 @@
 //! The faultline harness: the `faultline` binary's commands, kept out of `main.rs` so that
 //! `main` stays a thin dispatcher and every part can be tested.
 //!
+//! - [`analyze_cmd`]: `faultline analyze`, checking a stored run again;
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
@@ -16,6 +17,7 @@
 
 #[macro_use]
 pub mod out;
+pub mod analyze_cmd;
 pub mod args;
 pub mod campaign;
 pub mod check;

@@ -1,7 +1,9 @@
 //! The `faultline` command line: a thin layer over the library crates.
 
 use clap::{Parser, Subcommand};
-use faultline::{check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
+use faultline::{
+    analyze_cmd, check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd,
+};
 use std::process::ExitCode;
 
 /// faultline: a Jepsen-style consistency testing harness.
@@ -27,6 +29,8 @@ enum Command {
     Clean(clean_cmd::CleanArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
     Report(report_cmd::ReportArgs),
+    /// Check a stored run again with its target's claims; rewrite its verdict and reports.
+    Analyze(analyze_cmd::AnalyzeArgs),
     /// Write a seeded synthetic history (for benchmarks and experiments).
     Gen(gen_cmd::GenArgs),
 }
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Clean(args) => clean_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -14,9 +14,7 @@ use crate::{exit, reporting};
 use anyhow::{Context, Result};
 use faultline_history::{History, Value};
 use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
-use faultline_results::{
-    create_run_dir, exit_meaning, update_latest, OpCounts, ResultKind, RunInfo, Utc, RUN_SCHEMA,
-};
+use faultline_results::{create_run_dir, update_latest, OpCounts, RunInfo, Utc, RUN_SCHEMA};
 use faultline_targets::runtime::{
     default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
     NodeName, NodeSpec, ReadyProbe, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
@@ -161,6 +159,9 @@ pub async fn run_campaign(
     let store = std::path::absolute(&plan.store)
         .with_context(|| format!("the store folder {}", plan.store.display()))?;
     let run_dir = create_run_dir(&store, target.name(), started)?;
+    // What `faultline analyze` needs if this process dies before the end: the plan and
+    // the claims (the final run.json replaces this one).
+    write_early_run_json(r, target.name(), &run_dir, &started_at);
     let run = RunId::generate();
     let env = if image.capabilities.clock_faults {
         default_faketime_env()
@@ -281,30 +282,9 @@ pub async fn run_campaign(
         source: None,
         extra,
     };
-    let verdicts: Vec<_> = checked
-        .verdicts
-        .iter()
-        .map(|(m, v, _)| (*m, v.clone()))
-        .collect();
-    let check_ms = checked.verdicts.iter().map(|(_, _, ms)| ms).sum();
-    let mut doc = reporting::verdict_doc(&verdicts, &checked.decisive, ops.total, check_ms);
     // The campaign decides the exit code (claimed models only; an interrupted run that
     // found nothing is unknown): the document says the same.
-    doc.exit_code = code;
-    if checked.decisive.is_empty() {
-        // Nothing is claimed under this plan: the overall result still says what the
-        // checked models found, and the exit code says why it does not decide.
-        doc.exit_meaning =
-            "the target claims no model under this plan, so no verdict decides the exit code"
-                .to_string();
-    } else {
-        doc.exit_meaning = exit_meaning(code).to_string();
-        doc.overall = match code {
-            exit::VALID => ResultKind::Valid,
-            exit::INVALID => ResultKind::Invalid,
-            _ => ResultKind::Unknown,
-        };
-    }
+    let doc = checking::campaign_doc(&checked, code);
     reporting::write_all(&run_dir, &run_info, &history, &doc)?;
     if let Err(e) = update_latest(&store, &run_dir) {
         tracing::warn!("store/latest: {e}");
@@ -320,6 +300,37 @@ pub async fn run_campaign(
         main_phase: phases.main,
         final_reads: phases.final_reads,
     })
+}
+
+/// Writes a first `run.json` (plan, seed, claims, `"in_progress": true`) into a new run
+/// folder, so that a run whose harness is killed can still be analysed; a failure is
+/// only logged (the final run.json is written at the end anyway).
+fn write_early_run_json(r: &Resolved, target: &str, run_dir: &Path, started_at: &Utc) {
+    let mut extra = Map::new();
+    extra.insert("claims".into(), json!(r.claims));
+    extra.insert(
+        "nemesis".into(),
+        json!(r.families.iter().map(|f| f.name()).collect::<Vec<_>>()),
+    );
+    extra.insert("in_progress".into(), json!(true));
+    let info = RunInfo {
+        schema: RUN_SCHEMA.to_string(),
+        target: Some(target.to_string()),
+        nodes: (1..=r.plan.nodes).map(|i| format!("n{i}")).collect(),
+        plan: Some(serde_json::to_value(&r.plan).unwrap_or(Value::Null)),
+        seed: Some(r.seed),
+        started_at: Some(started_at.rfc3339()),
+        command: Some(reproduce_command(r)),
+        extra,
+        ..RunInfo::default()
+    };
+    let path = run_dir.join(faultline_results::store::RUN_JSON);
+    let written = serde_json::to_vec_pretty(&info)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&path, bytes));
+    if let Err(e) = written {
+        tracing::warn!("writing {}: {e}", path.display());
+    }
 }
 
 /// The cluster of `r` on `subnet`: one node per plan node, with the target's command line.
