@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use faultline::{
-    analyze_cmd, check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd,
+    analyze_cmd, check, clean_cmd, errln, exit, export_cmd, gen_cmd, report_cmd, test_cmd,
+    verify_cmd,
 };
 use std::process::ExitCode;
 
@@ -31,6 +32,8 @@ enum Command {
     Report(report_cmd::ReportArgs),
     /// Check a stored run again with its target's claims; rewrite its verdict and reports.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write a run's history as Jepsen EDN or a Porcupine log (Knossos, Elle, Porcupine).
+    Export(export_cmd::ExportArgs),
     /// Write a seeded synthetic history (for benchmarks and experiments).
     Gen(gen_cmd::GenArgs),
 }
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
