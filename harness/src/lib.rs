@@ -8,6 +8,7 @@
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
+//! - [`docs_cmd`]: `faultline completions` and `faultline man`;
 //! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
 //! - [`reporting`]: verdicts into `verdict.json` and the reports;
 //! - [`campaign`]: the pieces of a campaign (plan, generator, recorder, workers, nemesis
@@ -23,6 +24,7 @@ pub mod args;
 pub mod campaign;
 pub mod check;
 pub mod clean_cmd;
+pub mod docs_cmd;
 pub mod exit;
 pub mod export_cmd;
 pub mod gen_cmd;

@@ -1,6 +1,6 @@
 //! `faultline test`: run one campaign and exit with its verdict.
 
-use crate::args::{number, whole};
+use crate::args::{concurrency, duration, number, whole, Concurrency};
 use crate::campaign::plan::{limits, load_plan, resolve, Plan, Resolved};
 use crate::campaign::runner::{run_campaign, CampaignResult, Refused};
 use crate::campaign::Workload;
@@ -35,14 +35,14 @@ pub struct TestArgs {
     /// Number of keys of the kv workload. [default: 5]
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::KEYS.0, limits::KEYS.1))]
     pub keys: Option<usize>,
-    /// Client processes at once. [default: 10]
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
-    pub concurrency: Option<usize>,
+    /// Client processes at once: a number, or a multiple of the node count (3n). [default: 10]
+    #[arg(long, allow_negative_numbers = true, value_parser = concurrency(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
+    pub concurrency: Option<Concurrency>,
     /// Operations per second over all processes, 0 = unlimited. [default: 200]
     #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RATE.0, limits::RATE.1, "operations per second", Some("0 (unlimited)")))]
     pub rate: Option<f64>,
-    /// Seconds of the main phase (with faults). [default: 60]
-    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1, "a number of seconds", None))]
+    /// Length of the main phase (with faults): seconds, or 30s, 2m, 1h. [default: 60]
+    #[arg(long, allow_negative_numbers = true, value_parser = duration(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1))]
     pub time_limit: Option<f64>,
     /// Fault families, comma-separated (partition, kill, pause, clock, loss, delay, rate),
     /// `all` or `none`. [default: partition,kill,pause,clock]
@@ -84,6 +84,13 @@ pub struct TestArgs {
     /// The node program (default: faultline-node next to this executable).
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
+    /// Run up to N campaigns, each with a fresh seed, stopping at the first that is not
+    /// valid (the exit code is that run's). [default: 1]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>(1, 10_000))]
+    pub test_count: Option<usize>,
+    /// Print the summary as one JSON object per campaign on stdout (instead of text).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -100,7 +107,6 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         nodes,
         workload,
         keys,
-        concurrency,
         rate,
         time_limit,
         nemesis_interval,
@@ -109,6 +115,9 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         request_timeout,
         check_time_limit
     );
+    if let Some(c) = args.concurrency {
+        p.concurrency = c.processes(p.nodes);
+    }
     if let Some(n) = &args.nemesis {
         p.nemesis = vec![n.clone()];
     }
@@ -197,12 +206,16 @@ pub fn error_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// Runs `faultline test`.
+/// Runs `faultline test`: one campaign, or up to `--test-count` campaigns with fresh
+/// seeds, stopping at the first that is not valid.
 pub fn run(args: TestArgs) -> Result<u8> {
-    let (resolved, target) = match resolve_args(&args)
+    let count = args.test_count.unwrap_or(1);
+    let first_seed = args.seed;
+    // Validate once up front: a bad plan exits 254 before any campaign.
+    let mut resolved_first = match resolve_args(&args)
         .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
     {
-        Ok(r) => r,
+        Ok(r) => Some(r),
         Err(e) => {
             errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
@@ -211,18 +224,103 @@ pub fn run(args: TestArgs) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = rt.block_on(async {
-        let interrupt = ctrl_c_flag();
-        print_plan(&resolved);
-        run_campaign(&resolved, target, interrupt).await
-    });
-    match outcome {
-        Ok(result) => {
-            print_summary(&resolved, &result);
-            Ok(result.code)
+    let interrupt = rt.block_on(async { ctrl_c_flag() });
+    let mut code = exit::VALID;
+    for i in 0..count {
+        let (resolved, target) = match resolved_first.take() {
+            Some(r) => r,
+            None => {
+                let mut a = args.clone();
+                // Fresh seeds: the given seed plus the run's number, else a new one.
+                a.seed = Some(match first_seed {
+                    Some(s) => s.wrapping_add(i as u64),
+                    None => fresh_seed().wrapping_add(i as u64),
+                });
+                match resolve_args(&a) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        errln!("error: {e}");
+                        return Ok(exit::BAD_INPUT);
+                    }
+                }
+            }
+        };
+        if count > 1 {
+            errln!("test {}/{count}: seed {}", i + 1, resolved.seed);
         }
-        Err(e) => Ok(error_code(&e)),
+        let outcome = rt.block_on(async {
+            print_plan(&resolved);
+            run_campaign(&resolved, target, interrupt.clone()).await
+        });
+        code = match outcome {
+            Ok(result) => {
+                if args.json {
+                    outln!("{}", summary_json(&resolved, &result));
+                } else {
+                    print_summary(&resolved, &result);
+                }
+                result.code
+            }
+            Err(e) => error_code(&e),
+        };
+        if code != exit::VALID || interrupt.load(Ordering::Relaxed) {
+            if count > 1 && code != exit::VALID {
+                errln!("stopped after test {} of {count}: exit {code}", i + 1);
+            }
+            break;
+        }
     }
+    Ok(code)
+}
+
+/// The end-of-run summary as one JSON object (for `--json`).
+pub fn summary_json(r: &Resolved, res: &CampaignResult) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = res
+        .checked
+        .table
+        .rows
+        .iter()
+        .map(|row| {
+            let (result, detail) = match &row.status {
+                RowStatus::Valid => ("valid", None),
+                RowStatus::Invalid => ("invalid", None),
+                RowStatus::Unknown { reason } => ("unknown", Some(reason.clone())),
+                RowStatus::Implied { by } => ("implied", Some(by.to_string())),
+                RowStatus::RuledOut { by } => ("ruled-out", Some(by.to_string())),
+                RowStatus::NotChecked => ("not-checked", None),
+            };
+            let mut m = serde_json::json!({
+                "model": row.model.as_str(),
+                "result": result,
+                "claimed": r.claims.models.iter().any(|c| c == row.model.as_str()),
+                "decides_exit": res.checked.decisive.contains(&row.model),
+            });
+            if let Some(d) = detail {
+                m[if result == "unknown" { "reason" } else { "by" }] = serde_json::json!(d);
+            }
+            if let Some(Verdict::Invalid { witness }) = &row.verdict {
+                m["witness"] = serde_json::json!(witness.summary);
+            }
+            m
+        })
+        .collect();
+    let o = &res.ops;
+    serde_json::json!({
+        "run": res.run_dir.display().to_string(),
+        "target": r.plan.target,
+        "seed": r.seed,
+        "exit_code": res.code,
+        "exit_meaning": exit_line(res),
+        "interrupted": res.interrupted,
+        "ops": {"total": o.total, "ok": o.ok, "fail": o.fail, "info": o.info},
+        "main_phase_s": res.main_phase.as_secs_f64(),
+        "final_reads": {"ok": res.final_reads.0, "of": res.final_reads.1},
+        "faults_applied": res.actions.iter().filter(|a| a.error.is_none()).count(),
+        "claims": r.claims.models,
+        "models": models,
+        "strongest": res.checked.table.strongest.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "reproduce": res.command,
+    })
 }
 
 fn print_plan(r: &Resolved) {
@@ -399,5 +497,48 @@ mod tests {
             ..TestArgs::default()
         };
         assert!(resolve_args(&args).is_err_and(|e| e.contains("KEY=VALUE")));
+    }
+
+    #[test]
+    fn concurrency_per_node_follows_the_node_count_and_json_summaries_parse() {
+        let args = TestArgs {
+            nodes: Some(3),
+            concurrency: Some(Concurrency::PerNode(3)),
+            time_limit: Some(120.0),
+            ..TestArgs::default()
+        };
+        let (r, _) = resolve_args(&args).expect("valid");
+        assert_eq!((r.plan.concurrency, r.plan.time_limit), (9, 120.0));
+        // The JSON summary of a run, from the checks of a small history.
+        use faultline_history::{Event, EventType, History};
+        let ev = |i, p, k, v: serde_json::Value| Event::client(i, p, k, "write", v);
+        let paired = History::from_events(vec![
+            ev(0, 0, EventType::Invoke, serde_json::json!(1)),
+            ev(1, 0, EventType::Ok, serde_json::json!(1)),
+        ])
+        .pair("t")
+        .expect("pairs");
+        let checked =
+            crate::campaign::checking::check(&paired, &r.check, std::time::Duration::from_secs(5));
+        let res = CampaignResult {
+            run_dir: PathBuf::from("store/raft-register/20261205T000000"),
+            code: checked.code,
+            checked,
+            ops: faultline_results::OpCounts::of(&paired.ops),
+            actions: Vec::new(),
+            command: "faultline test --seed 1".into(),
+            interrupted: false,
+            main_phase: std::time::Duration::from_secs(2),
+            final_reads: (3, 3),
+        };
+        let j = summary_json(&r, &res);
+        assert_eq!(j["exit_code"], 0);
+        assert_eq!(j["ops"]["total"], 1);
+        assert_eq!(j["models"][0]["model"], "linearizable");
+        assert_eq!(j["models"][0]["result"], "valid");
+        assert_eq!(j["models"][0]["claimed"], true);
+        let text = j.to_string();
+        let back: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+        assert_eq!(back, j);
     }
 }

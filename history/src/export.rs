@@ -379,9 +379,11 @@ fn porcupine_line(ev: &Event, out: &mut String) -> Result<(), String> {
         (Some(e), _) if !is_edn_name(e) => {
             return Err(format!("the error {e:?} is not a keyword name"))
         }
-        (Some(e), _) if failed_cas && e != "mismatch" => return Err(format!(
+        (Some(e), _) if failed_cas && e != "mismatch" => {
+            return Err(format!(
             "a failed cas with error {e:?}: Porcupine's log reads every failed cas as a mismatch"
-        )),
+        ))
+        }
         (None, _) if failed_cas => {
             return Err(
                 "a failed cas without error: Porcupine's log reads every failed cas as a mismatch"

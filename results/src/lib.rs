@@ -19,6 +19,7 @@
 
 pub mod chart;
 pub mod faults;
+pub mod glossary;
 mod html;
 mod junit;
 mod markdown;
