@@ -192,6 +192,11 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
             return Ok(code);
         }
     };
+    if let Some(store) = store_of(&stored.dir) {
+        if let Err(e) = faultline_results::index::write_index(&store) {
+            tracing::warn!("{}: {e}", store.join("index.html").display());
+        }
+    }
     print_rows(&checked, &stored.claims);
     outln!(
         "operations: {} (ok {}, fail {}, info {})",
@@ -233,10 +238,20 @@ fn analysed_info(stored: &StoredRun, ops: OpCounts) -> RunInfo {
     info
 }
 
-/// The store a run folder `store/<target>/<stamp>` belongs to.
+/// The store a run folder `store/<target>/<YYYYMMDDTHHMMSS>` belongs to (`None` for a
+/// folder not laid out so: no index is written next to an arbitrary folder).
 pub fn store_of(run_dir: &Path) -> Option<PathBuf> {
-    let store = run_dir.parent()?.parent()?;
-    store.is_dir().then(|| store.to_path_buf())
+    let name = run_dir.file_name()?.to_str()?;
+    let stamp = name.split('-').next()?;
+    let stamp_like = stamp.len() == 15
+        && stamp
+            .char_indices()
+            .all(|(i, c)| if i == 8 { c == 'T' } else { c.is_ascii_digit() });
+    let target_dir = run_dir.parent()?;
+    let target = target_dir.file_name()?.to_str()?;
+    faultline_results::store::check_target(target).ok()?;
+    let store = target_dir.parent()?;
+    (stamp_like && store.is_dir()).then(|| store.to_path_buf())
 }
 
 fn print_rows(checked: &Checked, claims: &[String]) {

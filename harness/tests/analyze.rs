@@ -127,6 +127,8 @@ fn a_killed_run_is_analysed_and_its_reports_written() {
     for f in ["report.html", "report.md", "junit.xml"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    let index = std::fs::read_to_string(tmp.join("store/index.html")).expect("index.html");
+    assert!(index.contains("20261204T101010"), "{index}");
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["interrupted"], true);
     assert!(run.get("in_progress").is_none(), "{run}");

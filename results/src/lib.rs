@@ -21,6 +21,7 @@ pub mod chart;
 pub mod faults;
 pub mod glossary;
 mod html;
+pub mod index;
 mod junit;
 mod markdown;
 pub mod plots;

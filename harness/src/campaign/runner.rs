@@ -285,9 +285,13 @@ pub async fn run_campaign(
     // The campaign decides the exit code (claimed models only; an interrupted run that
     // found nothing is unknown): the document says the same.
     let doc = checking::campaign_doc(&checked, code);
+    let _ = std::fs::remove_file(run_dir.join(faultline_results::index::PROGRESS_JSON));
     reporting::write_all(&run_dir, &run_info, &history, &doc)?;
     if let Err(e) = update_latest(&store, &run_dir) {
         tracing::warn!("store/latest: {e}");
+    }
+    if let Err(e) = faultline_results::index::write_index(&store) {
+        tracing::warn!("store/index.html: {e}");
     }
     Ok(CampaignResult {
         run_dir,
@@ -475,7 +479,12 @@ async fn run_phases(
             stop.store(true, Ordering::Relaxed);
         })
     };
-    let progress = Progress::start(stats.clone(), r.time_limit, start);
+    let progress = Progress::start_with_file(
+        stats.clone(),
+        r.time_limit,
+        start,
+        Some(run_dir.to_path_buf()),
+    );
     let deadline = start + r.time_limit;
     let tasks: Vec<_> = (0..plan.concurrency)
         .map(|slot| tokio::spawn(workers.clone().run_slot(slot, deadline)))
