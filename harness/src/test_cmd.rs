@@ -315,7 +315,7 @@ pub fn summary_json(r: &Resolved, res: &CampaignResult) -> serde_json::Value {
         "ops": {"total": o.total, "ok": o.ok, "fail": o.fail, "info": o.info},
         "main_phase_s": res.main_phase.as_secs_f64(),
         "final_reads": {"ok": res.final_reads.0, "of": res.final_reads.1},
-        "faults_applied": res.actions.iter().filter(|a| a.error.is_none()).count(),
+        "faults_applied": fault_tally(&res.actions).0,
         "claims": r.claims.models,
         "models": models,
         "strongest": res.checked.table.strongest.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
@@ -362,25 +362,16 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
         "operations: {} (ok {}, fail {}, info {}), {:.0} ops/s over the main phase of {:.1} s; final reads ok {}/{}",
         o.total, o.ok, o.fail, o.info, o.total as f64 / secs, secs, res.final_reads.0, res.final_reads.1
     );
-    let applied = res.actions.iter().filter(|a| a.error.is_none()).count();
-    let mut by_kind: BTreeMap<&str, (usize, Option<&str>)> = BTreeMap::new();
-    for a in res.actions.iter().filter(|a| a.error.is_none()) {
-        let e = by_kind.entry(a.fault.as_str()).or_insert((0, None));
-        e.0 += 1;
-        if a.mechanism.as_deref() != Some("none") {
-            e.1 = a.mechanism.as_deref().or(e.1);
+    let (applied, kinds, undone) = fault_tally(&res.actions);
+    outln!(
+        "faults applied: {applied} [{}]{}",
+        kinds.join(", "),
+        if undone.is_empty() {
+            String::new()
+        } else {
+            format!("; undone by {}", undone.join(", "))
         }
-    }
-    let kinds: Vec<String> = by_kind
-        .iter()
-        .map(|(k, (n, m))| {
-            format!(
-                "{k} x{n}{}",
-                m.map(|m| format!(" ({m})")).unwrap_or_default()
-            )
-        })
-        .collect();
-    outln!("faults applied: {applied} [{}]", kinds.join(", "));
+    );
     for a in res.actions.iter().filter(|a| a.error.is_some()) {
         outln!(
             "  fault {} at {} ms failed: {}",
@@ -433,6 +424,45 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     outln!("run: {}", res.run_dir.display());
     outln!("reproduce: {}", res.command);
     outln!("exit {}: {}", res.code, exit_line(res));
+}
+
+/// The faults applied, counted as the report counts them (each fault started; heals,
+/// starts, resumes and resets undo a fault and are listed apart): the total, each kind
+/// with its count and mechanism, and the undoing actions with their counts.
+pub fn fault_tally(
+    actions: &[crate::campaign::driver::ActionRecord],
+) -> (usize, Vec<String>, Vec<String>) {
+    let mut applied = 0;
+    let mut by_kind: BTreeMap<&str, (usize, Option<&str>)> = BTreeMap::new();
+    let mut undo: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in actions.iter().filter(|a| a.error.is_none()) {
+        let kind = a.fault.trim().to_ascii_lowercase().replace('-', "_");
+        if faultline_results::faults::start_family(&kind).is_none() {
+            *undo.entry(a.fault.as_str()).or_default() += 1;
+            continue;
+        }
+        applied += 1;
+        let e = by_kind.entry(a.fault.as_str()).or_insert((0, None));
+        e.0 += 1;
+        if a.mechanism.as_deref() != Some("none") {
+            e.1 = a.mechanism.as_deref().or(e.1);
+        }
+    }
+    let kinds = by_kind
+        .iter()
+        .map(|(k, (n, m))| {
+            format!(
+                "{} x{n}{}",
+                visible(k),
+                m.map(|m| format!(" ({})", visible(m))).unwrap_or_default()
+            )
+        })
+        .collect();
+    let undone = undo
+        .iter()
+        .map(|(k, n)| format!("{} x{n}", visible(k)))
+        .collect();
+    (applied, kinds, undone)
 }
 
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit
@@ -540,5 +570,34 @@ mod tests {
         let text = j.to_string();
         let back: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
         assert_eq!(back, j);
+    }
+
+    #[test]
+    fn faults_applied_count_what_the_report_counts() {
+        use crate::campaign::driver::ActionRecord;
+        let a = |fault: &str, error: Option<&str>| ActionRecord {
+            at_ms: 0,
+            fault: fault.into(),
+            mechanism: Some("nft".into()),
+            error: error.map(str::to_string),
+        };
+        let actions = vec![
+            a("partition", None),
+            a("heal", None),
+            a("partition", None),
+            a("heal", None),
+            a("kill", None),
+            a("start", None),
+            a("pause", Some("refused")),
+            a("clock_bump", None),
+            a("clock_reset", None),
+        ];
+        let (n, kinds, undone) = fault_tally(&actions);
+        assert_eq!(n, 4);
+        assert_eq!(
+            kinds,
+            ["clock_bump x1 (nft)", "kill x1 (nft)", "partition x2 (nft)"]
+        );
+        assert_eq!(undone, ["clock_reset x1", "heal x2", "start x1"]);
     }
 }

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod chart;
+pub mod describe;
 pub mod faults;
 pub mod glossary;
 mod html;

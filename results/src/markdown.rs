@@ -89,16 +89,20 @@ pub fn render_markdown(
         .or(run.source.as_deref())
         .map(|t| format!(" {}", md_text(t)))
         .unwrap_or_default();
+    let (class, word) = verdicts.headline();
+    let mark = if class == "unclaimed" {
+        "➖"
+    } else {
+        icon(verdicts.overall)
+    };
     let _ = writeln!(
         s,
-        "## {} faultline{subject}: {} (exit {}: {})\n",
-        icon(verdicts.overall),
-        verdicts.overall.as_str(),
+        "## {mark} faultline{subject}: {word} (exit {}: {})\n",
         verdicts.exit_code,
         md_text(&verdicts.exit_meaning)
     );
     let strongest = if verdicts.strongest.is_empty() {
-        "none".to_string()
+        md_text(&verdicts.strongest_text())
     } else {
         verdicts
             .strongest

@@ -204,8 +204,9 @@ pub async fn run_campaign(
     )
     .await;
     // Whatever happened: logs, then teardown.
-    if let Err(e) = cluster.collect_logs(&run_dir.join("logs")).await {
-        tracing::warn!("collecting node logs: {e}");
+    match cluster.collect_logs(&run_dir.join("logs")).await {
+        Ok(files) => strip_log_colours(&files),
+        Err(e) => tracing::warn!("collecting node logs: {e}"),
     }
     let teardown = cluster.teardown().await;
     if let Err(e) = cluster.remove_node_dirs() {
@@ -304,6 +305,18 @@ pub async fn run_campaign(
         main_phase: phases.main,
         final_reads: phases.final_reads,
     })
+}
+
+/// Rewrites the node logs without ANSI colour codes (they are read as plain text).
+fn strip_log_colours(files: &[PathBuf]) {
+    for f in files {
+        let stripped = std::fs::read(f)
+            .map(|b| faultline_results::text::strip_ansi(&b))
+            .and_then(|b| std::fs::write(f, b));
+        if let Err(e) = stripped {
+            tracing::warn!("{}: {e}", f.display());
+        }
+    }
 }
 
 /// Writes a first `run.json` (plan, seed, claims, `"in_progress": true`) into a new run
