@@ -10,6 +10,7 @@
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
 //! - [`docs_cmd`]: `faultline completions` and `faultline man`;
 //! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
+//! - [`serve`]: `faultline serve`, browsing the store over HTTP;
 //! - [`reporting`]: verdicts into `verdict.json` and the reports;
 //! - [`campaign`]: the pieces of a campaign (plan, generator, recorder, workers, nemesis
 //!   driver, checks, run folder, runner);
@@ -30,5 +31,6 @@ pub mod export_cmd;
 pub mod gen_cmd;
 pub mod report_cmd;
 pub mod reporting;
+pub mod serve;
 pub mod test_cmd;
 pub mod verify_cmd;

@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use faultline::{
-    analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, report_cmd,
+    analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, report_cmd, serve,
     test_cmd, verify_cmd,
 };
 use std::process::ExitCode;
@@ -35,6 +35,9 @@ enum Command {
     Analyze(analyze_cmd::AnalyzeArgs),
     /// Write a run's history as Jepsen EDN or a Porcupine log (Knossos, Elle, Porcupine).
     Export(export_cmd::ExportArgs),
+    /// Browse the store over HTTP (index of runs, live campaigns, reports); loopback only
+    /// unless --bind says otherwise.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(docs_cmd::CompletionsArgs),
     /// Print the man page (or write every page with --out-dir).
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => gen_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Completions(args) => docs_cmd::completions(args, Cli::command()),
         Command::Man(args) => docs_cmd::man(args, Cli::command()),
     };
