@@ -31,7 +31,9 @@ fn stale_lines() -> Vec<String> {
         ev(2, 1, "invoke", "write", json!(2)),
         ev(3, 1, "ok", "write", json!(2)),
         ev(4, 2, "invoke", "read", Value::Null),
-        ev(5, 2, "ok", "read", json!(1)),
+        json!({"index": 5, "time": 5_000_000, "process": 2, "type": "ok", "f": "read",
+               "value": 1, "node": "n3"})
+        .to_string(),
     ]
 }
 
@@ -174,6 +176,11 @@ fn a_finished_run_with_a_stale_read_exits_1_and_latest_is_the_default() {
     let verdict = read_json(&dir.join("verdict.json"));
     assert_eq!(verdict["overall"], "invalid");
     assert_eq!(verdict["exit_code"], 1);
+    // The witness says which node served the stale read, in both reports.
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(html.contains("served by n3"), "{html}");
+    let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(md.contains("served by n3; no fault in force"), "{md}");
     // `check` takes the run folder, and store/latest, for its history.
     for arg in [
         "store/latest",
