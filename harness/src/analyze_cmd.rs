@@ -184,6 +184,8 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     let doc = checking::campaign_doc(&checked, code);
     let ops = OpCounts::of(&paired.ops);
     let info = analysed_info(&stored, ops);
+    // A progress file left by a harness that died is stale.
+    let _ = std::fs::remove_file(stored.dir.join(faultline_results::index::PROGRESS_JSON));
     let paths = match crate::reporting::write_all(&stored.dir, &info, &history, &doc) {
         Ok(p) => p,
         Err(e) => {

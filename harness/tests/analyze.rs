@@ -105,13 +105,19 @@ fn a_killed_run_is_analysed_and_its_reports_written() {
     .expect("run.json");
     // The recorder died in the middle of a line.
     write_history(&dir, &good_lines(), Some(r#"{"index":5,"time":50000"#));
-    // Before: nothing to re-render.
+    std::fs::write(dir.join("progress.json"), r#"{"phase":"main","ops":5}"#).expect("progress");
+    // Before: nothing to re-render; the hint names analyze.
     let report = faultline()
         .args(["report"])
         .arg(&dir)
         .output()
         .expect("runs");
     assert_eq!(report.status.code(), Some(254), "{}", describe(&report));
+    assert!(
+        describe(&report).contains("faultline analyze"),
+        "{}",
+        describe(&report)
+    );
 
     let out = analyze(&tmp, &[dir.to_str().expect("utf-8")]);
     let text = describe(&out);
@@ -131,6 +137,11 @@ fn a_killed_run_is_analysed_and_its_reports_written() {
     }
     let index = std::fs::read_to_string(tmp.join("store/index.html")).expect("index.html");
     assert!(index.contains("20261204T101010"), "{index}");
+    assert!(index.contains("data-status=\"cut short\""), "{index}");
+    assert!(
+        !dir.join("progress.json").exists(),
+        "a stale progress file is removed"
+    );
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["interrupted"], true);
     assert!(run.get("in_progress").is_none(), "{run}");

@@ -92,7 +92,8 @@ pub struct RunRow {
     pub models: Vec<ModelCell>,
     /// The exit code, once checked.
     pub exit_code: Option<u8>,
-    /// `finished`, `running`, `cut short` (a harness that stopped without a verdict).
+    /// `finished`, `running`, `cut short` (interrupted, or a harness that stopped before
+    /// its verdict).
     pub status: String,
     /// The progress of a running campaign.
     pub progress: Option<Progress>,
@@ -159,7 +160,10 @@ pub fn run_row(dir: &Path, rel: &str, now: SystemTime) -> RunRow {
         .and_then(|t| now.duration_since(t).ok().or(Some(Duration::ZERO)))
         .is_some_and(|age| age <= STALE_AFTER);
     let in_progress = info.extra.get("in_progress").and_then(|v| v.as_bool()) == Some(true);
-    let status = if verdict.is_some() && !in_progress {
+    let interrupted = info.extra.get("interrupted").and_then(|v| v.as_bool()) == Some(true);
+    let status = if verdict.is_some() && !in_progress && interrupted {
+        "cut short"
+    } else if verdict.is_some() && !in_progress {
         "finished"
     } else if in_progress && fresh {
         "running"
