@@ -78,3 +78,23 @@ fn test_flags_take_durations_and_per_node_concurrency() {
     assert_eq!(out.status.code(), Some(254), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--campaigns"));
 }
+
+#[test]
+fn the_examples_readme_says_what_the_checker_finds() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/histories/kv-stale-read.jsonl"
+    );
+    let out = faultline()
+        .args(["check", file, "--model", "all", "--json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["models"]["strongest"], serde_json::json!(["cc"]), "{v}");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/histories/README.md"
+    ))
+    .expect("README");
+    assert!(readme.contains("causal consistency (`cc`), PRAM and every session guarantee hold"));
+}
