@@ -369,4 +369,28 @@ mod tests {
         let qkv = faultline_targets::target_by_name("quorum-kv").expect("known");
         assert_eq!(fault_mix(4, qkv.as_ref()), "partition,kill,pause,clock");
     }
+
+    #[test]
+    fn the_json_summary_names_each_tally() {
+        let mut tally = BTreeMap::new();
+        tally.insert(ModelName::Linearizable, Tally::Violated("store/a".into()));
+        tally.insert(ModelName::Cc, Tally::Held);
+        tally.insert(ModelName::Ryw, Tally::Unknown("budget".into()));
+        let v = verify_json(
+            &tally,
+            &[ModelName::Linearizable],
+            &["cc"],
+            &[],
+            1,
+            "raft-register",
+        );
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["models"][0]["model"], "linearizable");
+        assert_eq!(v["models"][0]["result"], "violated");
+        assert_eq!(v["models"][0]["run"], "store/a");
+        assert_eq!(v["models"][0]["claimed"], true);
+        assert_eq!(v["models"][1]["result"], "held");
+        assert_eq!(v["models"][2]["reason"], "budget");
+        assert_eq!(v["strongest"], serde_json::json!(["cc"]));
+    }
 }
