@@ -159,9 +159,6 @@ pub async fn run_campaign(
     let store = std::path::absolute(&plan.store)
         .with_context(|| format!("the store folder {}", plan.store.display()))?;
     let run_dir = create_run_dir(&store, target.name(), started)?;
-    // What `faultline analyze` needs if this process dies before the end: the plan and
-    // the claims (the final run.json replaces this one).
-    write_early_run_json(r, target.name(), &run_dir, &started_at);
     let run = RunId::generate();
     let env = if image.capabilities.clock_faults {
         default_faketime_env()
@@ -194,6 +191,10 @@ pub async fn run_campaign(
             Err(e) => return Err(anyhow::Error::new(e).context("cannot start the cluster")),
         }
     };
+    // What `faultline analyze` needs if this process dies before the end: the plan and
+    // the claims (the final run.json replaces this one). Written once the cluster runs,
+    // so a cluster that cannot start leaves an empty folder, as before.
+    write_early_run_json(r, target.name(), &run_dir, &started_at);
     let phases = run_phases(
         r,
         target.as_ref(),
@@ -221,7 +222,29 @@ pub async fn run_campaign(
         .pair("history.jsonl")
         .context("the recorded history does not pair")?;
     let ops = OpCounts::of(&paired.ops);
+    // `faultline serve` shows the run as running while it is checked.
+    let checking_note = {
+        let dir = run_dir.clone();
+        let doc = faultline_results::index::Progress {
+            phase: "checking".into(),
+            limit_s: r.time_limit.as_secs_f64(),
+            elapsed_s: phases.wall.as_secs_f64(),
+            ops: ops.total,
+            ok: ops.ok,
+            fail: ops.fail,
+            info: ops.info,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            loop {
+                let _ = faultline_results::index::write_progress(&dir, &doc);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
     let checked = checking::check(&paired, &r.check, r.check_time_limit);
+    checking_note.abort();
+    let _ = checking_note.await;
     let mut code = checked.code;
     if phases.interrupted && code == exit::VALID {
         code = exit::UNKNOWN;
