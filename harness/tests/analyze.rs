@@ -173,6 +173,7 @@ fn a_finished_run_with_a_stale_read_exits_1_and_latest_is_the_default() {
         dir.join("run.json"),
         json!({"target": "raft-register", "plan": plan("raft-register"), "seed": 7,
                "duration_ms": 1000, "interrupted": false,
+               "phases": [{"name": "final reads", "at_ns": 4_000_000}],
                "claims": {"models": ["linearizable"], "reason": "raft"}})
         .to_string(),
     )
@@ -190,6 +191,10 @@ fn a_finished_run_with_a_stale_read_exits_1_and_latest_is_the_default() {
     // The witness says which node served the stale read, in both reports.
     let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
     assert!(html.contains("served by n3"), "{html}");
+    assert!(
+        html.contains("<g class=\"phase\"><title>final reads from"),
+        "{html}"
+    );
     let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
     assert!(md.contains("served by n3; no fault in force"), "{md}");
     // `check` takes the run folder, and store/latest, for its history.

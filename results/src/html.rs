@@ -108,6 +108,7 @@ struct View {
     glossary: Vec<(&'static str, &'static str)>,
     results_glossary: Vec<(&'static str, &'static str)>,
     timeline: Timeline,
+    phases: Vec<crate::timeline::PhaseMark>,
     time_ticks: Vec<Tick>,
     latency: LineChart,
     throughput: LineChart,
@@ -117,6 +118,23 @@ struct View {
     plot_right: i64,
     truncated_tail: bool,
     generator: String,
+}
+
+/// The phases `run.json` records (`[{"name": "final reads", "at_ns": 9000000000}]`).
+fn run_phases(run: &RunInfo) -> Vec<(String, u64)> {
+    run.extra
+        .get("phases")
+        .and_then(|p| p.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| {
+                    let name = p.get("name")?.as_str()?;
+                    let at = p.get("at_ns")?.as_u64()?;
+                    Some((clip_text(name, NAME_LIMIT).into_owned(), at))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn minimality(m: Minimality) -> &'static str {
@@ -323,6 +341,7 @@ pub fn render_html(
         glossary: crate::glossary::MODELS.to_vec(),
         results_glossary: crate::glossary::RESULTS.to_vec(),
         timeline: timeline(&a.ops, &a.faults.windows, &labelled, a.end, &mech),
+        phases: crate::timeline::phase_marks(&run_phases(run), a.end),
         time_ticks: TimeAxis::full(a.end).ticks(10),
         latency: latency_chart(&a.series, &a.faults.windows, a.end, &mech),
         throughput: throughput_chart(&a.series, &a.faults.windows, a.end, &mech),

@@ -271,6 +271,14 @@ pub async fn run_campaign(
     );
     extra.insert("actions".into(), json!(phases.actions));
     extra.insert("interrupted".into(), json!(phases.interrupted));
+    extra.insert(
+        "phases".into(),
+        json!(phases
+            .marks
+            .iter()
+            .map(|(name, at)| json!({ "name": name, "at_ns": at }))
+            .collect::<Vec<_>>()),
+    );
     extra.insert("run_id".into(), json!(run.to_string()));
     extra.insert(
         "final_reads".into(),
@@ -418,6 +426,8 @@ fn cluster_spec(
 }
 
 struct Phases {
+    /// When each phase after the main one began (ns from the start, as in the history).
+    marks: Vec<(String, u64)>,
     recorder: Arc<Recorder>,
     actions: Vec<ActionRecord>,
     interrupted: bool,
@@ -557,14 +567,19 @@ async fn run_phases(
         }
     }
 
-    progress.phase("final heal");
+    let mut marks: Vec<(String, u64)> = Vec::new();
+    let mut mark = |name: &str| {
+        progress.phase(name);
+        marks.push((name.to_string(), start.elapsed().as_nanos() as u64));
+    };
+    mark("final heal");
     let at = start.elapsed().as_millis() as u64;
     actions
         .extend(driver::final_heal(&mut nemesis, &recorder, &r.families, &names, at, &stats).await);
     let interrupted = interrupt.load(Ordering::Relaxed);
     let mut final_reads = (0, (keys.len() * names.len()) as u64);
     if !interrupted {
-        progress.phase("recovery");
+        mark("recovery");
         if let Err(e) = cluster.wait_ready(Duration::from_secs(30)).await {
             tracing::warn!("after the final heal: {e}");
         }
@@ -573,7 +588,7 @@ async fn run_phases(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !interrupt.load(Ordering::Relaxed) {
-            progress.phase("final reads");
+            mark("final reads");
             final_reads.0 = workers.clone().final_reads(keys).await;
         }
     }
@@ -585,6 +600,7 @@ async fn run_phases(
         tracing::warn!("history.jsonl: {e} (the checks use the history kept in memory)");
     }
     Ok(Phases {
+        marks,
         recorder,
         actions,
         interrupted,
