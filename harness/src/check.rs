@@ -22,7 +22,8 @@ use txn_output::{check_txn_file, print_txn_result, txn_misnamed, txn_result};
 /// Arguments of `faultline check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// History files (faultline JSONL, Jepsen EDN or Porcupine logs).
+    /// History files (faultline JSONL, Jepsen EDN or Porcupine logs), or run folders
+    /// (`store/latest`, `store/<target>/<stamp>`: their history.jsonl).
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Models to check, comma-separated: register, cas-register, kv (linearizability under that
@@ -200,7 +201,11 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         }
     }
     let mut outcome = exit::Outcome::default();
-    for file in &args.files {
+    for given in &args.files {
+        // A run folder (or `store/latest`, a target folder, the store) stands for its
+        // history.
+        let resolved = run_history(given);
+        let file = &resolved;
         let name = file.display().to_string();
         let started = Instant::now();
         // Large transactional histories: straight from the bytes to transactions when the
@@ -363,6 +368,18 @@ pub fn run(args: CheckArgs) -> Result<u8> {
         }
     }
     Ok(outcome.code())
+}
+
+/// The history a path stands for: a run folder (or a `latest` pointer, a target folder,
+/// a store) gives its `history.jsonl`; anything else is itself.
+pub fn run_history(path: &std::path::Path) -> PathBuf {
+    let is_latest = path.file_name().is_some_and(|n| n == "latest");
+    if path.is_dir() || is_latest {
+        if let Ok(dir) = faultline_results::find_run(path) {
+            return dir.join(faultline_results::store::HISTORY_JSONL);
+        }
+    }
+    path.to_path_buf()
 }
 
 /// Histories with at least this many operations are freed on a background thread.

@@ -1,12 +1,16 @@
 //! The faultline harness: the `faultline` binary's commands, kept out of `main.rs` so that
 //! `main` stays a thin dispatcher and every part can be tested.
 //!
+//! - [`analyze_cmd`]: `faultline analyze`, checking a stored run again;
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
+//! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
+//! - [`docs_cmd`]: `faultline completions` and `faultline man`;
 //! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
+//! - [`serve`]: `faultline serve`, browsing the store over HTTP;
 //! - [`reporting`]: verdicts into `verdict.json` and the reports;
 //! - [`campaign`]: the pieces of a campaign (plan, generator, recorder, workers, nemesis
 //!   driver, checks, run folder, runner);
@@ -16,13 +20,17 @@
 
 #[macro_use]
 pub mod out;
+pub mod analyze_cmd;
 pub mod args;
 pub mod campaign;
 pub mod check;
 pub mod clean_cmd;
+pub mod docs_cmd;
 pub mod exit;
+pub mod export_cmd;
 pub mod gen_cmd;
 pub mod report_cmd;
 pub mod reporting;
+pub mod serve;
 pub mod test_cmd;
 pub mod verify_cmd;

@@ -1,12 +1,16 @@
 //! The `faultline` command line: a thin layer over the library crates.
 
-use clap::{Parser, Subcommand};
-use faultline::{check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
+use clap::{CommandFactory, Parser, Subcommand};
+use faultline::{
+    analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, report_cmd, serve,
+    test_cmd, verify_cmd,
+};
 use std::process::ExitCode;
 
 /// faultline: a Jepsen-style consistency testing harness.
 #[derive(Debug, Parser)]
-#[command(name = "faultline", version, about, long_about = None)]
+#[command(name = "faultline", version, about, long_about = None,
+          after_long_help = faultline_results::glossary::help_text())]
 struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -27,6 +31,17 @@ enum Command {
     Clean(clean_cmd::CleanArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
     Report(report_cmd::ReportArgs),
+    /// Check a stored run again with its target's claims; rewrite its verdict and reports.
+    Analyze(analyze_cmd::AnalyzeArgs),
+    /// Write a run's history as Jepsen EDN or a Porcupine log (Knossos, Elle, Porcupine).
+    Export(export_cmd::ExportArgs),
+    /// Browse the store over HTTP (index of runs, live campaigns, reports); loopback only
+    /// unless --bind says otherwise.
+    Serve(serve::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs_cmd::CompletionsArgs),
+    /// Print the man page (or write every page with --out-dir).
+    Man(docs_cmd::ManArgs),
     /// Write a seeded synthetic history (for benchmarks and experiments).
     Gen(gen_cmd::GenArgs),
 }
@@ -62,6 +77,11 @@ fn main() -> ExitCode {
         Command::Clean(args) => clean_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => docs_cmd::completions(args, Cli::command()),
+        Command::Man(args) => docs_cmd::man(args, Cli::command()),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -57,6 +57,15 @@ fn hint(e: &ResultsError, dir: &Path) -> String {
             "{} has no readable history.jsonl, so its reports cannot be rendered again",
             dir.display()
         ),
+        ResultsError::Io { path, .. }
+            if path.ends_with("verdict.json") && dir.join("history.jsonl").is_file() =>
+        {
+            format!(
+                "{} has a history but no verdict (its harness stopped before checking): faultline analyze {} checks it with the run's claims and writes verdict.json and every report",
+                dir.display(),
+                dir.display()
+            )
+        }
         ResultsError::History(_) => format!(
             "the run's history.jsonl cannot be read, so nothing can be rendered from it; the reports already in {} are left as they were",
             dir.display()

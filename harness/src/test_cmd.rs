@@ -1,6 +1,6 @@
 //! `faultline test`: run one campaign and exit with its verdict.
 
-use crate::args::{number, whole};
+use crate::args::{concurrency, duration, number, whole, Concurrency};
 use crate::campaign::plan::{limits, load_plan, resolve, Plan, Resolved};
 use crate::campaign::runner::{run_campaign, CampaignResult, Refused};
 use crate::campaign::Workload;
@@ -35,14 +35,14 @@ pub struct TestArgs {
     /// Number of keys of the kv workload. [default: 5]
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::KEYS.0, limits::KEYS.1))]
     pub keys: Option<usize>,
-    /// Client processes at once. [default: 10]
-    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
-    pub concurrency: Option<usize>,
+    /// Client processes at once: a number, or a multiple of the node count (3n). [default: 10]
+    #[arg(long, allow_negative_numbers = true, value_parser = concurrency(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
+    pub concurrency: Option<Concurrency>,
     /// Operations per second over all processes, 0 = unlimited. [default: 200]
     #[arg(long, allow_negative_numbers = true, value_parser = number(limits::RATE.0, limits::RATE.1, "operations per second", Some("0 (unlimited)")))]
     pub rate: Option<f64>,
-    /// Seconds of the main phase (with faults). [default: 60]
-    #[arg(long, allow_negative_numbers = true, value_parser = number(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1, "a number of seconds", None))]
+    /// Length of the main phase (with faults): seconds, or 30s, 2m, 1h. [default: 60]
+    #[arg(long, allow_negative_numbers = true, value_parser = duration(limits::TIME_LIMIT.0, limits::TIME_LIMIT.1))]
     pub time_limit: Option<f64>,
     /// Fault families, comma-separated (partition, kill, pause, clock, loss, delay, rate),
     /// `all` or `none`. [default: partition,kill,pause,clock]
@@ -92,6 +92,13 @@ pub struct TestArgs {
     /// heal, read and check as usual (`verify` does this by default).
     #[arg(long, conflicts_with = "no_live_check")]
     pub stop_on_violation: bool,
+    /// Run up to N campaigns, each with a fresh seed, stopping at the first that is not
+    /// valid (the exit code is that run's). [default: 1]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>(1, 10_000))]
+    pub test_count: Option<usize>,
+    /// Print the summary as one JSON object per campaign on stdout (instead of text).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -108,7 +115,6 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         nodes,
         workload,
         keys,
-        concurrency,
         rate,
         time_limit,
         nemesis_interval,
@@ -117,6 +123,9 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         request_timeout,
         check_time_limit
     );
+    if let Some(c) = args.concurrency {
+        p.concurrency = c.processes(p.nodes);
+    }
     if let Some(n) = &args.nemesis {
         p.nemesis = vec![n.clone()];
     }
@@ -216,12 +225,16 @@ pub fn error_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// Runs `faultline test`.
+/// Runs `faultline test`: one campaign, or up to `--test-count` campaigns with fresh
+/// seeds, stopping at the first that is not valid.
 pub fn run(args: TestArgs) -> Result<u8> {
-    let (resolved, target) = match resolve_args(&args)
+    let count = args.test_count.unwrap_or(1);
+    let first_seed = args.seed;
+    // Validate once up front: a bad plan exits 254 before any campaign.
+    let mut resolved_first = match resolve_args(&args)
         .and_then(|(r, t)| check_store(&r.plan.store, t.name()).map(|()| (r, t)))
     {
-        Ok(r) => r,
+        Ok(r) => Some(r),
         Err(e) => {
             errln!("error: {e}");
             return Ok(exit::BAD_INPUT);
@@ -230,18 +243,104 @@ pub fn run(args: TestArgs) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = rt.block_on(async {
-        let interrupt = ctrl_c_flag();
-        print_plan(&resolved);
-        run_campaign(&resolved, target, interrupt).await
-    });
-    match outcome {
-        Ok(result) => {
-            print_summary(&resolved, &result);
-            Ok(result.code)
+    let interrupt = rt.block_on(async { ctrl_c_flag() });
+    let mut code = exit::VALID;
+    for i in 0..count {
+        let (resolved, target) = match resolved_first.take() {
+            Some(r) => r,
+            None => {
+                let mut a = args.clone();
+                // Fresh seeds: the given seed plus the run's number, else a new one.
+                a.seed = Some(match first_seed {
+                    Some(s) => s.wrapping_add(i as u64),
+                    None => fresh_seed().wrapping_add(i as u64),
+                });
+                match resolve_args(&a) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        errln!("error: {e}");
+                        return Ok(exit::BAD_INPUT);
+                    }
+                }
+            }
+        };
+        if count > 1 {
+            errln!("test {}/{count}: seed {}", i + 1, resolved.seed);
         }
-        Err(e) => Ok(error_code(&e)),
+        let outcome = rt.block_on(async {
+            print_plan(&resolved);
+            run_campaign(&resolved, target, interrupt.clone()).await
+        });
+        code = match outcome {
+            Ok(result) => {
+                if args.json {
+                    outln!("{}", summary_json(&resolved, &result));
+                } else {
+                    print_summary(&resolved, &result);
+                }
+                result.code
+            }
+            Err(e) => error_code(&e),
+        };
+        if code != exit::VALID || interrupt.load(Ordering::Relaxed) {
+            if count > 1 && code != exit::VALID {
+                errln!("stopped after test {} of {count}: exit {code}", i + 1);
+            }
+            break;
+        }
     }
+    Ok(code)
+}
+
+/// The end-of-run summary as one JSON object (for `--json`).
+pub fn summary_json(r: &Resolved, res: &CampaignResult) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = res
+        .checked
+        .table
+        .rows
+        .iter()
+        .map(|row| {
+            let (result, detail) = match &row.status {
+                RowStatus::Valid => ("valid", None),
+                RowStatus::Invalid => ("invalid", None),
+                RowStatus::Unknown { reason } => ("unknown", Some(reason.clone())),
+                RowStatus::Implied { by } => ("implied", Some(by.to_string())),
+                RowStatus::RuledOut { by } => ("ruled-out", Some(by.to_string())),
+                RowStatus::NotChecked => ("not-checked", None),
+            };
+            let mut m = serde_json::json!({
+                "model": row.model.as_str(),
+                "result": result,
+                "claimed": r.claims.models.iter().any(|c| c == row.model.as_str()),
+                "decides_exit": res.checked.decisive.contains(&row.model),
+            });
+            if let Some(d) = detail {
+                m[if result == "unknown" { "reason" } else { "by" }] = serde_json::json!(d);
+            }
+            if let Some(Verdict::Invalid { witness }) = &row.verdict {
+                m["witness"] = serde_json::json!(witness.summary);
+            }
+            m
+        })
+        .collect();
+    let o = &res.ops;
+    serde_json::json!({
+        "run": res.run_dir.display().to_string(),
+        "target": r.plan.target,
+        "seed": r.seed,
+        "exit_code": res.code,
+        "exit_meaning": exit_line(res),
+        "interrupted": res.interrupted,
+        "ops": {"total": o.total, "ok": o.ok, "fail": o.fail, "info": o.info},
+        "main_phase_s": res.main_phase.as_secs_f64(),
+        "final_reads": {"ok": res.final_reads.0, "of": res.final_reads.1},
+        "faults_applied": fault_tally(&res.actions).0,
+        "claims": r.claims.models,
+        "models": models,
+        "strongest": res.checked.table.strongest.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "live_check": res.live,
+        "reproduce": res.command,
+    })
 }
 
 fn print_plan(r: &Resolved) {
@@ -283,25 +382,16 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
         "operations: {} (ok {}, fail {}, info {}), {:.0} ops/s over the main phase of {:.1} s; final reads ok {}/{}",
         o.total, o.ok, o.fail, o.info, o.total as f64 / secs, secs, res.final_reads.0, res.final_reads.1
     );
-    let applied = res.actions.iter().filter(|a| a.error.is_none()).count();
-    let mut by_kind: BTreeMap<&str, (usize, Option<&str>)> = BTreeMap::new();
-    for a in res.actions.iter().filter(|a| a.error.is_none()) {
-        let e = by_kind.entry(a.fault.as_str()).or_insert((0, None));
-        e.0 += 1;
-        if a.mechanism.as_deref() != Some("none") {
-            e.1 = a.mechanism.as_deref().or(e.1);
+    let (applied, kinds, undone) = fault_tally(&res.actions);
+    outln!(
+        "faults applied: {applied} [{}]{}",
+        kinds.join(", "),
+        if undone.is_empty() {
+            String::new()
+        } else {
+            format!("; undone by {}", undone.join(", "))
         }
-    }
-    let kinds: Vec<String> = by_kind
-        .iter()
-        .map(|(k, (n, m))| {
-            format!(
-                "{k} x{n}{}",
-                m.map(|m| format!(" ({m})")).unwrap_or_default()
-            )
-        })
-        .collect();
-    outln!("faults applied: {applied} [{}]", kinds.join(", "));
+    );
     for a in res.actions.iter().filter(|a| a.error.is_some()) {
         outln!(
             "  fault {} at {} ms failed: {}",
@@ -370,6 +460,45 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
     outln!("exit {}: {}", res.code, exit_line(res));
 }
 
+/// The faults applied, counted as the report counts them (each fault started; heals,
+/// starts, resumes and resets undo a fault and are listed apart): the total, each kind
+/// with its count and mechanism, and the undoing actions with their counts.
+pub fn fault_tally(
+    actions: &[crate::campaign::driver::ActionRecord],
+) -> (usize, Vec<String>, Vec<String>) {
+    let mut applied = 0;
+    let mut by_kind: BTreeMap<&str, (usize, Option<&str>)> = BTreeMap::new();
+    let mut undo: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in actions.iter().filter(|a| a.error.is_none()) {
+        let kind = a.fault.trim().to_ascii_lowercase().replace('-', "_");
+        if faultline_results::faults::start_family(&kind).is_none() {
+            *undo.entry(a.fault.as_str()).or_default() += 1;
+            continue;
+        }
+        applied += 1;
+        let e = by_kind.entry(a.fault.as_str()).or_insert((0, None));
+        e.0 += 1;
+        if a.mechanism.as_deref() != Some("none") {
+            e.1 = a.mechanism.as_deref().or(e.1);
+        }
+    }
+    let kinds = by_kind
+        .iter()
+        .map(|(k, (n, m))| {
+            format!(
+                "{} x{n}{}",
+                visible(k),
+                m.map(|m| format!(" ({})", visible(m))).unwrap_or_default()
+            )
+        })
+        .collect();
+    let undone = undo
+        .iter()
+        .map(|(k, n)| format!("{} x{n}", visible(k)))
+        .collect();
+    (applied, kinds, undone)
+}
+
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit
 /// code says so rather than "every claimed model valid".
 fn exit_line(res: &CampaignResult) -> String {
@@ -432,5 +561,82 @@ mod tests {
             ..TestArgs::default()
         };
         assert!(resolve_args(&args).is_err_and(|e| e.contains("KEY=VALUE")));
+    }
+
+    #[test]
+    fn concurrency_per_node_follows_the_node_count_and_json_summaries_parse() {
+        let args = TestArgs {
+            nodes: Some(3),
+            concurrency: Some(Concurrency::PerNode(3)),
+            time_limit: Some(120.0),
+            ..TestArgs::default()
+        };
+        let (r, _) = resolve_args(&args).expect("valid");
+        assert_eq!((r.plan.concurrency, r.plan.time_limit), (9, 120.0));
+        // The JSON summary of a run, from the checks of a small history.
+        use faultline_history::{Event, EventType, History};
+        let ev = |i, p, k, v: serde_json::Value| Event::client(i, p, k, "write", v);
+        let paired = History::from_events(vec![
+            ev(0, 0, EventType::Invoke, serde_json::json!(1)),
+            ev(1, 0, EventType::Ok, serde_json::json!(1)),
+        ])
+        .pair("t")
+        .expect("pairs");
+        let checked =
+            crate::campaign::checking::check(&paired, &r.check, std::time::Duration::from_secs(5));
+        let res = CampaignResult {
+            run_dir: PathBuf::from("store/raft-register/20261205T000000"),
+            code: checked.code,
+            checked,
+            ops: faultline_results::OpCounts::of(&paired.ops),
+            actions: Vec::new(),
+            command: "faultline test --seed 1".into(),
+            interrupted: false,
+            main_phase: std::time::Duration::from_secs(2),
+            final_reads: (3, 3),
+            live: Some(faultline_results::LiveCheck {
+                rounds: 4,
+                ..Default::default()
+            }),
+        };
+        let j = summary_json(&r, &res);
+        assert_eq!(j["live_check"]["rounds"], 4);
+        assert_eq!(j["exit_code"], 0);
+        assert_eq!(j["ops"]["total"], 1);
+        assert_eq!(j["models"][0]["model"], "linearizable");
+        assert_eq!(j["models"][0]["result"], "valid");
+        assert_eq!(j["models"][0]["claimed"], true);
+        let text = j.to_string();
+        let back: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+        assert_eq!(back, j);
+    }
+
+    #[test]
+    fn faults_applied_count_what_the_report_counts() {
+        use crate::campaign::driver::ActionRecord;
+        let a = |fault: &str, error: Option<&str>| ActionRecord {
+            at_ms: 0,
+            fault: fault.into(),
+            mechanism: Some("nft".into()),
+            error: error.map(str::to_string),
+        };
+        let actions = vec![
+            a("partition", None),
+            a("heal", None),
+            a("partition", None),
+            a("heal", None),
+            a("kill", None),
+            a("start", None),
+            a("pause", Some("refused")),
+            a("clock_bump", None),
+            a("clock_reset", None),
+        ];
+        let (n, kinds, undone) = fault_tally(&actions);
+        assert_eq!(n, 4);
+        assert_eq!(
+            kinds,
+            ["clock_bump x1 (nft)", "kill x1 (nft)", "partition x2 (nft)"]
+        );
+        assert_eq!(undone, ["clock_reset x1", "heal x2", "start x1"]);
     }
 }

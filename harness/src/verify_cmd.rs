@@ -92,6 +92,11 @@ pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) 
 
 /// Runs `faultline verify`.
 pub fn run(args: VerifyArgs) -> Result<u8> {
+    if args.base.test_count.is_some() {
+        errln!("error: --test-count is for faultline test; verify runs --campaigns N");
+        return Ok(exit::BAD_INPUT);
+    }
+    let json = args.base.json;
     let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
     let mut base = args.base.clone();
     base.check = Some("all".into());
@@ -176,7 +181,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 break;
             }
         };
-        outln!(
+        let line = format!(
             "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
             i + 1,
             result.ops.total,
@@ -186,6 +191,11 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             result.checked.code,
             result.run_dir.display()
         );
+        if json {
+            errln!("{line}");
+        } else {
+            outln!("{line}");
+        }
         for row in &result.checked.table.rows {
             let prev = tally.remove(&row.model);
             tally.insert(row.model, fold(prev, &row.status, &result.run_dir));
@@ -194,23 +204,6 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
     }
     if runs.is_empty() {
         return Ok(failed.unwrap_or(exit::UNKNOWN));
-    }
-    outln!(
-        "\nover {} campaign(s) of {}:",
-        runs.len(),
-        first.plan.target
-    );
-    for (m, t) in &tally {
-        let claimed = if decisive.contains(m) {
-            " (claimed)"
-        } else {
-            ""
-        };
-        match t {
-            Tally::Held => outln!("  {m}{claimed}: held in all"),
-            Tally::Violated(run) => outln!("  {m}{claimed}: VIOLATED (see {})", run.display()),
-            Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
-        }
     }
     let caught: Vec<Detection> = runs
         .iter()
@@ -223,7 +216,6 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 .map(|f| f.visible_at_ms / 1000.0),
         })
         .collect();
-    outln!("{}", detection_line(&caught));
     let held: Vec<ModelName> = tally
         .iter()
         .filter(|(_, t)| **t == Tally::Held)
@@ -234,14 +226,16 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         .filter(|m| !held.iter().any(|s| s.stronger_than(**m)))
         .map(|m| m.as_str())
         .collect();
-    outln!(
-        "strongest models held throughout: {}",
-        if strongest.is_empty() {
-            "none".to_string()
-        } else {
-            strongest.join(", ")
-        }
-    );
+    if !json {
+        print_tally(
+            &tally,
+            &decisive,
+            &strongest,
+            runs.len(),
+            &first.plan.target,
+        );
+        outln!("{}", detection_line(&caught));
+    }
     let mut code = verdict_code(&tally, &decisive);
     if (interrupt.load(Ordering::Relaxed) || failed.is_some()) && code == exit::VALID {
         code = exit::UNKNOWN;
@@ -257,7 +251,21 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         );
     }
     let code = outcome.code();
-    outln!("exit {code}: {}", exit_meaning(code));
+    if json {
+        outln!(
+            "{}",
+            verify_json(
+                &tally,
+                &decisive,
+                &strongest,
+                &runs,
+                code,
+                &first.plan.target
+            )
+        );
+    } else {
+        outln!("exit {code}: {}", exit_meaning(code));
+    }
     Ok(code)
 }
 
@@ -298,6 +306,89 @@ pub fn detection_line(runs: &[Detection]) -> String {
         }
     }
     line
+}
+
+/// The tally in words, one line per model.
+fn print_tally(
+    tally: &BTreeMap<ModelName, Tally>,
+    decisive: &[ModelName],
+    strongest: &[&str],
+    runs: usize,
+    target: &str,
+) {
+    outln!("\nover {runs} campaign(s) of {target}:");
+    for (m, t) in tally {
+        let claimed = if decisive.contains(m) {
+            " (claimed)"
+        } else {
+            ""
+        };
+        match t {
+            Tally::Held => outln!("  {m}{claimed}: held in all"),
+            Tally::Violated(run) => outln!("  {m}{claimed}: VIOLATED (see {})", run.display()),
+            Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
+        }
+    }
+    outln!(
+        "strongest models held throughout: {}",
+        if strongest.is_empty() {
+            "none".to_string()
+        } else {
+            strongest.join(", ")
+        }
+    );
+}
+
+/// The summary of `verify --json`: every campaign, every model's tally, the exit code.
+pub fn verify_json(
+    tally: &BTreeMap<ModelName, Tally>,
+    decisive: &[ModelName],
+    strongest: &[&str],
+    runs: &[crate::campaign::runner::CampaignResult],
+    code: u8,
+    target: &str,
+) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = tally
+        .iter()
+        .map(|(m, t)| {
+            let mut v = serde_json::json!({"model": m.as_str(), "claimed": decisive.contains(m)});
+            match t {
+                Tally::Held => v["result"] = "held".into(),
+                Tally::Violated(run) => {
+                    v["result"] = "violated".into();
+                    v["run"] = run.display().to_string().into();
+                }
+                Tally::Unknown(reason) => {
+                    v["result"] = "unknown".into();
+                    v["reason"] = reason.clone().into();
+                }
+            }
+            v
+        })
+        .collect();
+    let campaigns: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "run": r.run_dir.display().to_string(),
+                "exit_code": r.checked.code,
+                "first_violation_seen_s": r
+                    .live
+                    .as_ref()
+                    .and_then(|l| l.findings.first())
+                    .map(|f| f.visible_at_ms / 1000.0),
+                "ops": {"total": r.ops.total, "ok": r.ops.ok, "fail": r.ops.fail, "info": r.ops.info},
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "target": target,
+        "campaigns": campaigns,
+        "models": models,
+        "strongest": strongest,
+        "exit_code": code,
+        "exit_meaning": exit_meaning(code),
+    })
 }
 
 #[cfg(test)]
@@ -367,5 +458,29 @@ mod tests {
         );
         let qkv = faultline_targets::target_by_name("quorum-kv").expect("known");
         assert_eq!(fault_mix(4, qkv.as_ref()), "partition,kill,pause,clock");
+    }
+
+    #[test]
+    fn the_json_summary_names_each_tally() {
+        let mut tally = BTreeMap::new();
+        tally.insert(ModelName::Linearizable, Tally::Violated("store/a".into()));
+        tally.insert(ModelName::Cc, Tally::Held);
+        tally.insert(ModelName::Ryw, Tally::Unknown("budget".into()));
+        let v = verify_json(
+            &tally,
+            &[ModelName::Linearizable],
+            &["cc"],
+            &[],
+            1,
+            "raft-register",
+        );
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["models"][0]["model"], "linearizable");
+        assert_eq!(v["models"][0]["result"], "violated");
+        assert_eq!(v["models"][0]["run"], "store/a");
+        assert_eq!(v["models"][0]["claimed"], true);
+        assert_eq!(v["models"][1]["result"], "held");
+        assert_eq!(v["models"][2]["reason"], "budget");
+        assert_eq!(v["strongest"], serde_json::json!(["cc"]));
     }
 }

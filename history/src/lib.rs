@@ -8,6 +8,7 @@
 
 mod error;
 mod event;
+pub mod export;
 pub mod import;
 pub mod jsonl;
 mod op;

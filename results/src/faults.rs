@@ -258,10 +258,12 @@ pub fn fault_windows(faults: &[Event]) -> FaultSummary {
             }
             open.push(windows.len());
             windows.push(FaultWindow {
+                detail: crate::describe::describe_fault(&kind, &a.value)
+                    .map(|d| crate::text::clip_text(&d, VALUE_LIMIT).into_owned())
+                    .unwrap_or_else(|| value_text(&a.value, VALUE_LIMIT)),
                 kind,
                 family,
                 nodes,
-                detail: value_text(&a.value, VALUE_LIMIT),
                 start: a.start,
                 end: None,
                 undone_by: None,
@@ -369,7 +371,11 @@ mod tests {
                 ("loss", 60, Some(70), vec!["n1".to_string()]),
             ]
         );
-        assert_eq!(s.windows[3].detail, r#"{"n2":1500}"#);
+        assert_eq!(s.windows[3].detail, "clock moved: n2 +1.500 s");
+        assert_eq!(
+            s.windows[0].detail,
+            "bridge through n3: {n1} | {n2}, each side reaching the other only through it"
+        );
         assert_eq!(s.other.len(), 1);
         assert_eq!(s.other[0].f, "bounce");
         assert!(s.windows[1].contains(1_000, 1_000));

@@ -86,6 +86,8 @@ struct AvailRow {
 struct View {
     title: String,
     overall: &'static str,
+    overall_text: &'static str,
+    strongest_text: String,
     exit_code: u8,
     exit_meaning: String,
     strongest: Vec<String>,
@@ -102,7 +104,11 @@ struct View {
     faults_hidden: usize,
     other_faults: Vec<String>,
     availability: Vec<AvailRow>,
+    failures: Vec<crate::stats::FailureRow>,
+    glossary: Vec<(&'static str, &'static str)>,
+    results_glossary: Vec<(&'static str, &'static str)>,
     timeline: Timeline,
+    phases: Vec<crate::timeline::PhaseMark>,
     time_ticks: Vec<Tick>,
     latency: LineChart,
     throughput: LineChart,
@@ -112,6 +118,23 @@ struct View {
     plot_right: i64,
     truncated_tail: bool,
     generator: String,
+}
+
+/// The phases `run.json` records (`[{"name": "final reads", "at_ns": 9000000000}]`).
+fn run_phases(run: &RunInfo) -> Vec<(String, u64)> {
+    run.extra
+        .get("phases")
+        .and_then(|p| p.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| {
+                    let name = p.get("name")?.as_str()?;
+                    let at = p.get("at_ns")?.as_u64()?;
+                    Some((clip_text(name, NAME_LIMIT).into_owned(), at))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn minimality(m: Minimality) -> &'static str {
@@ -268,7 +291,9 @@ pub fn render_html(
     };
     let view = View {
         title,
-        overall: verdicts.overall.as_str(),
+        overall: verdicts.headline().0,
+        overall_text: verdicts.headline().1,
+        strongest_text: verdicts.strongest_text(),
         exit_code: verdicts.exit_code,
         exit_meaning: verdicts.exit_meaning.clone(),
         strongest: verdicts.strongest.clone(),
@@ -318,12 +343,16 @@ pub fn render_html(
                 windows: av.windows,
                 covered: seconds(av.covered_ns),
                 inside_ops: av.inside.total,
-                inside_ok: format_share(av.inside.ok_share()),
+                inside_ok: format_share(av.inside_share()),
                 outside_ops: av.outside.total,
-                outside_ok: format_share(av.outside.ok_share()),
+                outside_ok: format_share(av.outside_share()),
             })
             .collect(),
+        failures: a.failures.iter().take(50).cloned().collect(),
+        glossary: crate::glossary::MODELS.to_vec(),
+        results_glossary: crate::glossary::RESULTS.to_vec(),
         timeline: timeline(&a.ops, &a.faults.windows, &labelled, a.end, &mech),
+        phases: crate::timeline::phase_marks(&run_phases(run), a.end),
         time_ticks: TimeAxis::full(a.end).ticks(10),
         latency: latency_chart(&a.series, &a.faults.windows, a.end, &mech),
         throughput: throughput_chart(&a.series, &a.faults.windows, a.end, &mech),

@@ -18,8 +18,11 @@
 #![warn(missing_docs)]
 
 pub mod chart;
+pub mod describe;
 pub mod faults;
+pub mod glossary;
 mod html;
+pub mod index;
 mod junit;
 mod markdown;
 pub mod plots;

@@ -89,16 +89,20 @@ pub fn render_markdown(
         .or(run.source.as_deref())
         .map(|t| format!(" {}", md_text(t)))
         .unwrap_or_default();
+    let (class, word) = verdicts.headline();
+    let mark = if class == "unclaimed" {
+        "➖"
+    } else {
+        icon(verdicts.overall)
+    };
     let _ = writeln!(
         s,
-        "## {} faultline{subject}: {} (exit {}: {})\n",
-        icon(verdicts.overall),
-        verdicts.overall.as_str(),
+        "## {mark} faultline{subject}: {word} (exit {}: {})\n",
         verdicts.exit_code,
         md_text(&verdicts.exit_meaning)
     );
     let strongest = if verdicts.strongest.is_empty() {
-        "none".to_string()
+        md_text(&verdicts.strongest_text())
     } else {
         verdicts
             .strongest
@@ -184,6 +188,34 @@ pub fn render_markdown(
             lines.push(format!("… {cut} more lines in the HTML report"));
         }
         block.push_str(&md_code_block(&lines.join("\n"), "text"));
+        block.push('\n');
+        // Which node served each operation and the faults in force meanwhile.
+        let mut ops: Vec<&faultline_checkers::WitnessOp> = w.ops.iter().take(12).collect();
+        ops.sort_by_key(|o| (o.op.invoke_time, o.op.id));
+        for o in ops {
+            let done = o.op.complete_time.unwrap_or(a.end).max(o.op.invoke_time);
+            let done = if o.op.outcome == faultline_history::Outcome::Info {
+                a.end
+            } else {
+                done
+            };
+            let in_force =
+                crate::plots::faults_in_force(o.op.invoke_time, done, &a.faults.windows, a.end);
+            let _ = writeln!(
+                block,
+                "- {}: {}{}",
+                md_text(&o.label),
+                o.op.node
+                    .as_deref()
+                    .map(|n| format!("served by {}", md_text(n)))
+                    .unwrap_or_else(|| "node not recorded".into()),
+                if in_force.is_empty() {
+                    "; no fault in force".to_string()
+                } else {
+                    format!("; in force: {}", md_text(&clip(&in_force, MD_LINE_CHARS)))
+                }
+            );
+        }
         block.push('\n');
         if s.len() + block.len() > MD_MAX_CHARS {
             break;

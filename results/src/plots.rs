@@ -217,8 +217,29 @@ pub struct WitnessRow {
     pub open_ended: bool,
     /// The operation in words.
     pub text: String,
+    /// The node that served it, when recorded.
+    pub node: Option<String>,
+    /// The faults in force at some moment of the operation, in words (empty: none).
+    pub in_force: String,
     /// Hover text.
     pub title: String,
+}
+
+/// The faults in force at some moment of `[start, end]`, in words: each window's kind
+/// and details (`partition {n1,n2} | {n3}; kill n3`), in order of start.
+pub fn faults_in_force(start: u64, end: u64, windows: &[FaultWindow], history_end: u64) -> String {
+    windows
+        .iter()
+        .filter(|w| w.start <= end && w.end_or(history_end) >= start)
+        .map(|w| {
+            if w.detail.is_empty() || w.detail == "null" {
+                w.kind.clone()
+            } else {
+                format!("{} {}", w.kind, clip(&w.detail, 120))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A witness drawn as a small timeline.
@@ -284,7 +305,15 @@ pub fn witness_chart(
             } else {
                 o.op.complete_time.unwrap_or(axis.t1)
             };
+            let in_force = faults_in_force(o.op.invoke_time, done, windows, end);
+            let node = o.op.node.as_deref().map(|n| clip(n, 40));
+            let mut title = format!("{}: {}", o.label, op_title(&o.op));
+            if !in_force.is_empty() {
+                title.push_str(&format!("\nin force: {in_force}"));
+            }
             WitnessRow {
+                node,
+                in_force,
                 label: clip(&o.label, 4),
                 y: y + 12,
                 bar: axis.span(
@@ -296,7 +325,7 @@ pub fn witness_chart(
                 ),
                 open_ended,
                 text: o.op.describe(),
-                title: format!("{}: {}", o.label, op_title(&o.op)),
+                title,
             }
         })
         .collect();
@@ -409,5 +438,30 @@ mod tests {
     fn line_pieces_break_where_data_is_missing() {
         let p = pieces(&[Some((1, 2)), Some((3, 4)), None, None, Some((5, 6))]);
         assert_eq!(p, ["1,2 3,4", "3,6 7,6"]);
+    }
+
+    #[test]
+    fn faults_in_force_overlap_the_operation() {
+        let w = |kind: &str, detail: &str, start, end| FaultWindow {
+            kind: kind.into(),
+            family: "partition",
+            nodes: vec![],
+            detail: detail.into(),
+            start,
+            end,
+            undone_by: None,
+            error: None,
+        };
+        let ws = vec![
+            w("partition", "{n1} | {n2}", 10, Some(20)),
+            w("kill", "n3", 15, None),
+            w("pause", "n1", 40, Some(50)),
+        ];
+        assert_eq!(faults_in_force(0, 5, &ws, 100), "");
+        assert_eq!(
+            faults_in_force(12, 16, &ws, 100),
+            "partition {n1} | {n2}; kill n3"
+        );
+        assert_eq!(faults_in_force(60, 70, &ws, 100), "kill n3");
     }
 }

@@ -31,6 +31,8 @@ pub struct Analysis {
     pub series: Series,
     /// Availability per fault kind.
     pub availability: Vec<Availability>,
+    /// The operations that did not complete ok, by function, outcome and error.
+    pub failures: Vec<FailureRow>,
 }
 
 impl Analysis {
@@ -42,7 +44,9 @@ impl Analysis {
         let kinds = faults.kinds();
         let availability = availability(&paired.ops, &faults.windows, &kinds, end);
         let series = series(&paired.ops, end, SERIES_BUCKETS);
+        let failures = failures(&paired.ops);
         Ok(Analysis {
+            failures,
             counts: OpCounts::of(&paired.ops),
             ops: paired.ops,
             faults,
@@ -68,6 +72,69 @@ impl Analysis {
             })
             .collect()
     }
+}
+
+/// Whether `op` is a cas that failed on a mismatch: the compare was made and the value
+/// differed, a normal answer rather than unavailability.
+pub fn is_mismatch(op: &Operation) -> bool {
+    op.outcome == Outcome::Fail && op.f == "cas" && op.error.as_deref() == Some("mismatch")
+}
+
+/// Whether the system answered `op`: it completed ok, or it is a cas mismatch.
+pub fn answered(op: &Operation) -> bool {
+    op.outcome == Outcome::Ok || is_mismatch(op)
+}
+
+/// How many operations ended one way that is not `ok`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRow {
+    /// The function (`read`, `write`, `cas`, ...).
+    pub f: String,
+    /// `fail` or `info`.
+    pub outcome: &'static str,
+    /// The error recorded (`none` when none was).
+    pub error: String,
+    /// How many.
+    pub count: u64,
+    /// What it means, in words.
+    pub meaning: &'static str,
+}
+
+/// The operations that did not complete ok, grouped by function, outcome and error,
+/// most frequent first.
+pub fn failures(ops: &[Operation]) -> Vec<FailureRow> {
+    let mut groups: std::collections::BTreeMap<(String, &'static str, String), u64> =
+        std::collections::BTreeMap::new();
+    for op in ops {
+        let outcome = match op.outcome {
+            Outcome::Ok => continue,
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        };
+        let error = op.error.clone().unwrap_or_else(|| "none".into());
+        *groups.entry((op.f.clone(), outcome, error)).or_default() += 1;
+    }
+    let mut rows: Vec<FailureRow> = groups
+        .into_iter()
+        .map(|((f, outcome, error), count)| {
+            let meaning = match (outcome, f.as_str(), error.as_str()) {
+                ("fail", "cas", "mismatch") => {
+                    "answered: the value differed from the expected one (not unavailability)"
+                }
+                ("fail", _, _) => "refused: definitely did not take effect",
+                _ => "unknown outcome: may or may not have taken effect",
+            };
+            FailureRow {
+                f,
+                outcome,
+                error,
+                count,
+                meaning,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.f.cmp(&b.f)));
+    rows
 }
 
 /// Latency of the `ok` operations invoked in one time bucket.
@@ -171,6 +238,26 @@ pub struct Availability {
     pub inside: OpCounts,
     /// Operations invoked outside every window of this kind.
     pub outside: OpCounts,
+    /// Of the operations inside, those answered (ok, or a cas mismatch).
+    pub inside_answered: u64,
+    /// Of the operations outside, those answered.
+    pub outside_answered: u64,
+}
+
+impl Availability {
+    /// Share of the operations inside that were answered (`None` when none).
+    pub fn inside_share(&self) -> Option<f64> {
+        share(self.inside_answered, self.inside.total)
+    }
+
+    /// Share of the operations outside that were answered (`None` when none).
+    pub fn outside_share(&self) -> Option<f64> {
+        share(self.outside_answered, self.outside.total)
+    }
+}
+
+fn share(part: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| part as f64 / total as f64)
 }
 
 /// Sorted, merged `[start, end]` intervals of some windows.
@@ -216,12 +303,17 @@ pub fn availability(
                 covered_ns: iv.iter().map(|(s, e)| e - s).sum(),
                 inside: OpCounts::default(),
                 outside: OpCounts::default(),
+                inside_answered: 0,
+                outside_answered: 0,
             };
             for op in ops {
+                let yes = u64::from(answered(op));
                 if inside(&iv, op.invoke_time) {
                     a.inside.add(op.outcome);
+                    a.inside_answered += yes;
                 } else {
                     a.outside.add(op.outcome);
+                    a.outside_answered += yes;
                 }
             }
             a
@@ -307,5 +399,42 @@ mod tests {
         assert_eq!(a[2].kind, "any fault");
         assert_eq!(a[2].inside.total, 3);
         assert_eq!(a[2].outside.ok_share(), Some(1.0));
+    }
+
+    #[test]
+    fn a_cas_mismatch_is_an_answer_not_a_failure() {
+        let mut m = op(0, 5, Some(6), Outcome::Fail);
+        m.f = "cas".into();
+        m.error = Some("mismatch".into());
+        let mut refused = op(1, 7, Some(8), Outcome::Fail);
+        refused.f = "cas".into();
+        refused.error = Some("not leader".into());
+        let mut timeout = op(2, 9, Some(10), Outcome::Info);
+        timeout.f = "write".into();
+        timeout.error = Some("timeout".into());
+        let mut m2 = m.clone();
+        m2.id = 3;
+        let ops = vec![m, refused, timeout, m2, op(4, 11, Some(12), Outcome::Ok)];
+        let rows = failures(&ops);
+        let got: Vec<(&str, &str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.f.as_str(), r.outcome, r.error.as_str(), r.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cas", "fail", "mismatch", 2),
+                ("cas", "fail", "not leader", 1),
+                ("write", "info", "timeout", 1)
+            ]
+        );
+        assert!(rows[0].meaning.starts_with("answered"));
+        assert!(rows[1].meaning.starts_with("refused"));
+        assert!(rows[2].meaning.starts_with("unknown"));
+        let a = availability(&ops, &[window("kill", 0, Some(8))], &["kill".into()], 20);
+        // Inside: two mismatches (answered) and a refusal; outside: a timeout and an ok.
+        assert_eq!((a[0].inside.total, a[0].inside_answered), (3, 2));
+        assert_eq!((a[0].outside.total, a[0].outside_answered), (2, 1));
+        assert_eq!(a[0].outside_share(), Some(0.5));
     }
 }

@@ -141,7 +141,7 @@ pub fn create_run_dir(
 }
 
 /// The ordering key of a run folder name: its stamp, then its same-second counter.
-fn run_order(name: &str) -> Option<(String, u32)> {
+pub(crate) fn run_order(name: &str) -> Option<(String, u32)> {
     let (stamp, n) = match name.split_once('-') {
         Some((s, n)) => (s, n.parse().ok()?),
         None => (name, 1),

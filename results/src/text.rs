@@ -376,6 +376,54 @@ pub fn clip_verdict(v: &Verdict) -> Verdict {
     }
 }
 
+/// `bytes` without ANSI terminal escape sequences (colours, cursor moves, window
+/// titles): CSI `ESC [ … final`, OSC `ESC ] … BEL` or `ESC ] … ESC \`, and any other
+/// two-byte `ESC x`. A sequence cut short at the end is dropped. Everything else is kept
+/// byte for byte (node logs are stored this way, so they read as plain text).
+pub fn strip_ansi(bytes: &[u8]) -> Vec<u8> {
+    const ESC: u8 = 0x1b;
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != ESC {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        match bytes.get(i + 1) {
+            Some(b'[') => {
+                // Parameters and intermediates, then one final byte in 0x40..=0x7e.
+                let mut j = i + 2;
+                while j < bytes.len() && !(0x40..=0x7e).contains(&bytes[j]) {
+                    j += 1;
+                }
+                i = j + 1;
+            }
+            Some(b']') => {
+                let mut j = i + 2;
+                loop {
+                    match bytes.get(j) {
+                        None => break,
+                        Some(0x07) => {
+                            j += 1;
+                            break;
+                        }
+                        Some(&ESC) if bytes.get(j + 1) == Some(&b'\\') => {
+                            j += 2;
+                            break;
+                        }
+                        Some(_) => j += 1,
+                    }
+                }
+                i = j;
+            }
+            Some(_) => i += 2,
+            None => i += 1,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,5 +582,29 @@ mod tests {
             ..op
         };
         assert!(matches!(clip_op(&small, VALUE_LIMIT), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn ansi_sequences_are_stripped_from_logs() {
+        let cases: [(&[u8], &[u8]); 7] = [
+            (
+                b"\x1b[2m2026-12-05T00:00:00Z\x1b[0m \x1b[32m INFO\x1b[0m raft: ready",
+                b"2026-12-05T00:00:00Z  INFO raft: ready",
+            ),
+            (b"plain text\n", b"plain text\n"),
+            (b"\x1b[1;31mred\x1b[m", b"red"),
+            (b"\x1b]0;title\x07after", b"after"),
+            (b"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", b"link"),
+            (b"cut \x1b[3", b"cut "),
+            (b"\x1bMx\xffy", b"x\xffy"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                strip_ansi(input),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 }

@@ -152,6 +152,41 @@ pub struct Timeline {
     pub witness_marks: Vec<WitnessMark>,
 }
 
+/// A phase of the run (final heal, recovery, final reads) marked on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseMark {
+    /// The phase's name.
+    pub name: String,
+    /// x of its start.
+    pub x: i64,
+    /// Label row (0 at the bottom), so that the names of phases close together do not
+    /// overlap.
+    pub row: i64,
+    /// Hover text: the name and when it began.
+    pub title: String,
+}
+
+/// The marks of `phases` (name, start in ns) on a timeline of a history ending at `end`;
+/// phases after the end are left out.
+pub fn phase_marks(phases: &[(String, u64)], end: u64) -> Vec<PhaseMark> {
+    let axis = TimeAxis::full(end);
+    let mut out: Vec<PhaseMark> = Vec::new();
+    for (name, at) in phases.iter().filter(|(_, at)| *at <= end) {
+        let x = axis.x(*at);
+        let row = match out.last() {
+            Some(prev) if x - prev.x < 8 * prev.name.chars().count() as i64 => (prev.row + 1) % 3,
+            _ => 0,
+        };
+        out.push(PhaseMark {
+            name: name.clone(),
+            x,
+            row,
+            title: format!("{name} from {}", seconds(*at)),
+        });
+    }
+    out
+}
+
 /// Hover text of one operation: what it did and when (values clipped at
 /// [`TITLE_VALUE_LIMIT`] bytes).
 pub fn op_title(op: &Operation) -> String {
@@ -496,5 +531,28 @@ mod tests {
         let sh = shades(&apart, &axis, 1_000_000_000, 20, 60, &|_| None);
         assert_eq!(sh[1].label, "partition n1");
         assert!(sh[0].title.contains("undone by heal"));
+    }
+
+    #[test]
+    fn phases_are_marked_where_they_begin() {
+        let end = 10_000_000_000;
+        let marks = phase_marks(
+            &[
+                ("final heal".into(), 5_000_000_000),
+                ("final reads".into(), 9_000_000_000),
+                ("after".into(), 11_000_000_000),
+            ],
+            end,
+        );
+        assert_eq!(marks.len(), 2);
+        assert_eq!((marks[0].row, marks[1].row), (0, 0), "far apart");
+        let close = phase_marks(&[("final heal".into(), 10), ("recovery".into(), 20)], end);
+        assert_eq!((close[0].row, close[1].row), (0, 1), "close together");
+        assert_eq!(marks[0].x, TimeAxis::full(end).x(5_000_000_000));
+        assert!(
+            marks[1].title.starts_with("final reads from"),
+            "{}",
+            marks[1].title
+        );
     }
 }

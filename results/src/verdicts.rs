@@ -302,6 +302,50 @@ impl VerdictDoc {
         self
     }
 
+    /// The headline of a report: the CSS class and the word. A run whose target claims
+    /// nothing and that exits 0 is headlined `no claim`, never a red `invalid` next to
+    /// exit 0 (what held and what did not is in the table below it).
+    pub fn headline(&self) -> (&'static str, &'static str) {
+        let claimed = self.models.iter().any(|m| m.claimed);
+        if !claimed && self.exit_code == EXIT_VALID && self.overall != ResultKind::Valid {
+            ("unclaimed", "no claim decided")
+        } else {
+            (self.overall.as_str(), self.overall.as_str())
+        }
+    }
+
+    /// The strongest models that held, in words; when none did, which models did not hold
+    /// and which were not checked (not checked is not "did not hold").
+    pub fn strongest_text(&self) -> String {
+        if !self.strongest.is_empty() {
+            return self.strongest.join(", ");
+        }
+        let names = |f: fn(ResultKind) -> bool| -> Vec<&str> {
+            self.models
+                .iter()
+                .filter(|m| f(m.result))
+                .map(|m| m.model.as_str())
+                .collect()
+        };
+        let failed = names(|r| r.violated());
+        let undecided = names(|r| r == ResultKind::Unknown);
+        let unchecked = names(|r| r == ResultKind::NotChecked);
+        if failed.is_empty() && undecided.is_empty() {
+            return "none: no model was checked".into();
+        }
+        let mut parts = Vec::new();
+        if !failed.is_empty() {
+            parts.push(format!("did not hold: {}", failed.join(", ")));
+        }
+        if !undecided.is_empty() {
+            parts.push(format!("undecided: {}", undecided.join(", ")));
+        }
+        if !unchecked.is_empty() {
+            parts.push(format!("not checked: {}", unchecked.join(", ")));
+        }
+        format!("none of the models checked held ({})", parts.join("; "))
+    }
+
     /// The entries that carry a witness, in order.
     pub fn witnesses(&self) -> impl Iterator<Item = (&ModelEntry, &Witness)> {
         self.models
@@ -364,6 +408,40 @@ mod tests {
             vec![],
         );
         assert_eq!(claimed_unchecked.overall, ResultKind::Unknown);
+    }
+
+    #[test]
+    fn headlines_and_strongest_in_words() {
+        let lin_failed = VerdictDoc::new(
+            vec![
+                ModelEntry::ruled_out("sequential", "cc").claimed(false),
+                ModelEntry::checked("linearizable", &unknown()),
+                ModelEntry::not_checked("ryw"),
+            ],
+            vec![],
+        );
+        assert_eq!(
+            lin_failed.strongest_text(),
+            "none of the models checked held (did not hold: sequential; undecided: linearizable; not checked: ryw)"
+        );
+        let nothing = VerdictDoc::new(vec![ModelEntry::not_checked("ryw")], vec![]);
+        assert_eq!(nothing.strongest_text(), "none: no model was checked");
+        let held = VerdictDoc::new(
+            vec![ModelEntry::checked("cc", &Verdict::Valid)],
+            vec!["cc".into()],
+        );
+        assert_eq!(held.strongest_text(), "cc");
+        assert_eq!(held.headline(), ("valid", "valid"));
+        // Nothing claimed, a violation found, exit 0 (a campaign's document).
+        let mut unclaimed =
+            VerdictDoc::new(vec![ModelEntry::ruled_out("linearizable", "cc")], vec![]);
+        assert_eq!(
+            unclaimed.headline(),
+            ("unknown", "unknown"),
+            "exit 2 as built"
+        );
+        unclaimed.exit_code = EXIT_VALID;
+        assert_eq!(unclaimed.headline(), ("unclaimed", "no claim decided"));
     }
 
     #[test]

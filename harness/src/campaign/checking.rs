@@ -76,6 +76,38 @@ pub fn check(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
     }
 }
 
+/// `verdict.json` of a campaign's verdicts, with the exit code the campaign ends with
+/// (`code`: the verdicts' own, or unknown for a run cut short that found nothing). When
+/// the target claims nothing under the plan, the overall result still says what the
+/// checked models found and the exit meaning says why it does not decide.
+pub fn campaign_doc(checked: &Checked, code: u8) -> faultline_results::VerdictDoc {
+    use faultline_results::{exit_meaning, ResultKind};
+    let verdicts: Vec<_> = checked
+        .verdicts
+        .iter()
+        .map(|(m, v, _)| (*m, v.clone()))
+        .collect();
+    let check_ms = checked.verdicts.iter().map(|(_, _, ms)| ms).sum();
+    let mut doc =
+        crate::reporting::verdict_doc(&verdicts, &checked.decisive, checked.ops as u64, check_ms);
+    doc.exit_code = code;
+    if checked.decisive.is_empty() {
+        doc.exit_meaning = NOTHING_CLAIMED.to_string();
+    } else {
+        doc.exit_meaning = exit_meaning(code).to_string();
+        doc.overall = match code {
+            exit::VALID => ResultKind::Valid,
+            exit::INVALID => ResultKind::Invalid,
+            _ => ResultKind::Unknown,
+        };
+    }
+    doc
+}
+
+/// The exit meaning of a run whose target claims no model under its plan.
+pub const NOTHING_CLAIMED: &str =
+    "the target claims no model under this plan, so no verdict decides the exit code";
+
 /// The exit code: from the decisive models' rows (a claimed model ruled out by a weaker
 /// violated one is a violation; one not decided is unknown). No decisive model: 0.
 pub fn exit_code(table: &ModelTable, decisive: &[ModelName]) -> u8 {

@@ -36,9 +36,43 @@ pub fn status_line(stats: &Stats, elapsed: Duration, phase: &str) -> String {
     )
 }
 
+/// What `progress.json` says (pure, for tests): the phase, time, counts, rate and the
+/// faults in force.
+pub fn progress_doc(
+    stats: &Stats,
+    elapsed: Duration,
+    limit: Duration,
+    phase: &str,
+) -> faultline_results::index::Progress {
+    let done = stats.completed();
+    faultline_results::index::Progress {
+        phase: phase.to_string(),
+        elapsed_s: elapsed.as_secs_f64(),
+        limit_s: limit.as_secs_f64(),
+        ops: done,
+        ok: stats.ok.load(Ordering::Relaxed),
+        fail: stats.fail.load(Ordering::Relaxed),
+        info: stats.info.load(Ordering::Relaxed),
+        ops_per_s: done as f64 / elapsed.as_secs_f64().max(0.001),
+        faults: stats.faults.load(Ordering::Relaxed),
+        in_force: stats.in_force(),
+    }
+}
+
 impl Progress {
     /// Starts a bar over `limit` seconds.
     pub fn start(stats: Arc<Stats>, limit: Duration, start: Instant) -> Progress {
+        Progress::start_with_file(stats, limit, start, None)
+    }
+
+    /// Starts a bar over `limit` seconds and, with `run_dir`, keeps `progress.json` there
+    /// (rewritten every second, for `faultline serve`).
+    pub fn start_with_file(
+        stats: Arc<Stats>,
+        limit: Duration,
+        start: Instant,
+        run_dir: Option<std::path::PathBuf>,
+    ) -> Progress {
         let bar = ProgressBar::new(limit.as_secs().max(1));
         if !std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -51,11 +85,19 @@ impl Progress {
         let phase = Arc::new(Mutex::new("main".to_string()));
         let p = phase.clone();
         let task = tokio::spawn(async move {
+            let mut tick = 0u64;
             loop {
                 let elapsed = start.elapsed();
                 b.set_position(elapsed.as_secs().min(b.length().unwrap_or(u64::MAX)));
                 let name = p.lock().map(|s| s.clone()).unwrap_or_default();
                 b.set_message(status_line(&stats, elapsed, &name));
+                if let Some(dir) = run_dir.as_deref().filter(|_| tick & 3 == 0) {
+                    let doc = progress_doc(&stats, elapsed, limit, &name);
+                    if let Err(e) = faultline_results::index::write_progress(dir, &doc) {
+                        tracing::debug!("progress.json: {e}");
+                    }
+                }
+                tick += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         });
@@ -111,6 +153,9 @@ mod tests {
             line,
             "main | 50 ops/s | ok 90 fail 5 info 5 | faults 0 | in force: kill n2"
         );
+        let doc = progress_doc(&s, Duration::from_secs(2), Duration::from_secs(60), "main");
+        assert_eq!((doc.ops, doc.ops_per_s, doc.limit_s), (100, 50.0, 60.0));
+        assert_eq!(doc.in_force, "kill n2");
         s.set_violation("linearizable violated".into());
         s.set_violation("ryw violated".into());
         s.set_violation("ryw violated".into());

@@ -16,8 +16,7 @@ use anyhow::{Context, Result};
 use faultline_history::{History, Value};
 use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
 use faultline_results::{
-    create_run_dir, exit_meaning, update_latest, LiveCheck, OpCounts, ResultKind, RunInfo, Utc,
-    RUN_SCHEMA,
+    create_run_dir, update_latest, LiveCheck, OpCounts, RunInfo, Utc, RUN_SCHEMA,
 };
 use faultline_targets::runtime::{
     default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
@@ -197,6 +196,10 @@ pub async fn run_campaign(
             Err(e) => return Err(anyhow::Error::new(e).context("cannot start the cluster")),
         }
     };
+    // What `faultline analyze` needs if this process dies before the end: the plan and
+    // the claims (the final run.json replaces this one). Written once the cluster runs,
+    // so a cluster that cannot start leaves an empty folder, as before.
+    write_early_run_json(r, target.name(), &run_dir, &started_at);
     let phases = run_phases(
         r,
         target.as_ref(),
@@ -207,8 +210,9 @@ pub async fn run_campaign(
     )
     .await;
     // Whatever happened: logs, then teardown.
-    if let Err(e) = cluster.collect_logs(&run_dir.join("logs")).await {
-        tracing::warn!("collecting node logs: {e}");
+    match cluster.collect_logs(&run_dir.join("logs")).await {
+        Ok(files) => strip_log_colours(&files),
+        Err(e) => tracing::warn!("collecting node logs: {e}"),
     }
     let teardown = cluster.teardown().await;
     if let Err(e) = cluster.remove_node_dirs() {
@@ -223,7 +227,29 @@ pub async fn run_campaign(
         .pair("history.jsonl")
         .context("the recorded history does not pair")?;
     let ops = OpCounts::of(&paired.ops);
+    // `faultline serve` shows the run as running while it is checked.
+    let checking_note = {
+        let dir = run_dir.clone();
+        let doc = faultline_results::index::Progress {
+            phase: "checking".into(),
+            limit_s: r.time_limit.as_secs_f64(),
+            elapsed_s: phases.wall.as_secs_f64(),
+            ops: ops.total,
+            ok: ops.ok,
+            fail: ops.fail,
+            info: ops.info,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            loop {
+                let _ = faultline_results::index::write_progress(&dir, &doc);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
     let checked = checking::check(&paired, &r.check, r.check_time_limit);
+    checking_note.abort();
+    let _ = checking_note.await;
     let mut code = checked.code;
     if phases.interrupted && code == exit::VALID {
         code = exit::UNKNOWN;
@@ -253,6 +279,14 @@ pub async fn run_campaign(
     if let Some(live) = &phases.live {
         extra.insert("live_check".into(), json!(live));
     }
+    extra.insert(
+        "phases".into(),
+        json!(phases
+            .marks
+            .iter()
+            .map(|(name, at)| json!({ "name": name, "at_ns": at }))
+            .collect::<Vec<_>>()),
+    );
     extra.insert("run_id".into(), json!(run.to_string()));
     extra.insert(
         "final_reads".into(),
@@ -288,33 +322,16 @@ pub async fn run_campaign(
         source: None,
         extra,
     };
-    let verdicts: Vec<_> = checked
-        .verdicts
-        .iter()
-        .map(|(m, v, _)| (*m, v.clone()))
-        .collect();
-    let check_ms = checked.verdicts.iter().map(|(_, _, ms)| ms).sum();
-    let mut doc = reporting::verdict_doc(&verdicts, &checked.decisive, ops.total, check_ms);
     // The campaign decides the exit code (claimed models only; an interrupted run that
     // found nothing is unknown): the document says the same.
-    doc.exit_code = code;
-    if checked.decisive.is_empty() {
-        // Nothing is claimed under this plan: the overall result still says what the
-        // checked models found, and the exit code says why it does not decide.
-        doc.exit_meaning =
-            "the target claims no model under this plan, so no verdict decides the exit code"
-                .to_string();
-    } else {
-        doc.exit_meaning = exit_meaning(code).to_string();
-        doc.overall = match code {
-            exit::VALID => ResultKind::Valid,
-            exit::INVALID => ResultKind::Invalid,
-            _ => ResultKind::Unknown,
-        };
-    }
+    let doc = checking::campaign_doc(&checked, code);
+    let _ = std::fs::remove_file(run_dir.join(faultline_results::index::PROGRESS_JSON));
     reporting::write_all(&run_dir, &run_info, &history, &doc)?;
     if let Err(e) = update_latest(&store, &run_dir) {
         tracing::warn!("store/latest: {e}");
+    }
+    if let Err(e) = faultline_results::index::write_index(&store) {
+        tracing::warn!("store/index.html: {e}");
     }
     Ok(CampaignResult {
         run_dir,
@@ -328,6 +345,49 @@ pub async fn run_campaign(
         final_reads: phases.final_reads,
         live: phases.live,
     })
+}
+
+/// Rewrites the node logs without ANSI colour codes (they are read as plain text).
+fn strip_log_colours(files: &[PathBuf]) {
+    for f in files {
+        let stripped = std::fs::read(f)
+            .map(|b| faultline_results::text::strip_ansi(&b))
+            .and_then(|b| std::fs::write(f, b));
+        if let Err(e) = stripped {
+            tracing::warn!("{}: {e}", f.display());
+        }
+    }
+}
+
+/// Writes a first `run.json` (plan, seed, claims, `"in_progress": true`) into a new run
+/// folder, so that a run whose harness is killed can still be analysed; a failure is
+/// only logged (the final run.json is written at the end anyway).
+fn write_early_run_json(r: &Resolved, target: &str, run_dir: &Path, started_at: &Utc) {
+    let mut extra = Map::new();
+    extra.insert("claims".into(), json!(r.claims));
+    extra.insert(
+        "nemesis".into(),
+        json!(r.families.iter().map(|f| f.name()).collect::<Vec<_>>()),
+    );
+    extra.insert("in_progress".into(), json!(true));
+    let info = RunInfo {
+        schema: RUN_SCHEMA.to_string(),
+        target: Some(target.to_string()),
+        nodes: (1..=r.plan.nodes).map(|i| format!("n{i}")).collect(),
+        plan: Some(serde_json::to_value(&r.plan).unwrap_or(Value::Null)),
+        seed: Some(r.seed),
+        started_at: Some(started_at.rfc3339()),
+        command: Some(reproduce_command(r)),
+        extra,
+        ..RunInfo::default()
+    };
+    let path = run_dir.join(faultline_results::store::RUN_JSON);
+    let written = serde_json::to_vec_pretty(&info)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&path, bytes));
+    if let Err(e) = written {
+        tracing::warn!("writing {}: {e}", path.display());
+    }
 }
 
 /// The cluster of `r` on `subnet`: one node per plan node, with the target's command line.
@@ -375,6 +435,8 @@ fn cluster_spec(
 }
 
 struct Phases {
+    /// When each phase after the main one began (ns from the start, as in the history).
+    marks: Vec<(String, u64)>,
     recorder: Arc<Recorder>,
     actions: Vec<ActionRecord>,
     /// What the live check found, if it ran.
@@ -490,6 +552,12 @@ async fn run_phases(
     } else {
         None
     };
+    let progress = Progress::start_with_file(
+        stats.clone(),
+        r.time_limit,
+        start,
+        Some(run_dir.to_path_buf()),
+    );
     let deadline = start + r.time_limit;
     let tasks: Vec<_> = (0..plan.concurrency)
         .map(|slot| tokio::spawn(workers.clone().run_slot(slot, deadline)))
@@ -526,14 +594,19 @@ async fn run_phases(
         }
     }
 
-    progress.phase("final heal");
+    let mut marks: Vec<(String, u64)> = Vec::new();
+    let mut mark = |name: &str| {
+        progress.phase(name);
+        marks.push((name.to_string(), start.elapsed().as_nanos() as u64));
+    };
+    mark("final heal");
     let at = start.elapsed().as_millis() as u64;
     actions
         .extend(driver::final_heal(&mut nemesis, &recorder, &r.families, &names, at, &stats).await);
     let interrupted = interrupt.load(Ordering::Relaxed);
     let mut final_reads = (0, (keys.len() * names.len()) as u64);
     if !interrupted {
-        progress.phase("recovery");
+        mark("recovery");
         if let Err(e) = cluster.wait_ready(Duration::from_secs(30)).await {
             tracing::warn!("after the final heal: {e}");
         }
@@ -542,7 +615,7 @@ async fn run_phases(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if !interrupt.load(Ordering::Relaxed) {
-            progress.phase("final reads");
+            mark("final reads");
             final_reads.0 = workers.clone().final_reads(keys).await;
         }
     }
@@ -556,6 +629,7 @@ async fn run_phases(
         tracing::warn!("history.jsonl: {e} (the checks use the history kept in memory)");
     }
     Ok(Phases {
+        marks,
         recorder,
         actions,
         live,
