@@ -4,6 +4,7 @@
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
+//! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
@@ -24,5 +25,6 @@ pub mod exit;
 pub mod gen_cmd;
 pub mod report_cmd;
 pub mod reporting;
+pub mod targets_cmd;
 pub mod test_cmd;
 pub mod verify_cmd;

@@ -1,7 +1,9 @@
 //! The `faultline` command line: a thin layer over the library crates.
 
 use clap::{Parser, Subcommand};
-use faultline::{check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
+use faultline::{
+    check, clean_cmd, errln, exit, gen_cmd, report_cmd, targets_cmd, test_cmd, verify_cmd,
+};
 use std::process::ExitCode;
 
 /// faultline: a Jepsen-style consistency testing harness.
@@ -23,6 +25,10 @@ enum Command {
     Test(Box<test_cmd::TestArgs>),
     /// Run several campaigns and report which models held throughout.
     Verify(Box<verify_cmd::VerifyArgs>),
+    /// List the built-in targets and what each claims.
+    Targets,
+    /// Target files: `faultline target check FILE` validates one without running it.
+    Target(targets_cmd::TargetArgs),
     /// Remove every leftover container, network and node folder of faultline runs.
     Clean(clean_cmd::CleanArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Test(args) => test_cmd::run(*args),
         Command::Verify(args) => verify_cmd::run(*args),
+        Command::Targets => targets_cmd::run_list(),
+        Command::Target(args) => targets_cmd::run(args),
         Command::Clean(args) => clean_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),

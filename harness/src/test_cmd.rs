@@ -10,7 +10,7 @@ use clap::Args;
 use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
 use faultline_results::text::{shown_witness, visible};
-use faultline_targets::target_by_name;
+use faultline_targets::find_target;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,8 @@ pub struct TestArgs {
     /// A TOML plan file with the same settings (field names as in run.json's plan).
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// The system under test: raft-register, quorum-kv or etcd. [default: raft-register]
+    /// The system under test: a built-in (raft-register, quorum-kv, etcd; see `faultline
+    /// targets`) or a target file (a path ending in .toml). [default: raft-register]
     #[arg(long)]
     pub target: Option<String>,
     /// Number of nodes. [default: 5]
@@ -151,12 +152,31 @@ pub fn fresh_seed() -> u64 {
     (t ^ (u64::from(std::process::id()) << 32)) % 1_000_000_000
 }
 
+/// The model names a target file's claims may use.
+pub fn model_names() -> Vec<&'static str> {
+    faultline_checkers::lattice::ModelName::ALL
+        .iter()
+        .map(|m| m.as_str())
+        .collect()
+}
+
+/// Whether the plan file at `path` sets `field` (it was read once already; an unreadable
+/// file sets nothing).
+fn plan_file_sets(path: Option<&Path>, field: &str) -> bool {
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key(field))
+}
+
 /// Validates the arguments into a runnable plan; `Err` is the message for exit 254.
 pub fn resolve_args(
     args: &TestArgs,
 ) -> Result<(Resolved, Arc<dyn faultline_targets::Target>), String> {
-    let plan = build_plan(args)?;
-    let target = target_by_name(&plan.target).map_err(|e| e.to_string())?;
+    let mut plan = build_plan(args)?;
+    let target = find_target(&plan.target, &model_names()).map_err(|e| e.to_string())?;
+    if args.nodes.is_none() && !plan_file_sets(args.plan.as_deref(), "nodes") {
+        plan.nodes = target.default_nodes();
+    }
     let resolved = resolve(&plan, target.as_ref(), fresh_seed()).map_err(|e| e.to_string())?;
     Ok((resolved, target))
 }

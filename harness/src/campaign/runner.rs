@@ -19,10 +19,11 @@ use faultline_results::{
 };
 use faultline_targets::runtime::{
     default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
-    NodeName, NodeSpec, ReadyProbe, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
-    DEFAULT_SUBNET,
+    NodeName, NodeSpec, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT, DEFAULT_SUBNET,
 };
-use faultline_targets::{DeployContext, NemesisNode, Target};
+use faultline_targets::{
+    cluster_token, node_name, ClientContext, DeployContext, NemesisNode, Program, Target,
+};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -62,38 +63,61 @@ pub struct CampaignResult {
     pub final_reads: (u64, u64),
 }
 
-/// Where the node program is: the plan's path, else next to the `faultline` executable
-/// (or one folder up, for test executables in `deps/`).
-pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathBuf> {
+/// Where the node program is: the plan's path (`--node-binary`), else what the target
+/// says: a host program at its path, or one of faultline's own next to the `faultline`
+/// executable (or one folder up, for test executables in `deps/`). An image target has no
+/// host program: `Ok(None)`.
+pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Option<PathBuf>> {
+    let program = target.program();
+    if let Program::Image { reference } = &program {
+        if explicit.is_some() {
+            return Err(Refused {
+                message: format!(
+                    "{} runs the image {reference}: --node-binary does not apply",
+                    target.name()
+                ),
+            }
+            .into());
+        }
+        return Ok(None);
+    }
+    let hint = match &program {
+        Program::Bundled { build_hint, .. } => build_hint.clone(),
+        Program::HostBinary { hint, .. } => hint.clone(),
+        Program::Image { .. } => String::new(),
+    };
     if let Some(p) = explicit {
         if !p.is_file() {
             return Err(Refused {
                 message: format!(
-                    "node binary {} not found (build it with `{}`)",
-                    p.display(),
-                    target.build_hint()
+                    "node binary {} not found (build it with `{hint}`)",
+                    p.display()
                 ),
             }
             .into());
         }
         return p
             .canonicalize()
+            .map(Some)
             .with_context(|| format!("cannot resolve {}", p.display()));
     }
-    if let Some(system) = target.system_binary() {
-        let p = Path::new(system);
-        if !p.is_file() {
-            return Err(Refused {
-                message: format!(
-                    "{} needs {system}, which is not installed: {} (or pass --node-binary PATH)",
-                    target.name(),
-                    target.build_hint()
-                ),
+    let file_name = match program {
+        Program::HostBinary { path, .. } => {
+            if !path.is_file() {
+                return Err(Refused {
+                    message: format!(
+                        "{} needs {}, which is not there: {hint} (or pass --node-binary PATH)",
+                        target.name(),
+                        path.display()
+                    ),
+                }
+                .into());
             }
-            .into());
+            return Ok(Some(path));
         }
-        return Ok(p.to_path_buf());
-    }
+        Program::Bundled { file_name, .. } => file_name,
+        Program::Image { .. } => return Ok(None),
+    };
     let exe = std::env::current_exe().context("cannot find the faultline executable")?;
     let mut dirs = Vec::new();
     if let Some(d) = exe.parent() {
@@ -104,16 +128,14 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathB
         }
     }
     for d in &dirs {
-        let p = d.join(target.binary_name());
+        let p = d.join(&file_name);
         if p.is_file() {
-            return Ok(p);
+            return Ok(Some(p));
         }
     }
     anyhow::bail!(
-        "{} not found next to {}: build it with `{}` (same target dir), or pass --node-binary PATH",
-        target.binary_name(),
+        "{file_name} not found next to {}: build it with `{hint}` (same target dir), or pass --node-binary PATH",
         exe.display(),
-        target.build_hint()
     )
 }
 
@@ -125,6 +147,16 @@ pub async fn run_campaign(
 ) -> Result<CampaignResult> {
     let plan = &r.plan;
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
+    let Some(binary) = binary else {
+        return Err(Refused {
+            message: format!(
+                "{}: image targets ({:?}) are not supported by this build yet; give program.binary",
+                target.name(),
+                target.program()
+            ),
+        }
+        .into());
+    };
     // Probe first: refuse a plan this machine cannot run before starting anything.
     let caps = Capabilities::probe().await;
     caps.check(&r.families).map_err(|e| Refused {
@@ -343,6 +375,8 @@ fn cluster_spec(
         .node_ips(plan.nodes)
         .context("cannot plan the node addresses")?;
     let request_timeout_ms = (r.request_timeout.as_millis() as u64).max(100);
+    // One secret per cluster (the bundled node's peer token, `{token}` in a target file).
+    let token = cluster_token();
     for (i, ip) in ips.iter().enumerate() {
         let ctx = DeployContext {
             index: i,
@@ -351,16 +385,16 @@ fn cluster_spec(
             faults: &plan.fault,
             options: &plan.target_options,
             request_timeout_ms,
+            token: &token,
         };
+        let mut node_env = target.node_env(&ctx);
+        node_env.extend(env.iter().cloned());
         spec.nodes.push(NodeSpec {
-            name: NodeName::new(&format!("n{}", i + 1)).context("node name")?,
+            name: NodeName::new(&node_name(i)).context("node name")?,
             ip: *ip,
             args: target.node_args(&ctx),
-            env: env.to_vec(),
-            ready: Some(ReadyProbe {
-                port: target.port(),
-                path: target.ready_path().to_string(),
-            }),
+            env: node_env,
+            ready: Some(target.ready_probe(&ctx)),
         });
     }
     Ok(spec)
@@ -395,12 +429,13 @@ async fn run_phases(
         ));
         names.push(node.name().to_string());
         let addr = std::net::SocketAddr::from((node.ip(), target.port()));
-        clients.push(target.client(
-            node.name().as_str(),
+        clients.push(target.client(&ClientContext {
+            node: node.name().as_str(),
             addr,
-            r.request_timeout,
-            &plan.target_options,
-        )?);
+            timeout: r.request_timeout,
+            options: &plan.target_options,
+            log_dir: &run_dir.join("logs"),
+        })?);
     }
     let mut nemesis = Nemesis::new(nodes, caps)?;
     nemesis

@@ -51,7 +51,10 @@ pub use names::{
     LABEL_RUN,
 };
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
-pub use probe::{http_get, parse_response, request_bytes, wait_http_ok, HttpResponse, ProbeError};
+pub use probe::{
+    describe, http_get, parse_response, probe_once, request_bytes, wait_http_ok, wait_ready,
+    HttpResponse, ProbeError,
+};
 pub use rootfs::{
     content_tag, load_plan, rootfs_plan, write_tar, LoadedEntry, RootfsEntry, BINARY_DIR,
     CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,

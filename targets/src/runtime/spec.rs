@@ -64,21 +64,42 @@ pub struct PreparedImage {
     pub capabilities: Capabilities,
 }
 
-/// How to tell that a node is ready: `GET http://<ip>:<port><path>` answers 200.
+/// How to tell that a node is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadyProbe {
-    /// The TCP port.
-    pub port: u16,
-    /// The path, for example `/health`.
-    pub path: String,
+pub enum ReadyProbe {
+    /// `GET http://<ip>:<port><path>` answers 200.
+    Http {
+        /// The TCP port.
+        port: u16,
+        /// The path, for example `/health`.
+        path: String,
+    },
+    /// A TCP connection to `<ip>:<port>` opens.
+    Tcp {
+        /// The TCP port.
+        port: u16,
+    },
+    /// A command run on the host exits 0 (its arguments already name the node).
+    Command {
+        /// The program and its arguments.
+        argv: Vec<String>,
+    },
 }
 
 impl ReadyProbe {
     /// `GET /health` on `port`.
     pub fn health(port: u16) -> Self {
-        ReadyProbe {
+        ReadyProbe::Http {
             port,
             path: "/health".to_string(),
+        }
+    }
+
+    /// The port the probe connects to, if it connects to the node.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ReadyProbe::Http { port, .. } | ReadyProbe::Tcp { port } => Some(*port),
+            ReadyProbe::Command { .. } => None,
         }
     }
 }
@@ -103,7 +124,8 @@ impl NodeSpec {
     pub fn ready_addr(&self) -> Option<SocketAddr> {
         self.ready
             .as_ref()
-            .map(|p| SocketAddr::from((self.ip, p.port)))
+            .and_then(ReadyProbe::port)
+            .map(|port| SocketAddr::from((self.ip, port)))
     }
 }
 

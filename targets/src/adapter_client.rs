@@ -1,0 +1,355 @@
+//! The `adapter` client: a program the user writes in any language, started by faultline,
+//! speaking JSON Lines over its stdin and stdout (`docs/adapter-protocol.md`).
+//!
+//! **One adapter per client process.** A faultline process is single-threaded and bound
+//! to one node; its adapter is started on its first operation and serves only it, one
+//! request at a time. When an operation ends `info` the process is over (the worker goes
+//! on as a fresh process), so its adapter is stopped; the next process gets a new one.
+//! That makes a crashed, hung or confused adapter cost exactly one `info`:
+//!
+//! - no reply within the request timeout plus a grace (plus a start-up allowance for a
+//!   fresh adapter): `info`, the adapter is killed;
+//! - the adapter exits or closes its output: `info`;
+//! - a reply that is not a JSON object of the protocol, or answers another `id`: `info`,
+//!   the adapter is killed;
+//! - the adapter cannot be started at all: `fail` (nothing was sent).
+//!
+//! The adapter's stderr is appended to `<run>/logs/adapter-<node>.stderr`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use crate::client::role_of_status;
+use crate::target::{Client, ClientOp, Completion, CompletionKind, Role, TargetError};
+
+/// The longest reply line read (a larger one is garbage: `info`).
+pub const MAX_REPLY_BYTES: u64 = 1 << 20;
+
+/// The process slot used for leader questions (`f = "role"`).
+const ROLE_PROCESS: u64 = u64::MAX;
+
+/// How to start an adapter and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct AdapterSpec {
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// Its environment, besides faultline's `FAULTLINE_PROCESS`.
+    pub env: Vec<(String, String)>,
+    /// Its working folder.
+    pub cwd: PathBuf,
+    /// How long a reply may take.
+    pub reply_timeout: Duration,
+    /// Extra time for the first reply of a freshly started adapter.
+    pub start_grace: Duration,
+    /// The file its stderr is appended to.
+    pub stderr_log: PathBuf,
+}
+
+/// A running adapter.
+#[derive(Debug)]
+struct Running {
+    /// Killed when dropped.
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    fresh: bool,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Running>>>;
+
+/// The adapter client of one node.
+#[derive(Debug)]
+pub struct AdapterClient {
+    node: String,
+    spec: AdapterSpec,
+    slots: Mutex<HashMap<u64, Slot>>,
+    next_id: AtomicU64,
+    started: AtomicU64,
+}
+
+/// A reply line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reply {
+    id: Value,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// Keeps a JSON `null` as `Some(Value::Null)`: only an absent field is `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Maps a reply line to the completion of `op` sent with `id`; `Err` says why the line is
+/// not a valid reply (the adapter is then stopped and the operation is `info`).
+pub fn map_reply(id: u64, line: &str, op: &ClientOp) -> Result<Completion, String> {
+    let reply: Reply = serde_json::from_str(line.trim()).map_err(|e| {
+        let shown: String = line.trim().chars().take(80).collect();
+        format!("adapter wrote something that is not a reply ({e}): {shown:?}")
+    })?;
+    if reply.id.as_u64() != Some(id) {
+        return Err(format!("adapter answered id {} to request {id}", reply.id));
+    }
+    let c = match reply.kind.as_str() {
+        "ok" => match op {
+            ClientOp::Read => match reply.value {
+                Some(v) => Completion {
+                    kind: CompletionKind::Ok,
+                    value: v,
+                    error: None,
+                    node: None,
+                },
+                None => return Err("an ok read without a value".to_string()),
+            },
+            _ => Completion {
+                kind: CompletionKind::Ok,
+                value: op.argument(),
+                error: None,
+                node: None,
+            },
+        },
+        "fail" => Completion::fail(reply.error.unwrap_or_else(|| "fail".to_string())),
+        "info" => Completion::info(reply.error.unwrap_or_else(|| "info".to_string())),
+        other => {
+            return Err(format!(
+                "adapter answered type {other:?} (ok, fail or info)"
+            ))
+        }
+    };
+    Ok(Completion {
+        node: reply.node,
+        ..c
+    })
+}
+
+impl Running {
+    /// Sends one request line and reads one reply line.
+    async fn roundtrip(&mut self, line: &[u8]) -> Result<String, String> {
+        self.stdin
+            .write_all(line)
+            .await
+            .map_err(|e| format!("adapter closed its input: {e}"))?;
+        self.stdin
+            .flush()
+            .await
+            .map_err(|e| format!("adapter closed its input: {e}"))?;
+        loop {
+            let mut buf = Vec::new();
+            let n = (&mut self.stdout)
+                .take(MAX_REPLY_BYTES)
+                .read_until(b'\n', &mut buf)
+                .await
+                .map_err(|e| format!("reading the adapter's output: {e}"))?;
+            if n == 0 {
+                return Err("adapter exited (its output closed) before answering".to_string());
+            }
+            if !buf.ends_with(b"\n") {
+                return Err(if n as u64 >= MAX_REPLY_BYTES {
+                    format!("adapter reply longer than {MAX_REPLY_BYTES} bytes")
+                } else {
+                    "adapter exited in the middle of a reply".to_string()
+                });
+            }
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if !text.trim().is_empty() {
+                return Ok(text);
+            }
+        }
+    }
+}
+
+impl AdapterClient {
+    /// The client of `node`; adapters start on demand.
+    pub fn new(node: &str, spec: AdapterSpec) -> Result<Self, TargetError> {
+        if spec.argv.is_empty() {
+            return Err(TargetError::Client {
+                node: node.to_string(),
+                message: "the adapter command is empty".to_string(),
+            });
+        }
+        if let Some(dir) = spec.stderr_log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| TargetError::Client {
+                node: node.to_string(),
+                message: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        Ok(AdapterClient {
+            node: node.to_string(),
+            spec,
+            slots: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            started: AtomicU64::new(0),
+        })
+    }
+
+    /// How many adapters this client started so far.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    fn slot(&self, process: u64) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(process).or_default().clone()
+    }
+
+    fn forget(&self, process: u64) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.remove(&process);
+    }
+
+    fn spawn(&self, process: u64) -> Result<Running, String> {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.spec.stderr_log)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let (program, args) = self
+            .spec
+            .argv
+            .split_first()
+            .ok_or_else(|| "empty command".to_string())?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .envs(self.spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FAULTLINE_PROCESS", process.to_string())
+            .current_dir(&self.spec.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("the adapter's pipes are missing".to_string());
+        };
+        self.started.fetch_add(1, Ordering::Relaxed);
+        Ok(Running {
+            _child: child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            fresh: true,
+        })
+    }
+
+    /// Sends `request` (its `id` is filled in) on `process`'s adapter and returns the
+    /// reply line, or the completion when there is none (the adapter is then stopped).
+    async fn exchange(
+        &self,
+        process: u64,
+        mut request: Value,
+    ) -> (u64, Result<String, Completion>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        request["id"] = json!(id);
+        let mut line = request.to_string().into_bytes();
+        line.push(b'\n');
+        let slot = self.slot(process);
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            match self.spawn(process) {
+                Ok(r) => *guard = Some(r),
+                Err(e) => {
+                    tracing::warn!("adapter for {}: {e}", self.node);
+                    return (
+                        id,
+                        Err(Completion::fail(format!("adapter not started: {e}"))),
+                    );
+                }
+            }
+        }
+        let Some(running) = guard.as_mut() else {
+            return (id, Err(Completion::fail("adapter not started")));
+        };
+        let wait = if running.fresh {
+            self.spec.reply_timeout + self.spec.start_grace
+        } else {
+            self.spec.reply_timeout
+        };
+        running.fresh = false;
+        let result = match tokio::time::timeout(wait, running.roundtrip(&line)).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(Completion::info(e)),
+            Err(_) => Err(Completion::info(format!(
+                "adapter did not answer within {} ms",
+                wait.as_millis()
+            ))),
+        };
+        if result.is_err() {
+            // Dropping the adapter kills it.
+            *guard = None;
+        }
+        (id, result)
+    }
+}
+
+#[async_trait]
+impl Client for AdapterClient {
+    async fn invoke(&self, key: &str, op: &ClientOp) -> Completion {
+        self.invoke_as(ROLE_PROCESS - 1, key, op).await
+    }
+
+    async fn invoke_as(&self, process: u64, key: &str, op: &ClientOp) -> Completion {
+        let request = json!({
+            "id": 0,
+            "f": op.f(),
+            "key": key,
+            "value": op.argument(),
+            "node": self.node,
+        });
+        let (id, reply) = self.exchange(process, request).await;
+        let mut done = match reply {
+            Ok(line) => match map_reply(id, &line, op) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.slot(process).lock().await.take();
+                    Completion::info(e)
+                }
+            },
+            Err(c) => c,
+        };
+        if done.kind == CompletionKind::Info {
+            // The process is over: stop its adapter (dropping it kills it).
+            self.slot(process).lock().await.take();
+            self.forget(process);
+        }
+        if done.node.is_none() {
+            done.node = Some(self.node.clone());
+        }
+        done
+    }
+
+    async fn role(&self) -> Role {
+        let request = json!({ "id": 0, "f": "role", "node": self.node });
+        let (id, reply) = self.exchange(ROLE_PROCESS, request).await;
+        let Ok(line) = reply else {
+            return Role::Unknown;
+        };
+        let parsed: Result<Reply, _> = serde_json::from_str(line.trim());
+        match parsed {
+            Ok(r) if r.id.as_u64() == Some(id) && r.kind == "ok" => {
+                r.value.as_ref().map_or(Role::Unknown, role_of_status)
+            }
+            _ => {
+                self.slot(ROLE_PROCESS).lock().await.take();
+                Role::Unknown
+            }
+        }
+    }
+}
