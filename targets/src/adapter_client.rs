@@ -353,3 +353,162 @@ impl Client for AdapterClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// An adapter that answers `reply` (with the request's id spliced in for `ID`) to every
+    /// line, as a shell loop.
+    fn answering(reply: &str) -> String {
+        format!(
+            "while read l; do id=$(echo \"$l\" | sed 's/.*\"id\":\\([0-9]*\\).*/\\1/'); echo '{}' | sed \"s/ID/$id/\"; done",
+            reply
+        )
+    }
+
+    fn client(script: &str, tag: &str) -> (AdapterClient, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("fl-adapter-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = dir.join("logs").join("adapter-n1.stderr");
+        let spec = AdapterSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![("FAULTLINE_NODE".into(), "n1".into())],
+            cwd: std::env::temp_dir(),
+            reply_timeout: Duration::from_millis(300),
+            start_grace: Duration::from_millis(300),
+            stderr_log: log,
+        };
+        (AdapterClient::new("n1", spec).expect("client"), dir)
+    }
+
+    #[test]
+    fn replies_map_to_completions() {
+        let read = ClientOp::Read;
+        let c = map_reply(3, r#"{"id":3,"type":"ok","value":null}"#, &read).expect("reply");
+        assert_eq!((c.kind, c.value), (CompletionKind::Ok, Value::Null));
+        assert!(map_reply(3, r#"{"id":3,"type":"ok"}"#, &read).is_err());
+        let w = ClientOp::Write(4);
+        let c = map_reply(3, r#"{"id":3,"type":"ok","node":"n2"}"#, &w).expect("reply");
+        assert_eq!((c.value, c.node.as_deref()), (json!(4), Some("n2")));
+        let c = map_reply(3, r#"{"id":3,"type":"fail","error":"mismatch"}"#, &w).expect("reply");
+        assert_eq!(
+            (c.kind, c.error.as_deref()),
+            (CompletionKind::Fail, Some("mismatch"))
+        );
+        let c = map_reply(3, r#"{"id":3,"type":"info"}"#, &w).expect("reply");
+        assert_eq!(c.kind, CompletionKind::Info);
+        for bad in [
+            "garbage",
+            r#"{"id":4,"type":"ok"}"#,
+            r#"{"id":3,"type":"OK"}"#,
+            r#"{"id":3,"type":"ok","vaule":1}"#,
+            "[1,2]",
+        ] {
+            assert!(map_reply(3, bad, &w).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_working_adapter_serves_its_process_and_keeps_running() {
+        let (c, dir) = client(&answering(r#"{"id":ID,"type":"ok","value":5}"#), "ok");
+        for _ in 0..3 {
+            let done = c.invoke_as(0, "k1", &ClientOp::Read).await;
+            assert_eq!(
+                (done.kind, done.value.clone()),
+                (CompletionKind::Ok, json!(5)),
+                "{done:?}"
+            );
+            assert_eq!(done.node.as_deref(), Some("n1"));
+        }
+        let done = c.invoke_as(0, "k1", &ClientOp::Write(9)).await;
+        assert_eq!((done.kind, done.value), (CompletionKind::Ok, json!(9)));
+        assert_eq!(c.started(), 1, "one adapter for the process");
+        c.invoke_as(1, "k1", &ClientOp::Read).await;
+        assert_eq!(c.started(), 2, "another for another process");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn garbage_exit_silence_and_wrong_ids_are_info_and_restart_the_adapter() {
+        let cases = [
+            (
+                "garbage",
+                "while read l; do echo 'not json at all'; done".to_string(),
+            ),
+            ("exits", "exit 0".to_string()),
+            ("crashes", "read l; kill -9 $$".to_string()),
+            ("silent", "cat > /dev/null".to_string()),
+            (
+                "wrong-id",
+                answering(r#"{"id":999999,"type":"ok","value":1}"#),
+            ),
+            (
+                "half-line",
+                "read l; printf '{\"id\":1,'; exit 3".to_string(),
+            ),
+        ];
+        for (tag, script) in cases {
+            let (c, dir) = client(&script, tag);
+            let t0 = Instant::now();
+            for op in [ClientOp::Write(1), ClientOp::Read] {
+                let done = c.invoke_as(7, "k", &op).await;
+                assert_eq!(done.kind, CompletionKind::Info, "{tag}: {done:?}");
+                assert!(done.error.is_some(), "{tag}");
+            }
+            // Bounded: at most the reply timeout plus the start grace per operation.
+            assert!(
+                t0.elapsed() < Duration::from_secs(3),
+                "{tag}: {:?}",
+                t0.elapsed()
+            );
+            assert_eq!(c.started(), 2, "{tag}: a fresh adapter after each info");
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_adapter_that_cannot_start_is_fail_and_stderr_goes_to_the_log() {
+        let (mut c, dir) = client("echo to-stderr >&2; exit 1", "stderr");
+        let done = c.invoke_as(0, "k", &ClientOp::Write(1)).await;
+        assert_eq!(done.kind, CompletionKind::Info);
+        let log = std::fs::read_to_string(dir.join("logs/adapter-n1.stderr")).unwrap_or_default();
+        assert!(log.contains("to-stderr"), "{log:?}");
+        c.spec.argv = vec!["/nonexistent/adapter".into()];
+        let done = c.invoke_as(1, "k", &ClientOp::Write(1)).await;
+        assert_eq!(
+            done.kind,
+            CompletionKind::Fail,
+            "nothing was sent: {done:?}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_fail_keeps_the_adapter_and_the_role_is_asked_of_it() {
+        let (c, dir) = client(
+            &answering(r#"{"id":ID,"type":"ok","value":{"role":"leader","term":4}}"#),
+            "role",
+        );
+        assert_eq!(c.role().await, Role::Leader { term: 4 });
+        let _ = std::fs::remove_dir_all(dir);
+        let (c, dir) = client(
+            &answering(r#"{"id":ID,"type":"fail","error":"mismatch"}"#),
+            "fail",
+        );
+        let cas = ClientOp::Cas {
+            expected: 1,
+            new: 2,
+        };
+        for _ in 0..2 {
+            let done = c.invoke_as(0, "k", &cas).await;
+            assert_eq!(
+                (done.kind, done.error.as_deref()),
+                (CompletionKind::Fail, Some("mismatch"))
+            );
+        }
+        assert_eq!(c.started(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

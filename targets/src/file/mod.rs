@@ -237,6 +237,7 @@ impl TargetFile {
             ("nodes", ctx.ips.len().to_string()),
             ("data_dir", ctx.data_dir.to_string()),
             ("token", ctx.token.to_string()),
+            ("request_timeout_ms", ctx.request_timeout_ms.to_string()),
             ("target_dir", self.dir.display().to_string()),
         ]
         .into_iter()
@@ -445,3 +446,6 @@ pub fn option_env(name: &str) -> String {
         .collect();
     format!("FAULTLINE_OPTION_{up}")
 }
+
+#[cfg(test)]
+mod tests;

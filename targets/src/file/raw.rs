@@ -166,16 +166,10 @@ pub(crate) fn field_at(text: &str, offset: usize) -> String {
 
 /// The name of a table header line (`[node]`, `[[faults]]`, `[options.reads]`).
 fn header(line: &str) -> Option<String> {
-    let inner = line
-        .strip_prefix("[[")
-        .and_then(|l| l.split_once("]]"))
-        .map(|(h, _)| h)
-        .or_else(|| {
-            line.strip_prefix('[')
-                .and_then(|l| l.split_once(']'))
-                .map(|(h, _)| h)
-        })?;
-    Some(inner.trim().to_string())
+    // A header cut short (`[leader`) still names its table.
+    let inner = line.strip_prefix("[[").or_else(|| line.strip_prefix('['))?;
+    let name = inner.split(']').next().unwrap_or(inner);
+    Some(name.trim().to_string())
 }
 
 #[cfg(test)]

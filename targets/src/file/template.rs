@@ -35,6 +35,7 @@ pub const NODE_PLACEHOLDERS: &[&str] = &[
     "nodes",
     "data_dir",
     "token",
+    "request_timeout_ms",
     "target_dir",
 ];
 
