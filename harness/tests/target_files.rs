@@ -6,7 +6,8 @@
 //!   the node's command line (`--fault stale-reads`), caught (exit 1);
 //! - `examples/targets/etcd-adapter.toml` (etcd through the Python adapter): valid under
 //!   partitions and kills; with `reads=serializable` and linearizability asked for, caught
-//!   (exit 1).
+//!   (exit 1);
+//! - a target given as a local image (built here from a rootfs tar with `docker import`).
 //!
 //! The campaigns need Docker, root, `/usr/bin/etcd` and `python3`. Outside CI a machine
 //! without Docker skips them, saying so; under `CI=true` they always run.
@@ -227,5 +228,71 @@ fn the_etcd_adapter_example_is_valid_and_its_serializable_reads_are_caught() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("INVALID"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Builds a local image holding faultline-node and its libraries (a rootfs tar imported
+/// with `docker import`, entrypoint the node), tagged `reference`.
+fn build_node_image(reference: &str, dir: &Path) {
+    let binary = node_binary();
+    let script = format!(
+        "set -e; r={root}; rm -rf $r; mkdir -p $r/usr/local/bin $r/tmp; cp {bin} $r/usr/local/bin/faultline-node; \
+         for lib in $(ldd {bin} | grep -o '/[^ ]*'); do cp --parents -L $lib $r/; done; \
+         tar -C $r -c . | docker import -c 'ENTRYPOINT [\"/usr/local/bin/faultline-node\"]' - {reference} >/dev/null",
+        root = dir.join("rootfs").display(),
+        bin = binary.display(),
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .expect("sh runs");
+    assert!(status.success(), "building the image {reference} failed");
+}
+
+#[test]
+fn a_target_given_as_a_local_image_runs_end_to_end() {
+    let Some(_slot) = campaign_slot() else { return };
+    let dir = scratch("targets-", "image");
+    let reference = format!("faultline-it-image:{}", std::process::id());
+    build_node_image(&reference, &dir);
+    let text = std::fs::read_to_string(examples().join("faultline-node.toml")).expect("example");
+    let text: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("[clock]") && !l.starts_with("faults = true"))
+        .map(|l| {
+            if l.starts_with("binary =") {
+                format!("image = {reference:?}")
+            } else if l.starts_with("name =") {
+                "name = \"faultline-node-image\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let file = dir.join("image.toml");
+    std::fs::write(&file, text.join("\n")).expect("write");
+    let store = dir.join("store");
+    let out = campaign(
+        &file,
+        &[
+            "--time-limit",
+            "5",
+            "--rate",
+            "100",
+            "--nemesis",
+            "partition,kill",
+            "--seed",
+            "2",
+        ],
+        &store,
+    );
+    let _ = Command::new("docker").args(["rmi", &reference]).output();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_linearizable_verdict(&store);
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("latest").join("run.json")).expect("run.json"),
+    )
+    .expect("json");
+    assert_eq!(run["versions"]["image"], reference.as_str(), "{run:#}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -146,17 +146,8 @@ pub async fn run_campaign(
     interrupt: Arc<AtomicBool>,
 ) -> Result<CampaignResult> {
     let plan = &r.plan;
+    // `None`: the target runs an image that holds its program.
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
-    let Some(binary) = binary else {
-        return Err(Refused {
-            message: format!(
-                "{}: image targets ({:?}) are not supported by this build yet; give program.binary",
-                target.name(),
-                target.program()
-            ),
-        }
-        .into());
-    };
     // Probe first: refuse a plan this machine cannot run before starting anything.
     let caps = Capabilities::probe().await;
     caps.check(&r.families).map_err(|e| Refused {
@@ -167,10 +158,20 @@ pub async fn run_campaign(
         .context("cannot reach Docker")?;
     let engine = docker.check().await.context("Docker is not usable")?;
     let runtime: Arc<dyn Runtime> = Arc::new(docker);
-    let image = runtime
-        .prepare_image(&ImageSpec::new(&binary))
-        .await
-        .context("cannot prepare the node image")?;
+    let image =
+        match (&binary, target.program()) {
+            (Some(binary), _) => runtime
+                .prepare_image(&ImageSpec::new(binary))
+                .await
+                .context("cannot prepare the node image")?,
+            (None, Program::Image { reference }) => runtime
+                .existing_image(&reference)
+                .await
+                .map_err(|e| Refused {
+                    message: format!("{}: {e}", target.name()),
+                })?,
+            (None, other) => anyhow::bail!("no program for {}: {other:?}", target.name()),
+        };
     let clock = r.families.contains(&faultline_nemesis::Family::Clock);
     if clock && !image.capabilities.clock_faults {
         return Err(Refused {
@@ -213,7 +214,15 @@ pub async fn run_campaign(
             DEFAULT_SUBNET.prefix(),
         )
         .context("cluster subnet")?;
-        let spec = cluster_spec(r, target.as_ref(), &run, &run_dir, &binary, subnet, &env)?;
+        let spec = cluster_spec(
+            r,
+            target.as_ref(),
+            &run,
+            &run_dir,
+            binary.as_deref(),
+            subnet,
+            &env,
+        )?;
         match Cluster::start(runtime.clone(), spec, &image).await {
             Ok(c) => break c,
             Err(RuntimeError::SubnetInUse {
@@ -296,7 +305,13 @@ pub async fn run_campaign(
             ),
         ),
         ("image".to_string(), image.reference.clone()),
-        ("node_binary".to_string(), binary.display().to_string()),
+        (
+            "node_binary".to_string(),
+            binary
+                .as_ref()
+                .map(|b| b.display().to_string())
+                .unwrap_or_else(|| format!("(in the image {})", image.reference)),
+        ),
     ]);
     let run_info = RunInfo {
         schema: RUN_SCHEMA.to_string(),
@@ -360,12 +375,13 @@ fn cluster_spec(
     target: &dyn Target,
     run: &RunId,
     run_dir: &Path,
-    binary: &Path,
+    binary: Option<&Path>,
     subnet: Subnet,
     env: &[(String, String)],
 ) -> Result<ClusterSpec> {
     let plan = &r.plan;
-    let mut spec = ClusterSpec::new(run.clone(), run_dir, binary);
+    let mut spec = ClusterSpec::new(run.clone(), run_dir, binary.unwrap_or(Path::new("/")));
+    spec.image_program = binary.is_none();
     spec.subnet = subnet;
     // Only this run's objects: other runs on the machine are left alone (`faultline clean`
     // removes leftovers of every run).

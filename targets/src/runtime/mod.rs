@@ -124,6 +124,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// content.
     async fn prepare_image(&self, spec: &ImageSpec) -> Result<PreparedImage, RuntimeError>;
 
+    /// An image the engine already has (`mydb:1.4`), used as it is for a cluster whose
+    /// [`ClusterSpec::image_program`] is set. Nothing is pulled or built.
+    async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError>;
+
     /// Creates the network and the nodes of `spec` from `image` and starts
     /// them (no readiness wait; [`Cluster::start`] does that). The node dirs
     /// must exist already.

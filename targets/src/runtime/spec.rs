@@ -142,8 +142,12 @@ pub struct ClusterSpec {
     /// host still reaches the nodes through the bridge).
     pub internal: bool,
     /// The node binary, bind-mounted read-only at `/usr/local/bin/<file name>`
-    /// and run with each node's arguments.
+    /// and run with each node's arguments. Unused when [`ClusterSpec::image_program`].
     pub binary: PathBuf,
+    /// The image holds the program: nothing is bind-mounted but the data and clock
+    /// folders, and each node's arguments are the container's command (after the image's
+    /// entrypoint, if it has one).
+    pub image_program: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// How long every node has to become ready.
@@ -162,6 +166,7 @@ impl ClusterSpec {
             subnet: DEFAULT_SUBNET,
             internal: true,
             binary: binary.into(),
+            image_program: false,
             nodes: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             leftovers: CleanScope::All,
@@ -194,15 +199,22 @@ impl ClusterSpec {
         if !self.run_dir.is_absolute() {
             return Err(SpecError::RelativePath(self.run_dir.clone()));
         }
-        if !self.binary.is_absolute() {
+        if !self.image_program && !self.binary.is_absolute() {
             return Err(SpecError::RelativePath(self.binary.clone()));
         }
-        for path in [&self.run_dir, &self.binary] {
+        let mounted: &[&PathBuf] = if self.image_program {
+            &[&self.run_dir]
+        } else {
+            &[&self.run_dir, &self.binary]
+        };
+        for path in mounted {
             if path.to_string_lossy().contains(':') {
-                return Err(SpecError::ColonInPath(path.clone()));
+                return Err(SpecError::ColonInPath(path.to_path_buf()));
             }
         }
-        self.binary_mount()?;
+        if !self.image_program {
+            self.binary_mount()?;
+        }
         if self.nodes.is_empty() {
             return Err(SpecError::NoNodes);
         }
