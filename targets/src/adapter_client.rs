@@ -63,6 +63,10 @@ struct Running {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     fresh: bool,
+    /// A request was sent and its reply not read yet: set while a round trip is under
+    /// way, so an exchange abandoned half-way (its future dropped) is seen by the next one,
+    /// which then discards this adapter instead of reading the old reply.
+    busy: bool,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Running>>>;
@@ -70,6 +74,13 @@ type Slot = Arc<tokio::sync::Mutex<Option<Running>>>;
 /// The adapter client of one node.
 #[derive(Debug)]
 pub struct AdapterClient {
+    inner: Arc<Inner>,
+}
+
+/// What the client's requests share (also with a leader question that outlives its
+/// caller).
+#[derive(Debug)]
+struct Inner {
     node: String,
     spec: AdapterSpec,
     slots: Mutex<HashMap<u64, Slot>>,
@@ -191,19 +202,33 @@ impl AdapterClient {
             })?;
         }
         Ok(AdapterClient {
-            node: node.to_string(),
-            spec,
-            slots: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            started: AtomicU64::new(0),
+            inner: Arc::new(Inner {
+                node: node.to_string(),
+                spec,
+                slots: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                started: AtomicU64::new(0),
+            }),
         })
     }
 
     /// How many adapters this client started so far.
     pub fn started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
+        self.inner.started.load(Ordering::Relaxed)
     }
 
+    /// Starts the adapter that answers leader questions now, in the background (inside a
+    /// tokio runtime; otherwise nothing), so the nemesis's first question does not wait
+    /// for an interpreter to start.
+    pub fn warm_role(&self) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let inner = self.inner.clone();
+            handle.spawn(async move { inner.role().await });
+        }
+    }
+}
+
+impl Inner {
     fn slot(&self, process: u64) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(process).or_default().clone()
@@ -246,6 +271,7 @@ impl AdapterClient {
             stdin,
             stdout: BufReader::new(stdout),
             fresh: true,
+            busy: false,
         })
     }
 
@@ -262,6 +288,10 @@ impl AdapterClient {
         line.push(b'\n');
         let slot = self.slot(process);
         let mut guard = slot.lock().await;
+        if guard.as_ref().is_some_and(|r| r.busy) {
+            // An earlier exchange was abandoned mid-way: its reply may still come.
+            *guard = None;
+        }
         if guard.is_none() {
             match self.spawn(process) {
                 Ok(r) => *guard = Some(r),
@@ -283,8 +313,12 @@ impl AdapterClient {
             self.spec.reply_timeout
         };
         running.fresh = false;
+        running.busy = true;
         let result = match tokio::time::timeout(wait, running.roundtrip(&line)).await {
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(reply)) => {
+                running.busy = false;
+                Ok(reply)
+            }
             Ok(Err(e)) => Err(Completion::info(e)),
             Err(_) => Err(Completion::info(format!(
                 "adapter did not answer within {} ms",
@@ -305,6 +339,22 @@ impl Client for AdapterClient {
         self.invoke_as(ROLE_PROCESS - 1, key, op).await
     }
 
+    async fn invoke_as(&self, process: u64, key: &str, op: &ClientOp) -> Completion {
+        self.inner.invoke_as(process, key, op).await
+    }
+
+    async fn role(&self) -> Role {
+        // The question runs on its own task: a caller that stops waiting (the nemesis asks
+        // with a short timeout) leaves it to finish, so the role adapter stays in step and
+        // warm for the next question.
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.role().await })
+            .await
+            .unwrap_or(Role::Unknown)
+    }
+}
+
+impl Inner {
     async fn invoke_as(&self, process: u64, key: &str, op: &ClientOp) -> Completion {
         let request = json!({
             "id": 0,
@@ -470,12 +520,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_adapter_that_cannot_start_is_fail_and_stderr_goes_to_the_log() {
-        let (mut c, dir) = client("echo to-stderr >&2; exit 1", "stderr");
+        let (c, dir) = client("echo to-stderr >&2; exit 1", "stderr");
         let done = c.invoke_as(0, "k", &ClientOp::Write(1)).await;
         assert_eq!(done.kind, CompletionKind::Info);
         let log = std::fs::read_to_string(dir.join("logs/adapter-n1.stderr")).unwrap_or_default();
         assert!(log.contains("to-stderr"), "{log:?}");
-        c.spec.argv = vec!["/nonexistent/adapter".into()];
+        let mut spec = c.inner.spec.clone();
+        spec.argv = vec!["/nonexistent/adapter".into()];
+        let c = AdapterClient::new("n1", spec).expect("client");
         let done = c.invoke_as(1, "k", &ClientOp::Write(1)).await;
         assert_eq!(
             done.kind,
@@ -492,6 +544,18 @@ mod tests {
             "role",
         );
         assert_eq!(c.role().await, Role::Leader { term: 4 });
+        // A question abandoned half-way does not leave its reply for the next one.
+        let slow = client(
+            &format!(
+                "sleep 0.3; {}",
+                answering(r#"{"id":ID,"type":"ok","value":{"role":"leader","term":5}}"#)
+            ),
+            "role-slow",
+        );
+        let quick = tokio::time::timeout(Duration::from_millis(50), slow.0.role()).await;
+        assert!(quick.is_err(), "the caller gave up");
+        assert_eq!(slow.0.role().await, Role::Leader { term: 5 });
+        let _ = std::fs::remove_dir_all(slow.1);
         let _ = std::fs::remove_dir_all(dir);
         let (c, dir) = client(
             &answering(r#"{"id":ID,"type":"fail","error":"mismatch"}"#),

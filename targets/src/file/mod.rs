@@ -425,7 +425,11 @@ impl Target for TargetFile {
                     start_grace: Duration::from_secs(5),
                     stderr_log: ctx.log_dir.join(format!("adapter-{}.stderr", ctx.node)),
                 };
-                Ok(Arc::new(AdapterClient::new(ctx.node, spec)?))
+                let client = AdapterClient::new(ctx.node, spec)?;
+                if self.leader == Leader::Adapter {
+                    client.warm_role();
+                }
+                Ok(Arc::new(client))
             }
         }
     }
