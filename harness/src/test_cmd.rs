@@ -420,4 +420,38 @@ mod tests {
         };
         assert!(resolve_args(&args).is_err_and(|e| e.contains("KEY=VALUE")));
     }
+
+    #[test]
+    fn a_target_file_is_found_by_path_and_gives_the_default_node_count() {
+        let dir = std::env::temp_dir().join(format!("fl-tfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("mydb.toml");
+        std::fs::write(
+            &file,
+            "name = \"mydb\"\n[program]\nbinary = \"/bin/sh\"\n[node]\ncommand = [\"{peers}\"]\nport = 9\ndefault_nodes = 4\n\
+             [readiness]\ntcp = 9\n[client]\ntype = \"http-kv\"\ncas = false\n[[claims]]\nmodels = [\"ryw\"]\nreason = \"r\"\n",
+        )
+        .expect("write");
+        let args = TestArgs {
+            target: Some(file.display().to_string()),
+            nemesis: Some("partition".into()),
+            ..TestArgs::default()
+        };
+        let (r, t) = resolve_args(&args).expect("valid");
+        assert_eq!((t.name(), r.plan.nodes), ("mydb", 4));
+        assert_eq!(r.claims.models, vec!["ryw".to_string()]);
+        let (r, _) = resolve_args(&TestArgs {
+            nodes: Some(3),
+            ..args.clone()
+        })
+        .expect("valid");
+        assert_eq!(r.plan.nodes, 3);
+        // No cas: the cas-register workload is refused; an unknown fault names the file's.
+        assert!(resolve_args(&TestArgs {
+            workload: Some(Workload::CasRegister),
+            ..args.clone()
+        })
+        .is_err_and(|e| e.contains("compare-and-set")));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
