@@ -4,6 +4,7 @@
 //! A loaded file is one more [`Target`]: the harness treats it like a built-in.
 
 mod load;
+mod place;
 mod raw;
 pub mod template;
 
