@@ -18,7 +18,7 @@ use faultline_history::{load, Format, History};
 use faultline_results::store::{HISTORY_JSONL, RUN_JSON};
 use faultline_results::text::{shown_witness, visible};
 use faultline_results::{find_run, read_run, OpCounts, RunInfo};
-use faultline_targets::target_by_name;
+use faultline_targets::find_target;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,7 +105,8 @@ fn open(args: &AnalyzeArgs) -> Result<(StoredRun, History), String> {
     let history = load(&history_path, Format::Jsonl).map_err(|e| e.to_string())?;
     let info = read_run(&dir.join(RUN_JSON)).map_err(|e| e.to_string())?;
     let (plan, mut notes) = stored_plan(&info, &history)?;
-    let target = target_by_name(&plan.target).map_err(|e| e.to_string())?;
+    let target =
+        find_target(&plan.target, &crate::test_cmd::model_names()).map_err(|e| e.to_string())?;
     let resolved = resolve(&plan, target.as_ref(), plan.seed.unwrap_or(0))
         .map_err(|e| format!("the run's plan: {e}"))?;
     let claims = match info

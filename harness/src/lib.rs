@@ -5,6 +5,7 @@
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
+//! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
@@ -32,5 +33,6 @@ pub mod gen_cmd;
 pub mod report_cmd;
 pub mod reporting;
 pub mod serve;
+pub mod targets_cmd;
 pub mod test_cmd;
 pub mod verify_cmd;

@@ -3,7 +3,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use faultline::{
     analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, report_cmd, serve,
-    test_cmd, verify_cmd,
+    targets_cmd, test_cmd, verify_cmd,
 };
 use std::process::ExitCode;
 
@@ -27,6 +27,10 @@ enum Command {
     Test(Box<test_cmd::TestArgs>),
     /// Run several campaigns and report which models held throughout.
     Verify(Box<verify_cmd::VerifyArgs>),
+    /// List the built-in targets and what each claims.
+    Targets,
+    /// Target files: `faultline target check FILE` validates one without running it.
+    Target(targets_cmd::TargetArgs),
     /// Remove every leftover container, network and node folder of faultline runs.
     Clean(clean_cmd::CleanArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Test(args) => test_cmd::run(*args),
         Command::Verify(args) => verify_cmd::run(*args),
+        Command::Targets => targets_cmd::run_list(),
+        Command::Target(args) => targets_cmd::run(args),
         Command::Clean(args) => clean_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),

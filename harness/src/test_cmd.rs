@@ -10,7 +10,7 @@ use clap::Args;
 use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
 use faultline_results::text::{shown_witness, visible};
-use faultline_targets::target_by_name;
+use faultline_targets::find_target;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +23,8 @@ pub struct TestArgs {
     /// A TOML plan file with the same settings (field names as in run.json's plan).
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// The system under test: raft-register, quorum-kv or etcd. [default: raft-register]
+    /// The system under test: a built-in (raft-register, quorum-kv, etcd; see `faultline
+    /// targets`) or a target file (a path ending in .toml). [default: raft-register]
     #[arg(long)]
     pub target: Option<String>,
     /// Number of nodes. [default: 5]
@@ -179,12 +180,35 @@ pub fn fresh_seed() -> u64 {
     (t ^ (u64::from(std::process::id()) << 32)) % 1_000_000_000
 }
 
+/// The model names a target file's claims may use.
+pub fn model_names() -> Vec<&'static str> {
+    faultline_checkers::lattice::ModelName::ALL
+        .iter()
+        .map(|m| m.as_str())
+        .collect()
+}
+
+/// Whether the plan file at `path` sets `field` (it was read once already; an unreadable
+/// file sets nothing).
+fn plan_file_sets(path: Option<&Path>, field: &str) -> bool {
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key(field))
+}
+
 /// Validates the arguments into a runnable plan; `Err` is the message for exit 254.
 pub fn resolve_args(
     args: &TestArgs,
 ) -> Result<(Resolved, Arc<dyn faultline_targets::Target>), String> {
-    let plan = build_plan(args)?;
-    let target = target_by_name(&plan.target).map_err(|e| e.to_string())?;
+    let mut plan = build_plan(args)?;
+    let target = find_target(&plan.target, &model_names()).map_err(|e| e.to_string())?;
+    if args.nodes.is_none() && !plan_file_sets(args.plan.as_deref(), "nodes") {
+        plan.nodes = target.default_nodes();
+    }
+    // `--concurrency 3n` is a multiple of the node count the target settled on.
+    if let Some(c) = args.concurrency {
+        plan.concurrency = c.processes(plan.nodes);
+    }
     let resolved = resolve(&plan, target.as_ref(), fresh_seed()).map_err(|e| e.to_string())?;
     Ok((resolved, target))
 }
@@ -638,5 +662,46 @@ mod tests {
             ["clock_bump x1 (nft)", "kill x1 (nft)", "partition x2 (nft)"]
         );
         assert_eq!(undone, ["clock_reset x1", "heal x2", "start x1"]);
+    }
+
+    #[test]
+    fn a_target_file_is_found_by_path_and_gives_the_default_node_count() {
+        let dir = std::env::temp_dir().join(format!("fl-tfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("mydb.toml");
+        std::fs::write(
+            &file,
+            "name = \"mydb\"\n[program]\nbinary = \"/bin/sh\"\n[node]\ncommand = [\"{peers}\"]\nport = 9\ndefault_nodes = 4\n\
+             [readiness]\ntcp = 9\n[client]\ntype = \"http-kv\"\ncas = false\n[[claims]]\nmodels = [\"ryw\"]\nreason = \"r\"\n",
+        )
+        .expect("write");
+        let args = TestArgs {
+            target: Some(file.display().to_string()),
+            nemesis: Some("partition".into()),
+            ..TestArgs::default()
+        };
+        let (r, t) = resolve_args(&args).expect("valid");
+        assert_eq!((t.name(), r.plan.nodes), ("mydb", 4));
+        // A multiple of the node count follows the file's default.
+        let (r, _) = resolve_args(&TestArgs {
+            concurrency: Some(Concurrency::PerNode(2)),
+            ..args.clone()
+        })
+        .expect("valid");
+        assert_eq!(r.plan.concurrency, 8);
+        assert_eq!(r.claims.models, vec!["ryw".to_string()]);
+        let (r, _) = resolve_args(&TestArgs {
+            nodes: Some(3),
+            ..args.clone()
+        })
+        .expect("valid");
+        assert_eq!(r.plan.nodes, 3);
+        // No cas: the cas-register workload is refused; an unknown fault names the file's.
+        assert!(resolve_args(&TestArgs {
+            workload: Some(Workload::CasRegister),
+            ..args.clone()
+        })
+        .is_err_and(|e| e.contains("compare-and-set")));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -156,6 +156,7 @@ pub struct NodeClient {
     http: reqwest::Client,
     base: String,
     node: String,
+    status_path: String,
 }
 
 impl NodeClient {
@@ -166,7 +167,14 @@ impl NodeClient {
             http: http_client(node, timeout)?,
             base: format!("http://{addr}"),
             node: node.to_string(),
+            status_path: "/status".to_string(),
         })
+    }
+
+    /// The same client asking `path` (instead of `/status`) who leads.
+    pub fn with_status_path(mut self, path: &str) -> Self {
+        self.status_path = path.to_string();
+        self
     }
 
     /// The request for `op` on `key`.
@@ -195,7 +203,12 @@ impl Client for NodeClient {
     }
 
     async fn role(&self) -> Role {
-        let Ok(resp) = self.http.get(format!("{}/status", self.base)).send().await else {
+        let Ok(resp) = self
+            .http
+            .get(format!("{}{}", self.base, self.status_path))
+            .send()
+            .await
+        else {
             return Role::Unknown;
         };
         match resp.json::<Value>().await {

@@ -65,6 +65,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,9 +73,10 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use crate::client::{complete, http_client};
+use crate::runtime::ReadyProbe;
 use crate::target::{
-    ClaimContext, Claims, Client, ClientOp, Completion, CompletionKind, DeployContext, Role,
-    SwitchableFault, Target, TargetError,
+    ClaimContext, Claims, Client, ClientContext, ClientOp, Completion, CompletionKind,
+    DeployContext, Program, Role, SwitchableFault, Target, TargetError,
 };
 
 /// etcd's client port (the v3 gRPC API and its JSON gateway).
@@ -135,14 +137,17 @@ impl ReadMode {
 pub struct Etcd;
 
 impl Target for Etcd {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "etcd"
     }
-    fn binary_name(&self) -> &'static str {
-        "etcd"
+    fn description(&self) -> &str {
+        "etcd 3.4 from Debian's etcd-server (/usr/bin/etcd), through its v3 JSON gateway"
     }
-    fn system_binary(&self) -> Option<&'static str> {
-        Some(ETCD_SYSTEM_BINARY)
+    fn program(&self) -> Program {
+        Program::HostBinary {
+            path: PathBuf::from(ETCD_SYSTEM_BINARY),
+            hint: ETCD_INSTALL_HINT.to_string(),
+        }
     }
     fn clock_faults(&self) -> Result<(), String> {
         Err(ETCD_CLOCK_REASON.to_string())
@@ -150,14 +155,11 @@ impl Target for Etcd {
     fn has_leader(&self) -> bool {
         true
     }
-    fn build_hint(&self) -> &'static str {
-        ETCD_INSTALL_HINT
-    }
     fn port(&self) -> u16 {
         ETCD_CLIENT_PORT
     }
-    fn ready_path(&self) -> &'static str {
-        "/health"
+    fn ready_probe(&self, _ctx: &DeployContext<'_>) -> ReadyProbe {
+        ReadyProbe::health(ETCD_CLIENT_PORT)
     }
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String> {
         let ip = ctx
@@ -207,7 +209,7 @@ impl Target for Etcd {
     fn offers_cas(&self) -> bool {
         true
     }
-    fn faults(&self) -> &'static [SwitchableFault] {
+    fn faults(&self) -> &[SwitchableFault] {
         &[]
     }
     fn check_options(
@@ -241,18 +243,18 @@ impl Target for Etcd {
             },
         }
     }
-    fn client(
-        &self,
-        node: &str,
-        addr: SocketAddr,
-        timeout: Duration,
-        options: &BTreeMap<String, String>,
-    ) -> Result<Arc<dyn Client>, TargetError> {
-        let reads = ReadMode::from_options(options).map_err(|message| TargetError::BadOption {
-            target: self.name().to_string(),
-            message,
-        })?;
-        Ok(Arc::new(EtcdClient::new(node, addr, timeout, reads)?))
+    fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
+        let reads =
+            ReadMode::from_options(ctx.options).map_err(|message| TargetError::BadOption {
+                target: self.name().to_string(),
+                message,
+            })?;
+        Ok(Arc::new(EtcdClient::new(
+            ctx.node,
+            ctx.addr,
+            ctx.timeout,
+            reads,
+        )?))
     }
 }
 
@@ -560,6 +562,7 @@ mod tests {
             faults: &[],
             options: &options,
             request_timeout_ms: 1500,
+            token: "unused-by-etcd",
         };
         assert_eq!(
             Etcd.node_args(&ctx).join(" "),
@@ -576,13 +579,28 @@ mod tests {
     #[test]
     fn the_target_describes_etcd() {
         let t = Etcd;
+        assert_eq!(t.name(), "etcd");
+        let Program::HostBinary { path, hint } = t.program() else {
+            panic!("etcd is a host binary");
+        };
+        assert_eq!(path, PathBuf::from("/usr/bin/etcd"));
+        assert!(hint.contains("apt-get install etcd-server"));
+        let ips = [std::net::Ipv4Addr::new(10, 9, 0, 11)];
+        let options = BTreeMap::new();
+        let ctx = DeployContext {
+            index: 0,
+            ips: &ips,
+            data_dir: "/data",
+            faults: &[],
+            options: &options,
+            request_timeout_ms: 1500,
+            token: "unused",
+        };
         assert_eq!(
-            (t.name(), t.binary_name(), t.system_binary()),
-            ("etcd", "etcd", Some("/usr/bin/etcd"))
+            (t.port(), t.ready_probe(&ctx)),
+            (2379, ReadyProbe::health(2379))
         );
-        assert_eq!((t.port(), t.ready_path()), (2379, "/health"));
         assert!(t.offers_cas() && t.has_leader() && t.faults().is_empty());
-        assert!(t.build_hint().contains("apt-get install etcd-server"));
         let why = t.clock_faults().err().unwrap_or_default();
         assert!(why.contains("vDSO"), "{why}");
     }
@@ -616,14 +634,17 @@ mod tests {
         let e = bad(opts(&[("r", "1")]));
         assert!(e.contains("\"r\"") && e.contains("reads="), "{e}");
         // A client is refused options the target would not accept.
-        let addr: SocketAddr = ([127, 0, 0, 1], 2379).into();
-        let timeout = Duration::from_secs(1);
-        assert!(t
-            .client("n1", addr, timeout, &opts(&[("reads", "serializable")]))
-            .is_ok());
-        assert!(t
-            .client("n1", addr, timeout, &opts(&[("reads", "stale")]))
-            .is_err());
+        let serializable = opts(&[("reads", "serializable")]);
+        let stale = opts(&[("reads", "stale")]);
+        let ctx = |options| ClientContext {
+            node: "n1",
+            addr: ([127, 0, 0, 1], 2379).into(),
+            timeout: Duration::from_secs(1),
+            options,
+            log_dir: std::path::Path::new("/tmp"),
+        };
+        assert!(t.client(&ctx(&serializable)).is_ok());
+        assert!(t.client(&ctx(&stale)).is_err());
     }
 
     #[test]

@@ -14,8 +14,12 @@
 //! it offers compare-and-set, its planted faults, and the models it claims under given
 //! settings. The bundled ones are [`raft_register::RaftRegister`] (linearizable) and
 //! [`quorum_kv::QuorumKv`] (read-your-writes with R + W > N and unfaulted clocks; see its
-//! module docs for why nothing stronger). [`target_by_name`] finds them. A third-party
-//! system is one more implementation; the harness has no per-target code.
+//! module docs for why nothing stronger); what they share about their one program lives
+//! in [`bundled`]. A third-party system is one more implementation ([`etcd::Etcd`]), or a
+//! target file ([`file::TargetFile`], TOML, no Rust) whose client speaks faultline's HTTP
+//! protocol or runs an adapter program ([`adapter_client`]). [`registry`] lists the
+//! built-ins and finds a plan's target by name or path; the harness has no per-target
+//! code.
 //!
 //! [`NemesisNode`] (module [`adapter`]) lets the nemesis act on a runtime node.
 //!
@@ -119,15 +123,21 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod adapter_client;
+pub mod bundled;
 pub mod client;
 pub mod etcd;
+pub mod file;
 pub mod quorum_kv;
 pub mod raft_register;
+pub mod registry;
 pub mod runtime;
 pub mod target;
 
 pub use adapter::NemesisNode;
+pub use file::{FileError, TargetFile};
+pub use registry::{builtin_targets, find_target, is_target_file, target_by_name, FindError};
 pub use target::{
-    all_targets, target_by_name, ClaimContext, Claims, Client, ClientOp, Completion,
-    CompletionKind, DeployContext, Role, SwitchableFault, Target, TargetError,
+    cluster_token, node_name, ClaimContext, Claims, Client, ClientContext, ClientOp, Completion,
+    CompletionKind, DeployContext, Program, Role, SwitchableFault, Target, TargetError,
 };

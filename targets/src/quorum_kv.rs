@@ -20,37 +20,39 @@
 //! - With R + W <= N: nothing (no quorum intersection).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, LazyLock};
 
+use crate::bundled;
 use crate::client::NodeClient;
-use crate::raft_register::{bundled_args, NODE_BINARY, NODE_BUILD_HINT, NODE_PORT};
+use crate::runtime::ReadyProbe;
 use crate::target::{
-    ClaimContext, Claims, Client, DeployContext, SwitchableFault, Target, TargetError,
+    ClaimContext, Claims, Client, ClientContext, DeployContext, Program, SwitchableFault, Target,
+    TargetError,
 };
 
 /// The quorum-kv target.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QuorumKv;
 
-const FAULTS: &[SwitchableFault] = &[
-    SwitchableFault {
-        name: "r1",
-        description: "read quorum forced to 1: reads may miss the latest acknowledged write",
-        exposed_by: &["partition", "kill"],
-    },
-    SwitchableFault {
-        name: "w1",
-        description: "write quorum forced to 1: a write is acknowledged by its coordinator alone",
-        exposed_by: &["partition", "kill"],
-    },
-    SwitchableFault {
-        name: "no-read-repair",
-        description: "quorum reads never repair stale replicas",
-        exposed_by: &["partition", "kill"],
-    },
-];
+static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
+    vec![
+        SwitchableFault::new(
+            "r1",
+            "read quorum forced to 1: reads may miss the latest acknowledged write",
+            &["partition", "kill"],
+        ),
+        SwitchableFault::new(
+            "w1",
+            "write quorum forced to 1: a write is acknowledged by its coordinator alone",
+            &["partition", "kill"],
+        ),
+        SwitchableFault::new(
+            "no-read-repair",
+            "quorum reads never repair stale replicas",
+            &["partition", "kill"],
+        ),
+    ]
+});
 
 /// The R and W quorums: the options if given, else a majority each.
 pub fn quorums(options: Option<&BTreeMap<String, String>>, nodes: usize) -> (usize, usize) {
@@ -65,23 +67,23 @@ pub fn quorums(options: Option<&BTreeMap<String, String>>, nodes: usize) -> (usi
 }
 
 impl Target for QuorumKv {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "quorum-kv"
     }
-    fn binary_name(&self) -> &'static str {
-        NODE_BINARY
+    fn description(&self) -> &str {
+        "faultline-node quorum-kv: leaderless Dynamo-style store, R/W quorums, last writer wins, no cas"
     }
-    fn build_hint(&self) -> &'static str {
-        NODE_BUILD_HINT
+    fn program(&self) -> Program {
+        bundled::program()
     }
     fn port(&self) -> u16 {
-        NODE_PORT
+        bundled::NODE_PORT
     }
-    fn ready_path(&self) -> &'static str {
-        "/health"
+    fn ready_probe(&self, _ctx: &DeployContext<'_>) -> ReadyProbe {
+        bundled::ready_probe()
     }
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String> {
-        let mut args = bundled_args("quorum-kv", ctx);
+        let mut args = bundled::node_args("quorum-kv", ctx);
         for k in ["r", "w"] {
             if let Some(v) = ctx.options.get(k) {
                 args.push(format!("--{k}"));
@@ -93,8 +95,8 @@ impl Target for QuorumKv {
     fn offers_cas(&self) -> bool {
         false
     }
-    fn faults(&self) -> &'static [SwitchableFault] {
-        FAULTS
+    fn faults(&self) -> &[SwitchableFault] {
+        &FAULTS
     }
     fn check_options(
         &self,
@@ -142,14 +144,8 @@ impl Target for QuorumKv {
             reason: format!("R={r} + W={w} > N={n} and synchronised clocks: a process's read meets the quorum of its acknowledged write, and last-writer-wins returns it or a later write (read-your-writes); read repair runs after the answer, so a half-applied write can be seen and then missed: neither monotonic reads nor linearizability"),
         }
     }
-    fn client(
-        &self,
-        node: &str,
-        addr: SocketAddr,
-        timeout: Duration,
-        _options: &BTreeMap<String, String>,
-    ) -> Result<Arc<dyn Client>, TargetError> {
-        Ok(Arc::new(NodeClient::new(node, addr, timeout)?))
+    fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
+        Ok(Arc::new(NodeClient::new(ctx.node, ctx.addr, ctx.timeout)?))
     }
 }
 
@@ -198,6 +194,7 @@ mod tests {
             faults: &[],
             options: &o,
             request_timeout_ms: 1000,
+            token: "t0123456789abcdef",
         };
         let args = QuorumKv.node_args(&ctx);
         assert_eq!(args.first().map(String::as_str), Some("quorum-kv"));

@@ -10,12 +10,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::runtime::ReadyProbe;
 
 /// What a target's deployment needs to know about one node of the cluster.
 #[derive(Debug, Clone)]
@@ -32,18 +35,124 @@ pub struct DeployContext<'a> {
     pub options: &'a BTreeMap<String, String>,
     /// How long a node may hold a client request before answering "unknown", in ms.
     pub request_timeout_ms: u64,
+    /// A random secret drawn for this cluster, the same for all its nodes (the bundled
+    /// node's peer token; `{token}` in a target file).
+    pub token: &'a str,
+}
+
+impl DeployContext<'_> {
+    /// The node's name: `n1` for index 0.
+    pub fn name(&self) -> String {
+        node_name(self.index)
+    }
+
+    /// The node's IP (`127.0.0.1` if the index is out of range, which the harness never
+    /// asks for).
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ips
+            .get(self.index)
+            .copied()
+            .unwrap_or(Ipv4Addr::LOCALHOST)
+    }
+}
+
+/// The name of the node at `index` (from 0): `n1`, `n2`, ...
+pub fn node_name(index: usize) -> String {
+    format!("n{}", index + 1)
+}
+
+/// A fresh random secret for one cluster: 32 bytes from the kernel's random source as 64
+/// hex digits, or (should it be unreadable) a SHA-256 of per-process random hasher keys,
+/// the time, the pid and a counter.
+pub fn cluster_token() -> String {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mut bytes = [0u8; 32];
+    let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if urandom.is_err() {
+        use sha2::Digest;
+        use std::hash::{BuildHasher, Hasher};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut h = sha2::Sha256::new();
+        for _ in 0..4 {
+            let mut s = std::collections::hash_map::RandomState::new().build_hasher();
+            s.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.update(s.finish().to_le_bytes());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        h.update(now.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        bytes.copy_from_slice(&h.finalize());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One planted, switchable fault of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SwitchableFault {
     /// The name used with `--fault`.
-    pub name: &'static str,
+    pub name: String,
     /// What it breaks and how.
-    pub description: &'static str,
+    pub description: String,
     /// The nemesis families that expose it (the campaign adds them when the user did not
     /// choose any).
-    pub exposed_by: &'static [&'static str],
+    pub exposed_by: Vec<String>,
+}
+
+impl SwitchableFault {
+    /// A fault from literal text (the built-in targets' tables).
+    pub fn new(name: &str, description: &str, exposed_by: &[&str]) -> Self {
+        SwitchableFault {
+            name: name.to_string(),
+            description: description.to_string(),
+            exposed_by: exposed_by.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// Where the program the nodes run comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// One of faultline's own programs, found next to the `faultline` executable (or given
+    /// with `--node-binary`), bind-mounted into each node.
+    Bundled {
+        /// Its file name (`faultline-node`).
+        file_name: String,
+        /// How to build it, for the error message when it is missing.
+        build_hint: String,
+    },
+    /// A program installed on the host at this absolute path (`/usr/bin/etcd`),
+    /// bind-mounted into each node; its libraries go into the image (found with `ldd`).
+    HostBinary {
+        /// The path.
+        path: PathBuf,
+        /// How to get it, for the error message when it is missing.
+        hint: String,
+    },
+    /// A container image the engine already has, used as it is (nothing is mounted but
+    /// the data and clock folders; the node command is the container's command).
+    Image {
+        /// The image reference (`mydb:1.2`).
+        reference: String,
+    },
+}
+
+/// What a target's client needs to know to talk to one node.
+#[derive(Debug, Clone)]
+pub struct ClientContext<'a> {
+    /// The node's name (`n1`).
+    pub node: &'a str,
+    /// The node's client address (its IP and the target's client port).
+    pub addr: SocketAddr,
+    /// Every request's time limit.
+    pub timeout: Duration,
+    /// The plan's target options, already accepted by [`Target::check_options`].
+    pub options: &'a BTreeMap<String, String>,
+    /// The run's log folder (a client that starts programs sends their stderr there).
+    pub log_dir: &'a Path,
 }
 
 /// The settings a target's claims depend on.
@@ -171,6 +280,14 @@ pub trait Client: Send + Sync + fmt::Debug {
     /// Carries out `op` on `key` and reports how it completed.
     async fn invoke(&self, key: &str, op: &ClientOp) -> Completion;
 
+    /// Carries out `op` on `key` for client process `process`. Workers call this; the
+    /// default ignores the process. A client that keeps state per process (the adapter
+    /// client: one adapter program per process) overrides it.
+    async fn invoke_as(&self, process: u64, key: &str, op: &ClientOp) -> Completion {
+        let _ = process;
+        self.invoke(key, op).await
+    }
+
     /// Whether this node believes it leads. The default (for leaderless targets) is
     /// [`Role::Unknown`]; targets with a leader override it and say so with
     /// [`Target::has_leader`].
@@ -221,16 +338,11 @@ pub enum TargetError {
 /// A system under test.
 pub trait Target: Send + Sync + fmt::Debug {
     /// The target's name (`raft-register`).
-    fn name(&self) -> &'static str;
-    /// The file name of the program the nodes run (found by the harness; bind-mounted
-    /// into each node).
-    fn binary_name(&self) -> &'static str;
-    /// Where the program is installed on the host when it is not one of faultline's own
-    /// (`/usr/bin/etcd` from a distribution package); `None` (the default) means "next to
-    /// the `faultline` executable".
-    fn system_binary(&self) -> Option<&'static str> {
-        None
-    }
+    fn name(&self) -> &str;
+    /// What the target is, in one line (for `faultline targets`).
+    fn description(&self) -> &str;
+    /// The program the nodes run.
+    fn program(&self) -> Program;
     /// Whether the nemesis's clock faults (libfaketime) reach the node's program: `Err`
     /// with the reason when they do not (a program that reads time through the vDSO
     /// instead of libc). The harness also checks that the binary is dynamically linked.
@@ -242,22 +354,30 @@ pub trait Target: Send + Sync + fmt::Debug {
     fn has_leader(&self) -> bool {
         false
     }
-    /// How to build the program when it is missing, for the error message.
-    fn build_hint(&self) -> &'static str;
     /// The port every node's client API listens on.
     fn port(&self) -> u16;
-    /// The HTTP path that answers 200 once the node is ready.
-    fn ready_path(&self) -> &'static str;
+    /// How to tell that the node is ready to serve.
+    fn ready_probe(&self, ctx: &DeployContext<'_>) -> ReadyProbe;
     /// The smallest cluster the target runs on.
     fn min_nodes(&self) -> usize {
         1
     }
-    /// The node's command line (without the program).
+    /// The cluster size when the plan does not give one.
+    fn default_nodes(&self) -> usize {
+        5
+    }
+    /// The node's command line (without the program for a host binary; the container's
+    /// whole command for an image).
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String>;
+    /// The node's environment, besides the clock-fault variables the harness adds.
+    fn node_env(&self, ctx: &DeployContext<'_>) -> Vec<(String, String)> {
+        let _ = ctx;
+        Vec::new()
+    }
     /// Whether the target offers compare-and-set.
     fn offers_cas(&self) -> bool;
     /// Its planted faults.
-    fn faults(&self) -> &'static [SwitchableFault];
+    fn faults(&self) -> &[SwitchableFault];
     /// Checks target options (`--target-opt`); the default accepts none.
     fn check_options(
         &self,
@@ -275,19 +395,12 @@ pub trait Target: Send + Sync + fmt::Debug {
     }
     /// The models the target claims under these settings.
     fn claims(&self, ctx: &ClaimContext<'_>) -> Claims;
-    /// A client for the node called `node` at `addr`; `timeout` bounds every request;
-    /// `options` are the plan's target options, already accepted by
-    /// [`Target::check_options`] (etcd's `reads=serializable` changes how it reads).
-    fn client(
-        &self,
-        node: &str,
-        addr: SocketAddr,
-        timeout: Duration,
-        options: &BTreeMap<String, String>,
-    ) -> Result<Arc<dyn Client>, TargetError>;
+    /// A client for one node (see [`ClientContext`]; etcd's `reads=serializable` option
+    /// changes how it reads).
+    fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError>;
 
     /// Checks that `fault` is one of the target's planted faults.
-    fn check_fault(&self, fault: &str) -> Result<&'static SwitchableFault, TargetError> {
+    fn check_fault(&self, fault: &str) -> Result<&SwitchableFault, TargetError> {
         self.faults()
             .iter()
             .find(|f| f.name == fault)
@@ -297,55 +410,16 @@ pub trait Target: Send + Sync + fmt::Debug {
                 known: self
                     .faults()
                     .iter()
-                    .map(|f| f.name)
+                    .map(|f| f.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             })
     }
 }
 
-/// The targets this crate knows.
-pub fn all_targets() -> Vec<Arc<dyn Target>> {
-    vec![
-        Arc::new(crate::raft_register::RaftRegister),
-        Arc::new(crate::quorum_kv::QuorumKv),
-        Arc::new(crate::etcd::Etcd),
-    ]
-}
-
-/// The target called `name`.
-pub fn target_by_name(name: &str) -> Result<Arc<dyn Target>, TargetError> {
-    let all = all_targets();
-    let known = all.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
-    all.into_iter()
-        .find(|t| t.name() == name)
-        .ok_or(TargetError::Unknown {
-            name: name.to_string(),
-            known,
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_are_found_by_name_and_unknown_ones_are_listed() {
-        assert_eq!(
-            target_by_name("raft-register").map(|t| t.name()).ok(),
-            Some("raft-register")
-        );
-        assert_eq!(
-            target_by_name("quorum-kv").map(|t| t.name()).ok(),
-            Some("quorum-kv")
-        );
-        assert_eq!(target_by_name("etcd").map(|t| t.name()).ok(), Some("etcd"));
-        let err = target_by_name("zookeeper")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("raft-register, quorum-kv, etcd"), "{err}");
-    }
 
     #[test]
     fn op_arguments_follow_the_history_format() {
@@ -366,21 +440,6 @@ mod tests {
             }
             .f(),
             "cas"
-        );
-    }
-
-    #[test]
-    fn unknown_faults_are_refused_with_the_known_list() {
-        let t = target_by_name("raft-register").ok();
-        let t = t.as_deref();
-        assert!(t.is_some_and(|t| t.check_fault("stale-reads").is_ok()));
-        let err = t
-            .and_then(|t| t.check_fault("r1").err())
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("stale-reads") && err.contains("early-ack"),
-            "{err}"
         );
     }
 }

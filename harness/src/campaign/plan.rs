@@ -375,7 +375,7 @@ pub fn resolve(
             .check_fault(f)
             .map_err(|e| PlanError::Invalid(e.to_string()))?;
         if plan.nemesis.is_empty() {
-            for fam in sf.exposed_by {
+            for fam in &sf.exposed_by {
                 families.push(
                     fam.parse::<Family>()
                         .map_err(|e| PlanError::Invalid(e.to_string()))?,

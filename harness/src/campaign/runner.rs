@@ -20,10 +20,11 @@ use faultline_results::{
 };
 use faultline_targets::runtime::{
     default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
-    NodeName, NodeSpec, ReadyProbe, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
-    DEFAULT_SUBNET,
+    NodeName, NodeSpec, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT, DEFAULT_SUBNET,
 };
-use faultline_targets::{DeployContext, NemesisNode, Target};
+use faultline_targets::{
+    cluster_token, node_name, ClientContext, DeployContext, NemesisNode, Program, Target,
+};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -65,38 +66,61 @@ pub struct CampaignResult {
     pub live: Option<LiveCheck>,
 }
 
-/// Where the node program is: the plan's path, else next to the `faultline` executable
-/// (or one folder up, for test executables in `deps/`).
-pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathBuf> {
+/// Where the node program is: the plan's path (`--node-binary`), else what the target
+/// says: a host program at its path, or one of faultline's own next to the `faultline`
+/// executable (or one folder up, for test executables in `deps/`). An image target has no
+/// host program: `Ok(None)`.
+pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Option<PathBuf>> {
+    let program = target.program();
+    if let Program::Image { reference } = &program {
+        if explicit.is_some() {
+            return Err(Refused {
+                message: format!(
+                    "{} runs the image {reference}: --node-binary does not apply",
+                    target.name()
+                ),
+            }
+            .into());
+        }
+        return Ok(None);
+    }
+    let hint = match &program {
+        Program::Bundled { build_hint, .. } => build_hint.clone(),
+        Program::HostBinary { hint, .. } => hint.clone(),
+        Program::Image { .. } => String::new(),
+    };
     if let Some(p) = explicit {
         if !p.is_file() {
             return Err(Refused {
                 message: format!(
-                    "node binary {} not found (build it with `{}`)",
-                    p.display(),
-                    target.build_hint()
+                    "node binary {} not found (build it with `{hint}`)",
+                    p.display()
                 ),
             }
             .into());
         }
         return p
             .canonicalize()
+            .map(Some)
             .with_context(|| format!("cannot resolve {}", p.display()));
     }
-    if let Some(system) = target.system_binary() {
-        let p = Path::new(system);
-        if !p.is_file() {
-            return Err(Refused {
-                message: format!(
-                    "{} needs {system}, which is not installed: {} (or pass --node-binary PATH)",
-                    target.name(),
-                    target.build_hint()
-                ),
+    let file_name = match program {
+        Program::HostBinary { path, .. } => {
+            if !path.is_file() {
+                return Err(Refused {
+                    message: format!(
+                        "{} needs {}, which is not there: {hint} (or pass --node-binary PATH)",
+                        target.name(),
+                        path.display()
+                    ),
+                }
+                .into());
             }
-            .into());
+            return Ok(Some(path));
         }
-        return Ok(p.to_path_buf());
-    }
+        Program::Bundled { file_name, .. } => file_name,
+        Program::Image { .. } => return Ok(None),
+    };
     let exe = std::env::current_exe().context("cannot find the faultline executable")?;
     let mut dirs = Vec::new();
     if let Some(d) = exe.parent() {
@@ -107,16 +131,14 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<PathB
         }
     }
     for d in &dirs {
-        let p = d.join(target.binary_name());
+        let p = d.join(&file_name);
         if p.is_file() {
-            return Ok(p);
+            return Ok(Some(p));
         }
     }
     anyhow::bail!(
-        "{} not found next to {}: build it with `{}` (same target dir), or pass --node-binary PATH",
-        target.binary_name(),
+        "{file_name} not found next to {}: build it with `{hint}` (same target dir), or pass --node-binary PATH",
         exe.display(),
-        target.build_hint()
     )
 }
 
@@ -127,6 +149,7 @@ pub async fn run_campaign(
     interrupt: Arc<AtomicBool>,
 ) -> Result<CampaignResult> {
     let plan = &r.plan;
+    // `None`: the target runs an image that holds its program.
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
     // Probe first: refuse a plan this machine cannot run before starting anything.
     let caps = Capabilities::probe().await;
@@ -138,10 +161,20 @@ pub async fn run_campaign(
         .context("cannot reach Docker")?;
     let engine = docker.check().await.context("Docker is not usable")?;
     let runtime: Arc<dyn Runtime> = Arc::new(docker);
-    let image = runtime
-        .prepare_image(&ImageSpec::new(&binary))
-        .await
-        .context("cannot prepare the node image")?;
+    let image =
+        match (&binary, target.program()) {
+            (Some(binary), _) => runtime
+                .prepare_image(&ImageSpec::new(binary))
+                .await
+                .context("cannot prepare the node image")?,
+            (None, Program::Image { reference }) => runtime
+                .existing_image(&reference)
+                .await
+                .map_err(|e| Refused {
+                    message: format!("{}: {e}", target.name()),
+                })?,
+            (None, other) => anyhow::bail!("no program for {}: {other:?}", target.name()),
+        };
     let clock = r.families.contains(&faultline_nemesis::Family::Clock);
     if clock && !image.capabilities.clock_faults {
         return Err(Refused {
@@ -184,7 +217,15 @@ pub async fn run_campaign(
             DEFAULT_SUBNET.prefix(),
         )
         .context("cluster subnet")?;
-        let spec = cluster_spec(r, target.as_ref(), &run, &run_dir, &binary, subnet, &env)?;
+        let spec = cluster_spec(
+            r,
+            target.as_ref(),
+            &run,
+            &run_dir,
+            binary.as_deref(),
+            subnet,
+            &env,
+        )?;
         match Cluster::start(runtime.clone(), spec, &image).await {
             Ok(c) => break c,
             Err(RuntimeError::SubnetInUse {
@@ -305,7 +346,13 @@ pub async fn run_campaign(
             ),
         ),
         ("image".to_string(), image.reference.clone()),
-        ("node_binary".to_string(), binary.display().to_string()),
+        (
+            "node_binary".to_string(),
+            binary
+                .as_ref()
+                .map(|b| b.display().to_string())
+                .unwrap_or_else(|| format!("(in the image {})", image.reference)),
+        ),
     ]);
     let run_info = RunInfo {
         schema: RUN_SCHEMA.to_string(),
@@ -396,12 +443,13 @@ fn cluster_spec(
     target: &dyn Target,
     run: &RunId,
     run_dir: &Path,
-    binary: &Path,
+    binary: Option<&Path>,
     subnet: Subnet,
     env: &[(String, String)],
 ) -> Result<ClusterSpec> {
     let plan = &r.plan;
-    let mut spec = ClusterSpec::new(run.clone(), run_dir, binary);
+    let mut spec = ClusterSpec::new(run.clone(), run_dir, binary.unwrap_or(Path::new("/")));
+    spec.image_program = binary.is_none();
     spec.subnet = subnet;
     // Only this run's objects: other runs on the machine are left alone (`faultline clean`
     // removes leftovers of every run).
@@ -411,6 +459,8 @@ fn cluster_spec(
         .node_ips(plan.nodes)
         .context("cannot plan the node addresses")?;
     let request_timeout_ms = (r.request_timeout.as_millis() as u64).max(100);
+    // One secret per cluster (the bundled node's peer token, `{token}` in a target file).
+    let token = cluster_token();
     for (i, ip) in ips.iter().enumerate() {
         let ctx = DeployContext {
             index: i,
@@ -419,16 +469,16 @@ fn cluster_spec(
             faults: &plan.fault,
             options: &plan.target_options,
             request_timeout_ms,
+            token: &token,
         };
+        let mut node_env = target.node_env(&ctx);
+        node_env.extend(env.iter().cloned());
         spec.nodes.push(NodeSpec {
-            name: NodeName::new(&format!("n{}", i + 1)).context("node name")?,
+            name: NodeName::new(&node_name(i)).context("node name")?,
             ip: *ip,
             args: target.node_args(&ctx),
-            env: env.to_vec(),
-            ready: Some(ReadyProbe {
-                port: target.port(),
-                path: target.ready_path().to_string(),
-            }),
+            env: node_env,
+            ready: Some(target.ready_probe(&ctx)),
         });
     }
     Ok(spec)
@@ -467,12 +517,13 @@ async fn run_phases(
         ));
         names.push(node.name().to_string());
         let addr = std::net::SocketAddr::from((node.ip(), target.port()));
-        clients.push(target.client(
-            node.name().as_str(),
+        clients.push(target.client(&ClientContext {
+            node: node.name().as_str(),
             addr,
-            r.request_timeout,
-            &plan.target_options,
-        )?);
+            timeout: r.request_timeout,
+            options: &plan.target_options,
+            log_dir: &run_dir.join("logs"),
+        })?);
     }
     let mut nemesis = Nemesis::new(nodes, caps)?;
     nemesis

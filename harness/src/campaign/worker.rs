@@ -148,7 +148,7 @@ pub async fn perform(
         node: None,
         error: None,
     });
-    let done = client.invoke(http_key, op).await;
+    let done = client.invoke_as(process, http_key, op).await;
     recorder.record(Entry {
         process: Process::Client(process),
         kind: event_type(done.kind),

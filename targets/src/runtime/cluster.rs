@@ -14,7 +14,7 @@ use futures_util::future::join_all;
 
 use super::clock::{write_offset, NO_OFFSET};
 use super::names::{CleanScope, NodeName, NodeRef, RunId};
-use super::probe::wait_http_ok;
+use super::probe::{describe, wait_ready};
 use super::spec::{ClusterSpec, NodeDirs, PreparedImage, ReadyProbe, NODES_MARKER};
 use super::state::{NodeFacts, NodeStatus};
 use super::{CleanReport, Runtime, RuntimeError};
@@ -71,7 +71,8 @@ impl Node {
     pub fn ready_addr(&self) -> Option<SocketAddr> {
         self.ready
             .as_ref()
-            .map(|p| SocketAddr::from((self.ip, p.port)))
+            .and_then(ReadyProbe::port)
+            .map(|port| SocketAddr::from((self.ip, port)))
     }
 
     /// Current state, host pid and netns path (`/proc/<pid>/ns/net`).
@@ -135,10 +136,10 @@ impl Node {
     /// A node without probe is ready at once. On time-out the error names the
     /// node and shows its last log lines.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<Duration, RuntimeError> {
-        let (Some(addr), Some(probe)) = (self.ready_addr(), self.ready.as_ref()) else {
+        let Some(probe) = self.ready.as_ref() else {
             return Ok(Duration::ZERO);
         };
-        match wait_http_ok(addr, &probe.path, timeout, PROBE_INTERVAL).await {
+        match wait_ready(self.ip, probe, timeout, PROBE_INTERVAL).await {
             Ok(took) => Ok(took),
             Err(last_error) => {
                 let log_tail = match self.logs(Some(LOG_TAIL_LINES)).await {
@@ -151,7 +152,7 @@ impl Node {
                 };
                 Err(RuntimeError::NotReady {
                     node: self.node.name.to_string(),
-                    url: format!("http://{addr}{}", probe.path),
+                    url: describe(self.ip, probe),
                     waited: timeout,
                     last_error: format!("{last_error}; node is {status}"),
                     log_tail,

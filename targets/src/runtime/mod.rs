@@ -51,7 +51,10 @@ pub use names::{
     LABEL_RUN,
 };
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
-pub use probe::{http_get, parse_response, request_bytes, wait_http_ok, HttpResponse, ProbeError};
+pub use probe::{
+    describe, http_get, parse_response, probe_once, request_bytes, wait_http_ok, wait_ready,
+    HttpResponse, ProbeError,
+};
 pub use rootfs::{
     content_tag, load_plan, rootfs_plan, write_tar, LoadedEntry, RootfsEntry, BINARY_DIR,
     CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
@@ -120,6 +123,10 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// Builds the node base image for `spec`, or reuses the one with the same
     /// content.
     async fn prepare_image(&self, spec: &ImageSpec) -> Result<PreparedImage, RuntimeError>;
+
+    /// An image the engine already has (`mydb:1.4`), used as it is for a cluster whose
+    /// [`ClusterSpec::image_program`] is set. Nothing is pulled or built.
+    async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError>;
 
     /// Creates the network and the nodes of `spec` from `image` and starts
     /// them (no readiness wait; [`Cluster::start`] does that). The node dirs

@@ -1,9 +1,12 @@
-//! A minimal HTTP/1.0 GET client over tokio, enough to probe a node's
-//! readiness URL (`/health` = 200) and to read small answers in tests. The
+//! Readiness probes (an HTTP path, a TCP port, or a host command) and a minimal HTTP/1.0
+//! GET client over tokio, enough to probe a node's readiness URL (`/health` = 200) and to
+//! read small answers in tests. The
 //! request text and the response parsing are pure functions.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+
+use super::spec::ReadyProbe;
 
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,6 +114,83 @@ pub async fn wait_http_ok(
             Ok(r) if r.status == 200 => return Ok(start.elapsed()),
             Ok(r) => last = format!("HTTP {} {}", r.status, r.body.trim()),
             Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// What `probe` asks of the node at `ip`, for messages (`http://10.0.0.11:7001/health`).
+pub fn describe(ip: Ipv4Addr, probe: &ReadyProbe) -> String {
+    match probe {
+        ReadyProbe::Http { port, path } => format!("http://{ip}:{port}{path}"),
+        ReadyProbe::Tcp { port } => format!("tcp://{ip}:{port}"),
+        ReadyProbe::Command { argv } => format!("command {}", argv.join(" ")),
+    }
+}
+
+/// One attempt of `probe` against the node at `ip`, bounded by `timeout`: `Ok` when ready,
+/// else what was seen.
+pub async fn probe_once(ip: Ipv4Addr, probe: &ReadyProbe, timeout: Duration) -> Result<(), String> {
+    match probe {
+        ReadyProbe::Http { port, path } => {
+            match http_get(SocketAddr::from((ip, *port)), path, timeout).await {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(format!("HTTP {} {}", r.status, r.body.trim())),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        ReadyProbe::Tcp { port } => {
+            match tokio::time::timeout(timeout, TcpStream::connect((ip, *port))).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(ProbeError::Timeout(timeout).to_string()),
+            }
+        }
+        ReadyProbe::Command { argv } => {
+            let Some((program, args)) = argv.split_first() else {
+                return Err("empty readiness command".to_string());
+            };
+            let child = tokio::process::Command::new(program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(timeout, child).await {
+                Ok(Ok(out)) if out.status.success() => Ok(()),
+                Ok(Ok(out)) => {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    let err: String = err.trim().chars().take(200).collect();
+                    Err(format!("{program} exited with {}: {err}", out.status))
+                }
+                Ok(Err(e)) => Err(format!("cannot run {program}: {e}")),
+                Err(_) => Err(ProbeError::Timeout(timeout).to_string()),
+            }
+        }
+    }
+}
+
+/// Polls `probe` on the node at `ip` every `interval` until it succeeds, or until
+/// `timeout` has passed. Returns how long it took, or the last failure (as text).
+pub async fn wait_ready(
+    ip: Ipv4Addr,
+    probe: &ReadyProbe,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut last = String::from("never probed");
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(last);
+        }
+        let attempt = (deadline - now).min(Duration::from_secs(2));
+        match probe_once(ip, probe, attempt).await {
+            Ok(()) => return Ok(start.elapsed()),
+            Err(e) => last = e,
         }
         tokio::time::sleep(interval).await;
     }

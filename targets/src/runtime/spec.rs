@@ -64,21 +64,42 @@ pub struct PreparedImage {
     pub capabilities: Capabilities,
 }
 
-/// How to tell that a node is ready: `GET http://<ip>:<port><path>` answers 200.
+/// How to tell that a node is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadyProbe {
-    /// The TCP port.
-    pub port: u16,
-    /// The path, for example `/health`.
-    pub path: String,
+pub enum ReadyProbe {
+    /// `GET http://<ip>:<port><path>` answers 200.
+    Http {
+        /// The TCP port.
+        port: u16,
+        /// The path, for example `/health`.
+        path: String,
+    },
+    /// A TCP connection to `<ip>:<port>` opens.
+    Tcp {
+        /// The TCP port.
+        port: u16,
+    },
+    /// A command run on the host exits 0 (its arguments already name the node).
+    Command {
+        /// The program and its arguments.
+        argv: Vec<String>,
+    },
 }
 
 impl ReadyProbe {
     /// `GET /health` on `port`.
     pub fn health(port: u16) -> Self {
-        ReadyProbe {
+        ReadyProbe::Http {
             port,
             path: "/health".to_string(),
+        }
+    }
+
+    /// The port the probe connects to, if it connects to the node.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            ReadyProbe::Http { port, .. } | ReadyProbe::Tcp { port } => Some(*port),
+            ReadyProbe::Command { .. } => None,
         }
     }
 }
@@ -103,7 +124,8 @@ impl NodeSpec {
     pub fn ready_addr(&self) -> Option<SocketAddr> {
         self.ready
             .as_ref()
-            .map(|p| SocketAddr::from((self.ip, p.port)))
+            .and_then(ReadyProbe::port)
+            .map(|port| SocketAddr::from((self.ip, port)))
     }
 }
 
@@ -120,8 +142,12 @@ pub struct ClusterSpec {
     /// host still reaches the nodes through the bridge).
     pub internal: bool,
     /// The node binary, bind-mounted read-only at `/usr/local/bin/<file name>`
-    /// and run with each node's arguments.
+    /// and run with each node's arguments. Unused when [`ClusterSpec::image_program`].
     pub binary: PathBuf,
+    /// The image holds the program: nothing is bind-mounted but the data and clock
+    /// folders, and each node's arguments are the container's command (after the image's
+    /// entrypoint, if it has one).
+    pub image_program: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// How long every node has to become ready.
@@ -140,6 +166,7 @@ impl ClusterSpec {
             subnet: DEFAULT_SUBNET,
             internal: true,
             binary: binary.into(),
+            image_program: false,
             nodes: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             leftovers: CleanScope::All,
@@ -172,15 +199,22 @@ impl ClusterSpec {
         if !self.run_dir.is_absolute() {
             return Err(SpecError::RelativePath(self.run_dir.clone()));
         }
-        if !self.binary.is_absolute() {
+        if !self.image_program && !self.binary.is_absolute() {
             return Err(SpecError::RelativePath(self.binary.clone()));
         }
-        for path in [&self.run_dir, &self.binary] {
+        let mounted: &[&PathBuf] = if self.image_program {
+            &[&self.run_dir]
+        } else {
+            &[&self.run_dir, &self.binary]
+        };
+        for path in mounted {
             if path.to_string_lossy().contains(':') {
-                return Err(SpecError::ColonInPath(path.clone()));
+                return Err(SpecError::ColonInPath(path.to_path_buf()));
             }
         }
-        self.binary_mount()?;
+        if !self.image_program {
+            self.binary_mount()?;
+        }
         if self.nodes.is_empty() {
             return Err(SpecError::NoNodes);
         }

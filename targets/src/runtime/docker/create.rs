@@ -47,14 +47,21 @@ pub(crate) fn container_body(
     node: &NodeSpec,
     image: &str,
 ) -> Result<ContainerCreateBody, SpecError> {
-    let mount = spec.binary_mount()?;
     let dirs = spec.node_dirs(&node.name);
     let network = network_name(&spec.run);
-    let binds = vec![
-        format!("{}:{mount}:ro", spec.binary.display()),
+    let mut binds = vec![
         format!("{}:{DATA_MOUNT}", dirs.data.display()),
         format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()),
     ];
+    // A host program is bind-mounted and is the entrypoint; an image's own program runs
+    // as the image says.
+    let entrypoint = if spec.image_program {
+        None
+    } else {
+        let mount = spec.binary_mount()?;
+        binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+        Some(vec![mount])
+    };
     let endpoint = EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
             ipv4_address: Some(node.ip.to_string()),
@@ -65,7 +72,7 @@ pub(crate) fn container_body(
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         hostname: Some(node.name.to_string()),
-        entrypoint: Some(vec![mount]),
+        entrypoint,
         cmd: Some(node.args.clone()),
         env: Some(node.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         working_dir: Some(DATA_MOUNT.to_string()),
@@ -247,6 +254,23 @@ mod tests {
             labels.get("faultline.nodes-dir").map(String::as_str),
             Some("/runs/t7/nodes")
         );
+    }
+
+    #[test]
+    fn an_image_program_is_not_mounted_and_keeps_the_image_entrypoint() {
+        let mut s = spec();
+        s.image_program = true;
+        s.binary = "relative-is-fine".into();
+        assert_eq!(s.validate(), Ok(()));
+        let body = container_body(&s, &s.nodes[0], "mydb:1").unwrap();
+        assert_eq!(body.entrypoint, None);
+        assert_eq!(
+            body.cmd,
+            Some(vec!["raft-register".into(), "--id".into(), "1".into()])
+        );
+        let binds = body.host_config.and_then(|h| h.binds).unwrap_or_default();
+        assert_eq!(binds.len(), 2, "{binds:?}");
+        assert!(binds.iter().all(|b| !b.contains("faultline-node")));
     }
 
     #[test]

@@ -143,6 +143,31 @@ pub(crate) async fn prepare_image(
     })
 }
 
+/// An image the engine already has, used as it is: checked to exist, nothing built.
+/// Clock faults are off (the image is not known to hold libfaketime).
+pub(crate) async fn existing_image(
+    docker: &Docker,
+    reference: &str,
+) -> Result<PreparedImage, RuntimeError> {
+    docker.inspect_image(reference).await.map_err(|e| {
+        RuntimeError::engine(
+            format!("inspect image {reference} (build or load it first: nothing is pulled)"),
+            e,
+        )
+    })?;
+    Ok(PreparedImage {
+        reference: reference.to_string(),
+        reused: true,
+        libraries: Vec::new(),
+        capabilities: Capabilities {
+            clock_faults: false,
+            clock_faults_unavailable: Some(format!(
+                "{reference} is used as it is: faultline does not add libfaketime to it"
+            )),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,6 +158,10 @@ impl Runtime for DockerRuntime {
         image::prepare_image(&self.docker, spec).await
     }
 
+    async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError> {
+        image::existing_image(&self.docker, reference).await
+    }
+
     async fn create_cluster(
         &self,
         spec: &ClusterSpec,
