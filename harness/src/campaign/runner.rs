@@ -186,7 +186,7 @@ pub async fn run_campaign(
             Ok(c) => break c,
             Err(RuntimeError::SubnetInUse {
                 subnet, network, ..
-            }) if attempt < 8 => {
+            }) if attempt < 32 => {
                 tracing::info!("subnet {subnet} is used by {network}; trying the next one");
                 attempt += 1;
             }

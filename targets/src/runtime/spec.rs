@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::names::{CleanScope, NodeName, RunId};
+use super::names::{CleanScope, HarnessId, NodeName, RunId};
 use super::net::{Subnet, DEFAULT_SUBNET};
 use super::rootfs::{BINARY_DIR, FAKETIME_LIB};
 
@@ -128,11 +128,15 @@ pub struct ClusterSpec {
     pub ready_timeout: Duration,
     /// Which leftovers to remove before starting.
     pub leftovers: CleanScope,
+    /// The harness process that owns the run (recorded in every label, so that
+    /// `faultline clean` leaves a live run alone).
+    pub harness: HarnessId,
 }
 
 impl ClusterSpec {
     /// A spec with the defaults: subnet [`DEFAULT_SUBNET`], internal network,
-    /// 20 s readiness timeout, every faultline leftover removed first.
+    /// 20 s readiness timeout, the leftovers of runs whose harness is gone removed
+    /// first, owned by this process.
     pub fn new(run: RunId, run_dir: impl Into<PathBuf>, binary: impl Into<PathBuf>) -> Self {
         ClusterSpec {
             run,
@@ -142,7 +146,8 @@ impl ClusterSpec {
             binary: binary.into(),
             nodes: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
-            leftovers: CleanScope::All,
+            leftovers: CleanScope::orphans(),
+            harness: HarnessId::current(),
         }
     }
 
@@ -295,7 +300,8 @@ mod tests {
         let s = spec();
         assert_eq!(s.subnet.to_string(), "10.217.93.0/24");
         assert!(s.internal);
-        assert_eq!(s.leftovers, CleanScope::All);
+        assert_eq!(s.leftovers, CleanScope::orphans());
+        assert_eq!(s.harness, HarnessId::current());
         assert_eq!(
             s.binary_mount(),
             Ok("/usr/local/bin/faultline-node".to_string())

@@ -144,7 +144,7 @@ pub(crate) async fn clean(
         }
     }
 
-    if *scope == CleanScope::All {
+    if matches!(scope, CleanScope::All | CleanScope::Orphans { .. }) {
         remove_dangling_images(docker, &mut report).await?;
     }
 

@@ -33,7 +33,7 @@ pub(crate) fn network_body(spec: &ClusterSpec) -> NetworkCreateRequest {
             }]),
             ..Default::default()
         }),
-        labels: Some(network_labels(&spec.run)),
+        labels: Some(network_labels(&spec.run, &spec.harness)),
         ..Default::default()
     }
 }
@@ -73,6 +73,7 @@ pub(crate) fn container_body(
             &spec.run,
             &node.name,
             &spec.nodes_dir().display().to_string(),
+            &spec.harness,
         )),
         host_config: Some(HostConfig {
             binds: Some(binds),
