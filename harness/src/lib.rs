@@ -4,7 +4,8 @@
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
-//! - [`clean_cmd`]: `faultline clean`, removing leftovers;
+//! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
+//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`gen_cmd`]: `faultline gen`, seeded synthetic histories;
 //! - [`reporting`]: verdicts into `verdict.json` and the reports;
@@ -16,6 +17,7 @@
 
 #[macro_use]
 pub mod out;
+pub mod agent_cmd;
 pub mod args;
 pub mod campaign;
 pub mod check;

@@ -1,7 +1,9 @@
 //! The `faultline` command line: a thin layer over the library crates.
 
 use clap::{Parser, Subcommand};
-use faultline::{check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd};
+use faultline::{
+    agent_cmd, check, clean_cmd, errln, exit, gen_cmd, report_cmd, test_cmd, verify_cmd,
+};
 use std::process::ExitCode;
 
 /// faultline: a Jepsen-style consistency testing harness.
@@ -23,8 +25,10 @@ enum Command {
     Test(Box<test_cmd::TestArgs>),
     /// Run several campaigns and report which models held throughout.
     Verify(Box<verify_cmd::VerifyArgs>),
-    /// Remove every leftover container, network and node folder of faultline runs.
+    /// Remove the containers, networks and node folders of runs whose harness is gone.
     Clean(clean_cmd::CleanArgs),
+    /// Run as a node's entry point: supervise its program and carry out its faults.
+    Agent(agent_cmd::AgentArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
     Report(report_cmd::ReportArgs),
     /// Write a seeded synthetic history (for benchmarks and experiments).
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test_cmd::run(*args),
         Command::Verify(args) => verify_cmd::run(*args),
         Command::Clean(args) => clean_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
     };

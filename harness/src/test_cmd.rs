@@ -84,6 +84,10 @@ pub struct TestArgs {
     /// The node program (default: faultline-node next to this executable).
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
+    /// Where faults come from: agent (a node agent in each node, no root needed) or host
+    /// (nsenter from the host, as root). [default: agent]
+    #[arg(long, value_enum)]
+    pub faults: Option<crate::campaign::plan::FaultPath>,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -123,6 +127,9 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
     }
     if args.node_binary.is_some() {
         p.node_binary = args.node_binary.clone();
+    }
+    if let Some(f) = args.faults {
+        p.faults = f;
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();

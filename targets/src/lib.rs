@@ -119,6 +119,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod agent;
 pub mod client;
 pub mod etcd;
 pub mod quorum_kv;

@@ -79,7 +79,7 @@ fn cluster_token(ips: &[Ipv4Addr], index: usize) -> String {
 
 /// 32 random bytes as 64 hex digits: from the kernel's random source, or (should it be
 /// unreadable) a SHA-256 of per-process random hasher keys, the time and a counter.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use std::io::Read;
     let mut bytes = [0u8; 32];
     let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));

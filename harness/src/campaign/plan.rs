@@ -55,6 +55,29 @@ pub struct Plan {
     pub target_options: BTreeMap<String, String>,
     /// The node binary (default: next to the `faultline` executable).
     pub node_binary: Option<PathBuf>,
+    /// Where faults are carried out from: `agent` (a node agent inside each node; no
+    /// host root) or `host` (nsenter into each node's namespace; root).
+    pub faults: FaultPath,
+}
+
+/// Where faults are carried out from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultPath {
+    /// A node agent (`faultline agent`) in each node, over the network.
+    #[default]
+    Agent,
+    /// From the host: nsenter into each node's namespace (needs root).
+    Host,
+}
+
+impl std::fmt::Display for FaultPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultPath::Agent => "agent",
+            FaultPath::Host => "host",
+        })
+    }
 }
 
 impl Default for Plan {
@@ -81,6 +104,7 @@ impl Default for Plan {
             check_time_limit: 120.0,
             target_options: BTreeMap::new(),
             node_binary: None,
+            faults: FaultPath::default(),
         }
     }
 }
@@ -485,6 +509,9 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     for (k, v) in &p.target_options {
         c.push_str(&format!(" --target-opt {k}={v}"));
+    }
+    if p.faults != d.faults {
+        c.push_str(&format!(" --faults {}", p.faults));
     }
     c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
     c

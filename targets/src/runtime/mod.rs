@@ -54,12 +54,14 @@ pub use names::{
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
 pub use probe::{http_get, wait_http_ok, HttpResponse, ProbeError};
 pub use rootfs::{
-    content_tag, load_plan, rootfs_plan, write_tar, LoadedEntry, RootfsEntry, BINARY_DIR,
-    CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
+    content_tag, load_plan, rootfs_plan, rootfs_plan_with, write_tar, LoadedEntry, RootfsEntry,
+    AGENT_MOUNT, AGENT_PATH, AGENT_TOOLS, BINARY_DIR, CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
+    XTABLES_DIR,
 };
 pub use spec::{
-    node_dirs, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec, PreparedImage, ReadyProbe,
-    SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT, NODES_DIR, NODES_MARKER,
+    node_dirs, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec, PreparedImage,
+    ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT, NODES_DIR,
+    NODES_MARKER,
 };
 pub use state::{plan_step, Action, NodeFacts, NodeState, NodeStatus, Step};
 

@@ -28,6 +28,9 @@ pub struct ImageSpec {
     pub faketime_lib: Option<PathBuf>,
     /// Repository of the image; the tag is the content hash.
     pub repository: String,
+    /// The node agent (the `faultline` binary): its libraries and the fault tools
+    /// ([`super::rootfs::AGENT_TOOLS`], the iptables extensions) go into the image.
+    pub agent: Option<PathBuf>,
 }
 
 impl ImageSpec {
@@ -38,6 +41,7 @@ impl ImageSpec {
             binary: binary.into(),
             faketime_lib: Some(PathBuf::from(FAKETIME_LIB)),
             repository: DEFAULT_IMAGE_REPOSITORY.to_string(),
+            agent: None,
         }
     }
 }
@@ -107,6 +111,22 @@ impl NodeSpec {
     }
 }
 
+/// How the nodes of a cluster run under a node agent (`faultline agent`), which
+/// supervises each node's program and carries out its faults from inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The `faultline` binary on the host, bind-mounted read-only at
+    /// [`super::rootfs::AGENT_MOUNT`] as every node's entry point.
+    pub binary: PathBuf,
+    /// The run's token: every control request must carry it.
+    pub token: String,
+    /// The port the agents listen on.
+    pub port: u16,
+    /// The uid and gid the node's program runs as (the harness's user, so that the
+    /// files it writes in the run folder stay that user's); `None`: root.
+    pub child_user: Option<(u32, u32)>,
+}
+
 /// The whole cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
@@ -131,6 +151,9 @@ pub struct ClusterSpec {
     /// The harness process that owns the run (recorded in every label, so that
     /// `faultline clean` leaves a live run alone).
     pub harness: HarnessId,
+    /// Run every node under a node agent; `None`: the node's program is the entry point
+    /// and faults come from the host.
+    pub agent: Option<AgentSpec>,
 }
 
 impl ClusterSpec {
@@ -148,6 +171,7 @@ impl ClusterSpec {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             leftovers: CleanScope::orphans(),
             harness: HarnessId::current(),
+            agent: None,
         }
     }
 

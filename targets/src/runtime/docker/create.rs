@@ -11,9 +11,10 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, ListNetworksOptio
 use bollard::Docker;
 use futures_util::future::try_join_all;
 
+use crate::agent::TOKEN_ENV;
 use crate::runtime::names::{container_labels, container_name, network_labels, network_name};
 use crate::runtime::net::find_overlap;
-use crate::runtime::rootfs::{CLOCK_MOUNT, DATA_MOUNT};
+use crate::runtime::rootfs::{AGENT_MOUNT, AGENT_PATH, CLOCK_MOUNT, DATA_MOUNT};
 use crate::runtime::spec::{ClusterSpec, NodeSpec, PreparedImage, SpecError};
 use crate::runtime::RuntimeError;
 
@@ -50,11 +51,53 @@ pub(crate) fn container_body(
     let mount = spec.binary_mount()?;
     let dirs = spec.node_dirs(&node.name);
     let network = network_name(&spec.run);
-    let binds = vec![
+    let node_env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut binds = vec![
         format!("{}:{mount}:ro", spec.binary.display()),
         format!("{}:{DATA_MOUNT}", dirs.data.display()),
-        format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()),
     ];
+    // Without an agent: the node's program is the entry point. With one: the agent is,
+    // runs the program as its child (with the node's environment; the agent itself is
+    // never under libfaketime), writes the clock file itself and changes the node's
+    // packet rules (NET_ADMIN in the node, nothing on the host).
+    let (entrypoint, cmd, env, cap_add) = match &spec.agent {
+        None => {
+            binds.push(format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()));
+            (vec![mount], node.args.clone(), node_env, None)
+        }
+        Some(agent) => {
+            binds.push(format!("{}:{CLOCK_MOUNT}", dirs.clock.display()));
+            binds.push(format!("{}:{AGENT_MOUNT}:ro", agent.binary.display()));
+            let mut cmd = vec![
+                "agent".to_string(),
+                "--listen".to_string(),
+                format!("0.0.0.0:{}", agent.port),
+                "--ip".to_string(),
+                node.ip.to_string(),
+                "--clock-dir".to_string(),
+                CLOCK_MOUNT.to_string(),
+            ];
+            if let Some((uid, gid)) = agent.child_user {
+                cmd.extend(["--user".to_string(), format!("{uid}:{gid}")]);
+            }
+            for e in node_env {
+                cmd.extend(["--env".to_string(), e]);
+            }
+            cmd.push("--".to_string());
+            cmd.push(mount);
+            cmd.extend(node.args.iter().cloned());
+            let env = vec![
+                format!("{TOKEN_ENV}={}", agent.token),
+                format!("PATH={AGENT_PATH}"),
+            ];
+            (
+                vec![AGENT_MOUNT.to_string()],
+                cmd,
+                env,
+                Some(vec!["NET_ADMIN".to_string()]),
+            )
+        }
+    };
     let endpoint = EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
             ipv4_address: Some(node.ip.to_string()),
@@ -65,9 +108,9 @@ pub(crate) fn container_body(
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
         hostname: Some(node.name.to_string()),
-        entrypoint: Some(vec![mount]),
-        cmd: Some(node.args.clone()),
-        env: Some(node.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        entrypoint: Some(entrypoint),
+        cmd: Some(cmd),
+        env: Some(env),
         working_dir: Some(DATA_MOUNT.to_string()),
         labels: Some(container_labels(
             &spec.run,
@@ -77,6 +120,7 @@ pub(crate) fn container_body(
         )),
         host_config: Some(HostConfig {
             binds: Some(binds),
+            cap_add,
             network_mode: Some(network.clone()),
             ..Default::default()
         }),
