@@ -47,9 +47,9 @@ pub use error::{BoxError, RuntimeError};
 pub use ldd::{library_union, parse_ldd, run_ldd, LddError, LddReport, RunLddError};
 pub use names::{
     container_labels, container_name, harness_alive, in_scope, in_scope_with, label_filters,
-    network_labels, network_name, parse_stat_start, process_start, this_host, CleanScope,
-    HarnessId, NameError, NodeName, NodeRef, RunId, LABEL_FAULTLINE, LABEL_HARNESS, LABEL_NODE,
-    LABEL_NODES_DIR, LABEL_RUN,
+    live_runs, network_labels, network_name, parse_stat_start, process_start, this_host,
+    CleanScope, HarnessId, NameError, NodeName, NodeRef, RunId, LABEL_FAULTLINE, LABEL_HARNESS,
+    LABEL_NODE, LABEL_NODES_DIR, LABEL_RUN,
 };
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
 pub use probe::{http_get, wait_http_ok, HttpResponse, ProbeError};

@@ -292,8 +292,9 @@ pub enum CleanScope {
     /// Only the objects of one run.
     Run(RunId),
     /// The objects of runs whose harness is gone: its process no longer runs on this
-    /// host (`host`), or the object has no [`LABEL_HARNESS`] (made by an older
-    /// faultline). Runs of live harnesses, and of harnesses on other hosts, stay.
+    /// host (`host`). A run made by an older faultline (no [`LABEL_HARNESS`]) counts as
+    /// gone only when none of its containers runs ([`live_runs`]). Runs of live
+    /// harnesses, and of harnesses on other hosts, stay.
     Orphans {
         /// This host's name ([`this_host`]).
         host: String,
@@ -336,6 +337,26 @@ pub fn in_scope_with(
             Some(label) => HarnessId::parse(label).is_none_or(|id| !alive(&id)),
         },
     }
+}
+
+/// The runs that must be kept by an orphan clean-up, given every faultline container as
+/// (labels, whether it is running): a run with a container whose harness is `alive`, or
+/// with a running container that names no harness (made by an older faultline, whose
+/// harness cannot be checked).
+pub fn live_runs(
+    containers: &[(HashMap<String, String>, bool)],
+    alive: impl Fn(&HarnessId) -> bool,
+) -> std::collections::BTreeSet<String> {
+    containers
+        .iter()
+        .filter(|(labels, running)| {
+            match labels.get(LABEL_HARNESS).and_then(|l| HarnessId::parse(l)) {
+                Some(id) => alive(&id),
+                None => *running,
+            }
+        })
+        .filter_map(|(labels, _)| labels.get(LABEL_RUN).cloned())
+        .collect()
 }
 
 /// [`in_scope_with`] with the real liveness test on this host.
@@ -495,6 +516,29 @@ mod tests {
         };
         assert!(!harness_alive(&gone, &me.host));
         assert!(harness_alive(&gone, "another-host"));
+    }
+
+    #[test]
+    fn unlabelled_runs_are_kept_while_a_container_runs() {
+        let old = |run: &str| {
+            HashMap::from([
+                ("faultline".to_string(), "1".to_string()),
+                ("faultline.run".to_string(), run.to_string()),
+            ])
+        };
+        let dead = HarnessId {
+            host: "h".into(),
+            pid: 2,
+            start: 2,
+        };
+        let r = RunId::new("r3").unwrap();
+        let containers = vec![
+            (old("r1"), true),
+            (old("r2"), false),
+            (network_labels(&r, &dead), true),
+        ];
+        let live = live_runs(&containers, |id| id.pid == 1);
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), vec!["r1".to_string()]);
     }
 
     #[test]
