@@ -2,7 +2,8 @@
 //! with `faultline-testnode` as its child, and the nemesis reaches it only over the
 //! network. Partitions block exactly the grudge's paths (each node asked to reach the
 //! others through its `/peer` route) while the harness still reaches every agent and node;
-//! a delay holds a node's packets; a clock bump moves the node's `/time`; kill, start,
+//! 100 % loss never cuts the control channel; a delay holds a node's packets; a rate limit
+//! goes on and off; a clock bump moves the node's `/time`; kill, start,
 //! pause and resume act on the child; and the host's own nft and iptables rules are the
 //! same during the faults as before them (nothing is installed on the host).
 //!
@@ -403,6 +404,30 @@ async fn every_fault_family_works_through_the_agents_and_the_host_is_untouched()
         gaps.push(gap);
         let healed = peer_ms(&cluster, "n2", "n3", 5).await;
         assert!(healed[healed.len() / 2] < 100.0, "{healed:?}");
+    }
+
+    // Rate: tbf on n3's interface, then lifted; the agent still answers meanwhile.
+    if caps.check(&[Family::Rate]).is_ok() {
+        let (gap, mech) = timed(
+            &mut nem,
+            Fault::Rate {
+                nodes: vec!["n3".into()],
+                kbit: 400,
+            },
+        )
+        .await;
+        gaps.push(gap);
+        assert_eq!(mech, Mechanism::Tbf);
+        agents[2]
+            .status()
+            .await
+            .expect("n3's agent under a rate limit");
+        assert!(
+            reaches(&cluster, "n2", "n3").await,
+            "a rate limit is no partition"
+        );
+        let (gap, _) = timed(&mut nem, Fault::PacketHeal(vec!["n3".into()])).await;
+        gaps.push(gap);
     }
 
     // Clock: +1 h on n1, seen within a few seconds, then reset.
