@@ -1,10 +1,11 @@
-//! `faultline clean`: remove every labelled leftover of faultline runs (containers,
-//! networks, volumes, untagged base images, node folders).
+//! `faultline clean`: remove the labelled leftovers of faultline runs whose harness is
+//! gone (containers, networks, volumes, untagged base images, node folders); `--run ID`
+//! removes one run, `--force` every run, live ones included.
 
 use crate::exit;
 use anyhow::{Context, Result};
 use clap::Args;
-use faultline_targets::runtime::{CleanScope, DockerConfig, DockerRuntime, Runtime};
+use faultline_targets::runtime::{CleanScope, DockerConfig, DockerRuntime, RunId, Runtime};
 
 /// Arguments of `faultline clean`.
 #[derive(Debug, Args)]
@@ -12,6 +13,13 @@ pub struct CleanArgs {
     /// Keep the node folders (data and clock dirs) of removed runs.
     #[arg(long)]
     pub keep_dirs: bool,
+    /// Remove only this run (its id, as `run_id` in run.json), even if its harness runs.
+    #[arg(long, value_name = "ID", conflicts_with = "force")]
+    pub run: Option<String>,
+    /// Remove every faultline run, including those whose harness still runs (a live
+    /// campaign on this engine fails).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `faultline clean`.
@@ -19,17 +27,37 @@ pub fn run(args: CleanArgs) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let scope = match (&args.run, args.force) {
+        (Some(id), _) => match RunId::new(id) {
+            Ok(run) => CleanScope::Run(run),
+            Err(e) => {
+                errln!("faultline clean: --run: {e}");
+                return Ok(exit::BAD_INPUT);
+            }
+        },
+        (None, true) => CleanScope::All,
+        (None, false) => CleanScope::orphans(),
+    };
     rt.block_on(async {
-        let docker = DockerRuntime::connect(DockerConfig::default())
+        let config = DockerConfig {
+            require_root: false,
+            ..DockerConfig::default()
+        };
+        let docker = DockerRuntime::connect(config)
             .await
             .context("cannot reach Docker")?;
         docker.check().await.context("Docker is not usable")?;
         let report = docker
-            .clean(&CleanScope::All, !args.keep_dirs)
+            .clean(&scope, !args.keep_dirs)
             .await
             .context("clean-up failed")?;
         if report.is_empty() {
-            outln!("nothing to remove");
+            match scope {
+                CleanScope::Orphans { .. } => outln!(
+                    "nothing to remove (runs whose harness still runs are kept; --force removes them too)"
+                ),
+                _ => outln!("nothing to remove"),
+            }
         } else {
             for (what, list) in [
                 ("container", &report.containers),

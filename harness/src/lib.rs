@@ -6,7 +6,8 @@
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
-//! - [`clean_cmd`]: `faultline clean`, removing leftovers;
+//! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
+//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
 //! - [`docs_cmd`]: `faultline completions` and `faultline man`;
@@ -21,6 +22,7 @@
 
 #[macro_use]
 pub mod out;
+pub mod agent_cmd;
 pub mod analyze_cmd;
 pub mod args;
 pub mod campaign;

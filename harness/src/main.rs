@@ -2,8 +2,8 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use faultline::{
-    analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, report_cmd, serve,
-    targets_cmd, test_cmd, verify_cmd,
+    agent_cmd, analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd,
+    report_cmd, serve, targets_cmd, test_cmd, verify_cmd,
 };
 use std::process::ExitCode;
 
@@ -31,8 +31,10 @@ enum Command {
     Targets,
     /// Target files: `faultline target check FILE` validates one without running it.
     Target(targets_cmd::TargetArgs),
-    /// Remove every leftover container, network and node folder of faultline runs.
+    /// Remove the containers, networks and node folders of runs whose harness is gone.
     Clean(clean_cmd::CleanArgs),
+    /// Run as a node's entry point: supervise its program and carry out its faults.
+    Agent(agent_cmd::AgentArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
     Report(report_cmd::ReportArgs),
     /// Check a stored run again with its target's claims; rewrite its verdict and reports.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Targets => targets_cmd::run_list(),
         Command::Target(args) => targets_cmd::run(args),
         Command::Clean(args) => clean_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),

@@ -100,6 +100,10 @@ pub struct TestArgs {
     /// Print the summary as one JSON object per campaign on stdout (instead of text).
     #[arg(long)]
     pub json: bool,
+    /// Where faults come from: agent (a node agent in each node, no root needed) or host
+    /// (nsenter from the host, as root). [default: agent]
+    #[arg(long, value_enum)]
+    pub faults: Option<crate::campaign::plan::FaultPath>,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -152,6 +156,9 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         return Err(
             "stop_on_violation needs the live check: remove live_check = false from the plan or drop --stop-on-violation".into(),
         );
+    }
+    if let Some(f) = args.faults {
+        p.faults = f;
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();
@@ -643,6 +650,8 @@ mod tests {
             fault: fault.into(),
             mechanism: Some("nft".into()),
             error: error.map(str::to_string),
+            requested_unix_ns: None,
+            confirmed_unix_ns: None,
         };
         let actions = vec![
             a("partition", None),

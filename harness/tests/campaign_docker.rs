@@ -427,3 +427,62 @@ fn campaigns_whose_output_is_closed_still_store_their_run_and_exit_with_the_verd
     }
     std::fs::remove_dir_all(&work).ok();
 }
+
+#[test]
+fn a_live_campaign_survives_faultline_clean() {
+    let Some(_slot) = campaign_slot() else {
+        return;
+    };
+    let node = node_binary();
+    let store = scratch("", "clean-live");
+    let child = faultline()
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            "20",
+            "--rate",
+            "100",
+        ])
+        .args(["--nemesis", "partition,kill", "--nemesis-interval", "3"])
+        .args(["--seed", "21", "--store"])
+        .arg(&store)
+        .arg("--node-binary")
+        .arg(&node)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while recorded_lines(&store) < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the campaign never started recording"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // `faultline clean` while it runs: its harness is alive, so its run stays.
+    let clean = faultline().arg("clean").output().expect("clean runs");
+    let cleaned = String::from_utf8_lossy(&clean.stdout).to_string();
+    assert_eq!(clean.status.code(), Some(0), "{cleaned}");
+    let out = child.wait_with_output().expect("faultline ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "clean said:\n{cleaned}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let run_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("latest").join("run.json")).expect("run.json"),
+    )
+    .expect("json");
+    let run_id = run_json["run_id"].as_str().expect("run id");
+    assert!(
+        !cleaned.contains(run_id),
+        "clean removed the live run: {cleaned}"
+    );
+    assert_eq!(run_json["final_reads"]["ok"], run_json["final_reads"]["of"]);
+    std::fs::remove_dir_all(&store).ok();
+}

@@ -560,3 +560,22 @@ fn transactional_histories_are_checked_against_isolation_models() {
     let (code, _, all) = run(&["gen", "--workload", "list-append", "--isolation", "bogus"]);
     assert_eq!(code, Some(254), "{all}");
 }
+
+#[test]
+fn without_libfaketime_an_explicit_clock_nemesis_is_refused_with_the_install_command() {
+    let dir = scratch("cli-", "nofaketime");
+    let out = faultline()
+        .current_dir(&dir)
+        .env("FAULTLINE_LIBFAKETIME", "none")
+        .args(["test", "--nemesis", "clock", "--time-limit", "1"])
+        .args(["--node-binary", "/bin/true", "--store", "store"])
+        .output()
+        .expect("faultline runs");
+    assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("apt-get install libfaketime faketime"),
+        "{}",
+        describe(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

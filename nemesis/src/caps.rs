@@ -40,6 +40,10 @@ pub struct Capabilities {
     pub nfqueue: bool,
     /// Where `libfaketime.so.1` is, if installed.
     pub libfaketime: Option<PathBuf>,
+    /// Probed by a node agent inside a node ([`crate::local::probe_here`]): faults run
+    /// from inside the nodes, so neither root nor `nsenter` is needed on the host.
+    #[serde(default)]
+    pub agent: bool,
 }
 
 /// The mechanism that delays packets.
@@ -90,6 +94,7 @@ impl Capabilities {
             tbf,
             nfqueue,
             libfaketime: find_libfaketime(),
+            agent: false,
         }
     }
 
@@ -139,10 +144,10 @@ impl Capabilities {
                 | Family::Loss
                 | Family::Delay
                 | Family::Rate => {
-                    if !self.root {
+                    if !self.root && !self.agent {
                         need(family, "root", "run faultline as root (or with sudo)");
                     }
-                    if !self.nsenter {
+                    if !self.nsenter && !self.agent {
                         need(family, "nsenter", "apt-get install util-linux");
                     }
                 }
@@ -282,6 +287,11 @@ async fn probe_kernel(tc: bool, iptables: bool) -> (bool, bool, bool) {
     (found[0], found[1], nfqueue)
 }
 
+/// [`probe_nfqueue`] in this process's own namespace (a node agent), its rule removed after.
+pub(crate) fn probe_nfqueue_here() -> Result<Duration, String> {
+    probe_nfqueue(Path::new(crate::exec::OWN_NETNS))
+}
+
 /// Delays one datagram over `lo` of the namespace at `netns` through NFQUEUE: a delayer bound
 /// to [`PROBE_QUEUE`], an iptables rule queueing UDP to the receiver's port. Returns how long
 /// the datagram took, or why it did not work.
@@ -313,6 +323,15 @@ fn probe_nfqueue(netns: &Path) -> Result<Duration, String> {
         .map_err(|e| format!("the probe datagram did not arrive: {e}"))?;
     let took = started.elapsed();
     let stats = delayer.stop().map_err(|e| e.to_string())?;
+    if crate::exec::is_own_netns(netns) {
+        // Not a throw-away namespace: take the probe's rule out again.
+        let mut delete = rules::nfqueue_probe_args(PROBE_QUEUE, port);
+        if let Some(op) = delete.iter_mut().find(|a| *a == "-A") {
+            *op = "-D".to_string();
+        }
+        run_in_netns_blocking(netns, "iptables", &delete, Duration::from_secs(10))
+            .map_err(|e| format!("removing the probe's NFQUEUE rule: {e}"))?;
+    }
     if stats.packets == 0 || took < PROBE_DELAY {
         return Err(format!(
             "the datagram was not held (it took {took:?}, the delayer saw {} packets)",
@@ -338,7 +357,24 @@ mod tests {
             tbf: true,
             nfqueue: true,
             libfaketime: Some(PathBuf::from("/usr/lib/faketime/libfaketime.so.1")),
+            agent: false,
         }
+    }
+
+    #[test]
+    fn an_agent_needs_neither_root_nor_nsenter_on_the_host() {
+        let caps = Capabilities {
+            root: false,
+            nsenter: false,
+            agent: true,
+            ..full()
+        };
+        assert!(caps.check(&Family::ALL).is_ok());
+        let host = Capabilities {
+            agent: false,
+            ..caps
+        };
+        assert!(host.check(&[Family::Partition]).is_err());
     }
 
     #[test]

@@ -62,8 +62,12 @@ pub fn faketime_env(lib: &Path, timestamp_file: &Path, cache: CacheMode) -> Vec<
 }
 
 /// The first of [`LIBFAKETIME_PATHS`] that exists; the variable `FAULTLINE_LIBFAKETIME`
-/// overrides them when it names an existing file.
+/// overrides them when it names an existing file, and `FAULTLINE_LIBFAKETIME=none` acts
+/// as if libfaketime were not installed (to try a machine without it).
 pub fn find_libfaketime() -> Option<PathBuf> {
+    if std::env::var_os("FAULTLINE_LIBFAKETIME").is_some_and(|v| v == "none") {
+        return None;
+    }
     if let Some(p) = std::env::var_os("FAULTLINE_LIBFAKETIME").map(PathBuf::from) {
         if p.is_file() {
             return Some(p);

@@ -253,9 +253,14 @@ impl Drop for Delayer {
 
 /// Enters the namespace (this thread only) and binds the queue there.
 fn enter_and_bind(netns: &File, path: &Path, queue: u16) -> Result<Queue, DelayError> {
+    // Our own namespace (a node agent): nothing to enter, and no CAP_SYS_ADMIN needed.
     // SAFETY: `netns` is an open namespace file for the duration of the call; setns only
     // changes the network namespace of the calling thread.
-    let rc = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+    let rc = if crate::exec::is_own_netns(path) {
+        0
+    } else {
+        unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) }
+    };
     if rc != 0 {
         return Err(DelayError::EnterNetns {
             path: path.to_path_buf(),
@@ -367,7 +372,11 @@ pub fn in_netns<T: Send + 'static>(
         .name("fl-netns".to_string())
         .spawn(move || {
             // SAFETY: as in `enter_and_bind`: a valid namespace fd, this thread only.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            let rc = if crate::exec::is_own_netns(&path) {
+                0
+            } else {
+                unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }
+            };
             if rc != 0 {
                 return Err(DelayError::EnterNetns {
                     path,
@@ -405,6 +414,19 @@ impl NodeDelay {
         delay: Duration,
         timeout: Duration,
     ) -> Result<NodeDelay, NemesisError> {
+        NodeDelay::install_exempt(netns, src, queue, delay, timeout, None).await
+    }
+
+    /// [`NodeDelay::install`], leaving the TCP packets sent from `exempt_sport` undelayed
+    /// (a node agent's control port).
+    pub async fn install_exempt(
+        netns: &Path,
+        src: IpAddr,
+        queue: u16,
+        delay: Duration,
+        timeout: Duration,
+        exempt_sport: Option<u16>,
+    ) -> Result<NodeDelay, NemesisError> {
         let IpAddr::V4(src) = src else {
             return Err(NemesisError::Unsupported {
                 fault: "delay",
@@ -424,7 +446,7 @@ impl NodeDelay {
             queue,
             delayer: Some(delayer),
         };
-        if let Err(e) = add_rules(netns, src, queue, timeout).await {
+        if let Err(e) = add_rules(netns, src, queue, timeout, exempt_sport).await {
             if let Err(stop) = installed.remove(timeout).await {
                 tracing::warn!("{stop}");
             }
@@ -494,8 +516,9 @@ async fn add_rules(
     src: std::net::Ipv4Addr,
     queue: u16,
     t: Duration,
+    exempt_sport: Option<u16>,
 ) -> Result<(), NemesisError> {
-    let script = rules::delay_restore_script(src, queue);
+    let script = rules::delay_restore_script_exempt(src, queue, exempt_sport);
     let restore = vec!["-w".to_string(), "--noflush".to_string()];
     run_in_netns(netns, "iptables-restore", &restore, Some(&script), t).await?;
     if run_in_netns(netns, "iptables", &jump_args("-C"), None, t)

@@ -79,8 +79,25 @@ pub async fn run(
     Ok(Output { stdout, stderr })
 }
 
+/// The path of this process's own network namespace. A mechanism handed this path (a node
+/// agent acting inside its node) runs its tools directly, without `nsenter`.
+pub const OWN_NETNS: &str = "/proc/self/ns/net";
+
+/// True when `netns` is the namespace this process is in (same device and inode as
+/// [`OWN_NETNS`]): entering it is a no-op, and needs no privilege beyond the tools' own.
+pub fn is_own_netns(netns: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if netns == Path::new(OWN_NETNS) {
+        return true;
+    }
+    match (std::fs::metadata(netns), std::fs::metadata(OWN_NETNS)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Runs `program args...` inside the network namespace at `netns`
-/// (`nsenter --net=PATH program args...`).
+/// (`nsenter --net=PATH program args...`; directly when it is our own, [`is_own_netns`]).
 pub async fn run_in_netns(
     netns: &Path,
     program: &str,
@@ -88,6 +105,9 @@ pub async fn run_in_netns(
     stdin: Option<&str>,
     timeout: Duration,
 ) -> Result<Output, NemesisError> {
+    if is_own_netns(netns) {
+        return run(program, args, stdin, timeout).await;
+    }
     let mut full = vec![format!("--net={}", netns.display()), program.to_string()];
     full.extend(args.iter().cloned());
     run("nsenter", &full, stdin, timeout).await
@@ -101,14 +121,19 @@ pub fn run_in_netns_blocking(
     args: &[String],
     timeout: Duration,
 ) -> Result<(), NemesisError> {
-    let mut full = vec![format!("--net={}", netns.display()), program.to_string()];
-    full.extend(args.iter().cloned());
-    let command = || format!("nsenter {}", full.join(" "));
+    let (tool, full) = if is_own_netns(netns) {
+        (program.to_string(), args.to_vec())
+    } else {
+        let mut full = vec![format!("--net={}", netns.display()), program.to_string()];
+        full.extend(args.iter().cloned());
+        ("nsenter".to_string(), full)
+    };
+    let command = || format!("{tool} {}", full.join(" "));
     let spawn_err = |source| NemesisError::Spawn {
-        program: "nsenter".to_string(),
+        program: tool.clone(),
         source,
     };
-    let mut child = std::process::Command::new("nsenter")
+    let mut child = std::process::Command::new(&tool)
         .args(&full)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -221,6 +246,20 @@ mod tests {
             // Entering a namespace needs root: nsenter itself fails.
             assert!(run_in_netns_blocking(netns, "true", &[], t).is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn our_own_namespace_needs_no_nsenter() {
+        let own = Path::new(OWN_NETNS);
+        assert!(is_own_netns(own));
+        let by_pid = format!("/proc/{}/ns/net", std::process::id());
+        assert!(is_own_netns(Path::new(&by_pid)));
+        assert!(!is_own_netns(Path::new("/nonexistent/ns")));
+        let out = run_in_netns(own, "echo", &args(&["hi"]), None, COMMAND_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "hi\n");
+        run_in_netns_blocking(own, "true", &[], COMMAND_TIMEOUT).unwrap();
     }
 
     #[tokio::test]

@@ -6,10 +6,12 @@
 //!   events in the history), [`grudge`] (partition topologies), [`schedule`] (seeded timed
 //!   fault lists), [`rules`] (the text fed to `nft`, `iptables`, `tc` and libfaketime) and
 //!   [`Capabilities::check`].
-//! - **Effects**: [`Nemesis`] applies faults to [`Node`]s. Partitions and packet loss go
-//!   into one nft table of our own (`inet faultline`) in each node's network namespace,
-//!   entered from the host with `nsenter --net=PATH`; iptables with a chain of our own is
-//!   the fallback. Delay uses netem where the kernel has it, else an NFQUEUE delayer
+//! - **Effects**: [`Nemesis`] applies faults to [`Node`]s, either through the node's
+//!   [`NodeAgent`] (a program inside the node that applies them with [`local::LocalNode`],
+//!   in its own namespace: no host privilege) or from the host. Partitions and packet loss
+//!   go into one nft table of our own (`inet faultline`) in each node's network namespace
+//!   (from the host: entered with `nsenter --net=PATH`); iptables with a chain of our own
+//!   is the fallback. Delay uses netem where the kernel has it, else an NFQUEUE delayer
 //!   ([`delay`]: an iptables rule queues the node's packets to a thread of ours in its
 //!   namespace that holds each one for the delay), and is refused when neither works.
 //!   Clocks are moved through each node's libfaketime timestamp file ([`clock`]). Kill,
@@ -73,6 +75,7 @@ mod error;
 pub mod exec;
 mod fault;
 pub mod grudge;
+pub mod local;
 mod nemesis;
 mod node;
 pub mod rules;
@@ -83,5 +86,5 @@ pub use error::{Missing, NemesisError, NodeError};
 pub use fault::{Family, Fault, Grudge, LeaderAim, LeaderFault, Strobe};
 pub use grudge::Topology;
 pub use nemesis::{Applied, Mechanism, Nemesis};
-pub use node::{Node, NodeFuture};
+pub use node::{unix_ns_now, ConfirmFuture, Confirmed, Node, NodeAgent, NodeFuture};
 pub use schedule::{schedule, Schedule, ScheduleConfig, TimedAction};

@@ -13,8 +13,9 @@ use crate::caps::{Capabilities, DelayBackend, NetBackend};
 use crate::clock::{write_offset, StrobeHandle};
 use crate::delay::NodeDelay;
 use crate::exec::{run_in_netns, COMMAND_TIMEOUT};
+use crate::node::unix_ns_now;
 use crate::rules::{self, NetRules, Shape};
-use crate::{Fault, Grudge, NemesisError, Node};
+use crate::{Confirmed, Fault, Grudge, NemesisError, Node, NodeAgent, Strobe};
 
 /// The mechanism that carried a fault out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +36,9 @@ pub enum Mechanism {
     Faketime,
     /// The runtime's own operation (start, kill, pause, resume).
     Runtime,
+    /// A node agent's signal to the node's program, its child (SIGKILL, a new start,
+    /// SIGSTOP, SIGCONT to its process group).
+    Process,
     /// Nothing needed doing (no rule was in force to remove or re-apply).
     None,
 }
@@ -51,6 +55,11 @@ pub struct Applied {
     /// Nodes that were down (no network namespace): their state is kept and applied when
     /// they start.
     pub deferred: Vec<String>,
+    /// When the fault was in force on every node acted on, in nanoseconds since the Unix
+    /// epoch: the latest time a node agent confirmed, or, for faults carried out from the
+    /// host, when the last command returned.
+    #[serde(default)]
+    pub confirmed_unix_ns: Option<u64>,
 }
 
 /// Applies faults to a cluster's nodes and remembers the packet and clock state.
@@ -67,6 +76,12 @@ pub struct Nemesis {
     delays: BTreeMap<String, (u32, Option<NodeDelay>)>,
     offsets: BTreeMap<String, i64>,
     strobes: BTreeMap<String, StrobeHandle>,
+    /// Delay (ms) and rate (kbit) in force on nodes with an agent (the agent holds the
+    /// mechanism; this is what to re-send).
+    agent_delay: BTreeMap<String, u32>,
+    agent_rate: BTreeMap<String, u32>,
+    /// The latest confirmation of the fault being applied.
+    confirmed: Option<u64>,
     timeout: Duration,
 }
 
@@ -102,6 +117,9 @@ impl Nemesis {
             delays: BTreeMap::new(),
             offsets: BTreeMap::new(),
             strobes: BTreeMap::new(),
+            agent_delay: BTreeMap::new(),
+            agent_rate: BTreeMap::new(),
+            confirmed: None,
             timeout: COMMAND_TIMEOUT,
         })
     }
@@ -151,8 +169,128 @@ impl Nemesis {
         Ok(())
     }
 
-    /// Applies one fault, and reports the mechanism used and the nodes acted on.
+    /// Applies one fault, and reports the mechanism used, the nodes acted on and when it
+    /// was confirmed in force.
     pub async fn apply(&mut self, fault: &Fault) -> Result<Applied, NemesisError> {
+        self.confirmed = None;
+        let mut applied = self.apply_inner(fault).await?;
+        applied.confirmed_unix_ns = Some(self.confirmed.take().unwrap_or_else(unix_ns_now));
+        Ok(applied)
+    }
+
+    /// Notes an agent's confirmation (the fault is in force once every node confirmed).
+    fn note(&mut self, c: Confirmed) -> Mechanism {
+        self.confirmed = Some(
+            self.confirmed
+                .map_or(c.in_force_unix_ns, |t| t.max(c.in_force_unix_ns)),
+        );
+        c.mechanism
+    }
+
+    /// The agent of node `n`, if it has one.
+    fn agent_of(&self, n: &str) -> Result<Option<Arc<dyn Node>>, NemesisError> {
+        let node = self.node(n)?;
+        Ok(node.agent().is_some().then_some(node))
+    }
+
+    /// Calls `op` on node `n`'s agent and notes its confirmation.
+    async fn through_agent<F>(
+        &mut self,
+        n: &str,
+        what: &'static str,
+        op: F,
+    ) -> Result<Mechanism, NemesisError>
+    where
+        F: for<'b> FnOnce(&'b dyn NodeAgent) -> crate::ConfirmFuture<'b>,
+    {
+        let node = self.node(n)?;
+        let Some(agent) = node.agent() else {
+            return Err(NemesisError::InvalidConfig(format!(
+                "node {n} has no agent"
+            )));
+        };
+        let confirmed = op(agent).await.map_err(|source| NemesisError::Node {
+            node: n.to_string(),
+            op: what,
+            source,
+        })?;
+        Ok(self.note(confirmed))
+    }
+
+    /// Sets a node's clock: through its agent, or by writing its timestamp file (and
+    /// strobing it from here when `strobe` is given).
+    async fn set_clock(
+        &mut self,
+        n: &str,
+        offset: i64,
+        strobe: Option<Strobe>,
+    ) -> Result<(), NemesisError> {
+        self.stop_strobe(n).await?;
+        if self.agent_of(n)?.is_some() {
+            self.through_agent(n, "clock", |a| a.set_clock(offset, strobe))
+                .await?;
+            return Ok(());
+        }
+        match strobe {
+            Some(strobe) => {
+                let handle = StrobeHandle::spawn(self.node(n)?.clock_dir(), offset, strobe);
+                self.strobes.insert(n.to_string(), handle);
+            }
+            None => write_offset(&self.node(n)?.clock_dir(), offset)?,
+        }
+        Ok(())
+    }
+
+    /// Delay (`Some(Some(ms))`, `Some(None)` = off) and rate (the same) on nodes that have
+    /// an agent.
+    async fn agent_packets(
+        &mut self,
+        name: &str,
+        nodes: &[String],
+        delay: Option<Option<u32>>,
+        rate: Option<Option<u32>>,
+    ) -> Result<Applied, NemesisError> {
+        let mut done = applied(name, Mechanism::None, Vec::new());
+        for n in nodes {
+            if let Some(ms) = delay {
+                let had = match ms {
+                    Some(ms) => {
+                        self.agent_delay.insert(n.clone(), ms);
+                        true
+                    }
+                    None => self.agent_delay.remove(n).is_some(),
+                };
+                if had {
+                    done.mechanism = self.through_agent(n, "delay", |a| a.set_delay(ms)).await?;
+                }
+            }
+            if let Some(kbit) = rate {
+                let had = match kbit {
+                    Some(k) => {
+                        self.agent_rate.insert(n.clone(), k);
+                        true
+                    }
+                    None => self.agent_rate.remove(n).is_some(),
+                };
+                if had {
+                    done.mechanism = self.through_agent(n, "rate", |a| a.set_rate(kbit)).await?;
+                }
+            }
+            done.nodes.push(n.clone());
+        }
+        Ok(done)
+    }
+
+    fn all_have_agents(&self, nodes: &[String]) -> Result<bool, NemesisError> {
+        for n in nodes {
+            if self.agent_of(n)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(!nodes.is_empty())
+    }
+
+    async fn apply_inner(&mut self, fault: &Fault) -> Result<Applied, NemesisError> {
         let name = fault.name();
         match fault {
             Fault::Partition(grudge) => {
@@ -181,14 +319,13 @@ impl Nemesis {
             Fault::ClockBump(deltas) => {
                 self.check_names(deltas.keys())?;
                 for (node, delta) in deltas {
-                    self.stop_strobe(node).await?;
                     let offset = self
                         .offsets
                         .get(node)
                         .copied()
                         .unwrap_or(0)
                         .saturating_add(*delta);
-                    write_offset(&self.node(node)?.clock_dir(), offset)?;
+                    self.set_clock(node, offset, None).await?;
                     self.offsets.insert(node.clone(), offset);
                 }
                 Ok(applied(
@@ -200,10 +337,10 @@ impl Nemesis {
             Fault::ClockStrobe(strobes) => {
                 self.check_names(strobes.keys())?;
                 for (node, strobe) in strobes {
-                    self.stop_strobe(node).await?;
                     let base = self.offsets.get(node).copied().unwrap_or(0);
-                    let handle = StrobeHandle::spawn(self.node(node)?.clock_dir(), base, *strobe);
-                    self.strobes.insert(node.clone(), handle);
+                    self.set_clock(node, base, Some(*strobe)).await?;
+                    // Remembered so that a reset (heal_all) reaches the node's agent too.
+                    self.offsets.insert(node.clone(), base);
                 }
                 Ok(applied(
                     name,
@@ -214,8 +351,7 @@ impl Nemesis {
             Fault::ClockReset(nodes) => {
                 self.check_names(nodes)?;
                 for node in nodes {
-                    self.stop_strobe(node).await?;
-                    write_offset(&self.node(node)?.clock_dir(), 0)?;
+                    self.set_clock(node, 0, None).await?;
                     self.offsets.remove(node);
                 }
                 Ok(applied(name, Mechanism::Faketime, nodes.clone()))
@@ -233,6 +369,13 @@ impl Nemesis {
                 }
                 self.apply_net(name, nodes).await
             }
+            Fault::Delay { nodes, ms } if self.all_have_agents(nodes)? => {
+                self.agent_packets(name, nodes, Some(Some(*ms)), None).await
+            }
+            Fault::Rate { nodes, kbit } if self.all_have_agents(nodes)? => {
+                self.agent_packets(name, nodes, None, Some(Some(*kbit)))
+                    .await
+            }
             Fault::Delay { nodes, ms } => match self.caps.delay_backend() {
                 Some(DelayBackend::Nfqueue) => self.nfqueue_delay(name, nodes, *ms).await,
                 _ => self.shape(name, nodes, Shape::Delay { ms: *ms }).await,
@@ -243,8 +386,18 @@ impl Nemesis {
             Fault::PacketHeal(nodes) => {
                 self.check_names(nodes)?;
                 for node in nodes {
-                    self.set_shape(node, None).await?;
-                    self.set_nfqueue_delay(node, None).await?;
+                    if self.agent_of(node)?.is_some() {
+                        self.agent_packets(
+                            name,
+                            std::slice::from_ref(node),
+                            Some(None),
+                            Some(None),
+                        )
+                        .await?;
+                    } else {
+                        self.set_shape(node, None).await?;
+                        self.set_nfqueue_delay(node, None).await?;
+                    }
                     self.loss.remove(node);
                 }
                 self.apply_net(name, nodes).await
@@ -261,6 +414,9 @@ impl Nemesis {
     /// nothing in force for the node, nothing runs.
     pub async fn reapply(&mut self, node: &str) -> Result<Applied, NemesisError> {
         self.node(node)?;
+        if self.agent_of(node)?.is_some() {
+            return self.reapply_agent(node).await;
+        }
         let mut done = if self.net_rules(node)?.is_empty() {
             applied("reapply", Mechanism::None, Vec::new())
         } else {
@@ -285,12 +441,37 @@ impl Nemesis {
         Ok(done)
     }
 
+    /// Re-sends a node agent the node's whole state (after its container restarted, the
+    /// agent starts with none; an agent that kept it changes nothing).
+    async fn reapply_agent(&mut self, n: &str) -> Result<Applied, NemesisError> {
+        let mut done = if self.net_rules(n)?.is_empty() {
+            applied("reapply", Mechanism::None, Vec::new())
+        } else {
+            self.apply_net("reapply", &[n.to_string()]).await?
+        };
+        if let Some(ms) = self.agent_delay.get(n).copied() {
+            done.mechanism = self
+                .through_agent(n, "delay", |a| a.set_delay(Some(ms)))
+                .await?;
+        }
+        if let Some(kbit) = self.agent_rate.get(n).copied() {
+            done.mechanism = self
+                .through_agent(n, "rate", |a| a.set_rate(Some(kbit)))
+                .await?;
+        }
+        Ok(done)
+    }
+
     /// Undoes everything on every node: heal, stop loss, delay and rate, stop strobes, reset
     /// clocks. For the end of a run and for error paths; kill and pause are the runtime's.
     pub async fn heal_all(&mut self) -> Result<(), NemesisError> {
         let all: Vec<String> = self.nodes.keys().cloned().collect();
         let mut faults = Vec::new();
-        if self.backend.is_some() || !self.delays.is_empty() {
+        if self.backend.is_some()
+            || !self.delays.is_empty()
+            || !self.agent_delay.is_empty()
+            || !self.agent_rate.is_empty()
+        {
             faults.push(Fault::Heal);
             faults.push(Fault::PacketHeal(all));
         }
@@ -317,8 +498,12 @@ impl Nemesis {
         nodes: &[String],
     ) -> Result<Applied, NemesisError> {
         self.check_names(nodes)?;
+        let mut mechanism = Mechanism::Runtime;
         for n in nodes {
             let node = self.node(n)?;
+            if node.agent().is_some() {
+                mechanism = Mechanism::Process;
+            }
             let result = match name {
                 "kill" => node.kill().await,
                 "start" => node.start().await,
@@ -331,7 +516,7 @@ impl Nemesis {
                 source,
             })?;
         }
-        Ok(applied(name, Mechanism::Runtime, nodes.to_vec()))
+        Ok(applied(name, mechanism, nodes.to_vec()))
     }
 
     fn require_backend(&self, fault: &'static str) -> Result<(), NemesisError> {
@@ -360,6 +545,7 @@ impl Nemesis {
         Ok(NetRules {
             drop_from,
             loss_percent: self.loss.get(node).copied(),
+            exempt_tcp_port: self.node(node)?.agent().map(|a| a.control_port()),
         })
     }
 
@@ -378,78 +564,66 @@ impl Nemesis {
             NetBackend::Iptables => Mechanism::Iptables,
         };
         let mut done = applied(name, mechanism, Vec::new());
+        // Nodes with an agent: every node's rules at once (one request each, in parallel),
+        // so the fault is in force on all of them about one round trip after the request.
+        let mut calls = tokio::task::JoinSet::new();
+        for n in nodes {
+            let node = self.node(n)?;
+            if node.agent().is_none() {
+                continue;
+            }
+            let rules = self.net_rules(n)?;
+            let name = n.clone();
+            calls.spawn(async move {
+                let result = match node.agent() {
+                    Some(agent) => agent.set_net(&rules).await,
+                    None => Err("the node lost its agent".into()),
+                };
+                (name, result)
+            });
+        }
+        let mut first_err = None;
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok((n, Ok(confirmed))) => {
+                    done.mechanism = self.note(confirmed);
+                    done.nodes.push(n);
+                }
+                Ok((n, Err(source))) => {
+                    first_err.get_or_insert(NemesisError::Node {
+                        node: n,
+                        op: "partition",
+                        source,
+                    });
+                }
+                Err(e) => {
+                    first_err.get_or_insert(NemesisError::InvalidConfig(format!(
+                        "a packet-rule request ended abnormally: {e}"
+                    )));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        done.nodes.sort();
         for n in nodes {
             let node = self.node(n)?;
             let rules = self.net_rules(n)?;
+            if node.agent().is_some() {
+                continue;
+            }
             let Some(netns) = node.netns_path() else {
                 done.deferred.push(n.clone());
                 continue;
             };
             match backend {
-                NetBackend::Nft => self.apply_nft(&netns, &rules).await?,
-                NetBackend::Iptables => self.apply_iptables(&netns, &rules).await?,
+                NetBackend::Nft => apply_nft(&netns, &rules, self.timeout).await?,
+                NetBackend::Iptables => apply_iptables(&netns, &rules, self.timeout).await?,
             }
             done.nodes.push(n.clone());
         }
         Ok(done)
-    }
-
-    async fn apply_nft(&self, netns: &Path, rules: &NetRules) -> Result<(), NemesisError> {
-        let script = rules::nft_script(rules);
-        let args = vec!["-f".to_string(), "-".to_string()];
-        run_in_netns(netns, "nft", &args, Some(&script), self.timeout).await?;
-        Ok(())
-    }
-
-    async fn apply_iptables(&self, netns: &Path, rules: &NetRules) -> Result<(), NemesisError> {
-        if let Some(v6) = rules.drop_from.iter().find(|a| matches!(a, IpAddr::V6(_))) {
-            return Err(NemesisError::Unsupported {
-                fault: "partition",
-                reason: format!(
-                    "the iptables backend handles IPv4 only, and {v6} is IPv6 (apt-get install nftables)"
-                ),
-            });
-        }
-        let t = self.timeout;
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        if rules.is_empty() {
-            // Heal: unhook and remove our chain; each step may find nothing to do.
-            let _ =
-                run_in_netns(netns, "iptables", &rules::iptables_jump_args("-D"), None, t).await;
-            let _ = run_in_netns(
-                netns,
-                "iptables",
-                &s(&["-w", "-F", rules::IPTABLES_CHAIN]),
-                None,
-                t,
-            )
-            .await;
-            let _ = run_in_netns(
-                netns,
-                "iptables",
-                &s(&["-w", "-X", rules::IPTABLES_CHAIN]),
-                None,
-                t,
-            )
-            .await;
-            return Ok(());
-        }
-        let script = rules::iptables_restore_script(rules);
-        run_in_netns(
-            netns,
-            "iptables-restore",
-            &s(&["-w", "--noflush"]),
-            Some(&script),
-            t,
-        )
-        .await?;
-        if run_in_netns(netns, "iptables", &rules::iptables_jump_args("-C"), None, t)
-            .await
-            .is_err()
-        {
-            run_in_netns(netns, "iptables", &rules::iptables_jump_args("-I"), None, t).await?;
-        }
-        Ok(())
     }
 
     /// Puts `shape` on the nodes' interfaces (netem for a delay, tbf for a rate limit),
@@ -601,12 +775,81 @@ impl Nemesis {
     }
 }
 
+/// Replaces our nft table in the namespace at `netns` with `rules` (one transaction).
+pub(crate) async fn apply_nft(
+    netns: &Path,
+    rules: &NetRules,
+    timeout: Duration,
+) -> Result<(), NemesisError> {
+    let script = rules::nft_script(rules);
+    let args = vec!["-f".to_string(), "-".to_string()];
+    run_in_netns(netns, "nft", &args, Some(&script), timeout).await?;
+    Ok(())
+}
+
+/// Replaces our iptables chain in the namespace at `netns` with `rules` (removes it and
+/// its jump when `rules` is empty). IPv4 only.
+pub(crate) async fn apply_iptables(
+    netns: &Path,
+    rules: &NetRules,
+    timeout: Duration,
+) -> Result<(), NemesisError> {
+    if let Some(v6) = rules.drop_from.iter().find(|a| matches!(a, IpAddr::V6(_))) {
+        return Err(NemesisError::Unsupported {
+            fault: "partition",
+            reason: format!(
+                "the iptables backend handles IPv4 only, and {v6} is IPv6 (apt-get install nftables)"
+            ),
+        });
+    }
+    let t = timeout;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    if rules.is_empty() {
+        // Heal: unhook and remove our chain; each step may find nothing to do.
+        let _ = run_in_netns(netns, "iptables", &rules::iptables_jump_args("-D"), None, t).await;
+        let _ = run_in_netns(
+            netns,
+            "iptables",
+            &s(&["-w", "-F", rules::IPTABLES_CHAIN]),
+            None,
+            t,
+        )
+        .await;
+        let _ = run_in_netns(
+            netns,
+            "iptables",
+            &s(&["-w", "-X", rules::IPTABLES_CHAIN]),
+            None,
+            t,
+        )
+        .await;
+        return Ok(());
+    }
+    let script = rules::iptables_restore_script(rules);
+    run_in_netns(
+        netns,
+        "iptables-restore",
+        &s(&["-w", "--noflush"]),
+        Some(&script),
+        t,
+    )
+    .await?;
+    if run_in_netns(netns, "iptables", &rules::iptables_jump_args("-C"), None, t)
+        .await
+        .is_err()
+    {
+        run_in_netns(netns, "iptables", &rules::iptables_jump_args("-I"), None, t).await?;
+    }
+    Ok(())
+}
+
 fn applied(fault: &str, mechanism: Mechanism, nodes: Vec<String>) -> Applied {
     Applied {
         fault: fault.to_string(),
         mechanism,
         nodes,
         deferred: Vec::new(),
+        confirmed_unix_ns: None,
     }
 }
 

@@ -12,10 +12,58 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 
-use crate::NodeError;
+use serde::{Deserialize, Serialize};
+
+use crate::rules::NetRules;
+use crate::{Mechanism, NodeError, Strobe};
 
 /// The future a node operation returns.
 pub type NodeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), NodeError>> + Send + 'a>>;
+
+/// The future a [`NodeAgent`] call returns: when the change was in force.
+pub type ConfirmFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Confirmed, NodeError>> + Send + 'a>>;
+
+/// What a node agent reports after carrying out a change: the mechanism and the moment
+/// (Unix time in nanoseconds, the node's clock, never faked) at which it was in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmed {
+    /// The mechanism used.
+    pub mechanism: Mechanism,
+    /// When the change was in force (the rule committed, the file renamed, the signal
+    /// delivered), in nanoseconds since the Unix epoch.
+    pub in_force_unix_ns: u64,
+}
+
+/// Nanoseconds since the Unix epoch, now (0 before 1970).
+pub fn unix_ns_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A program inside the node that carries out the node's own faults from within its
+/// network namespace (see [`crate::local::LocalNode`], which implements every call). When
+/// a [`Node`] has one, the nemesis sends it the node's whole state for each change instead
+/// of entering the namespace from the host: no host privilege is needed.
+pub trait NodeAgent: Send + Sync {
+    /// The TCP port the agent listens on; the node's packet rules always accept it.
+    fn control_port(&self) -> u16;
+
+    /// Replaces the node's packet-filter rules (partition and loss) with `rules`.
+    fn set_net(&self, rules: &NetRules) -> ConfirmFuture<'_>;
+
+    /// Delays the node's outgoing packets by `ms` (netem, else NFQUEUE), or stops (`None`).
+    fn set_delay(&self, ms: Option<u32>) -> ConfirmFuture<'_>;
+
+    /// Limits the node's outgoing rate to `kbit` (tbf), or stops (`None`).
+    fn set_rate(&self, kbit: Option<u32>) -> ConfirmFuture<'_>;
+
+    /// Sets the node's clock offset to `offset_ms`, strobing around it when `strobe` is
+    /// given (any running strobe stops first).
+    fn set_clock(&self, offset_ms: i64, strobe: Option<Strobe>) -> ConfirmFuture<'_>;
+}
 
 /// One node of the cluster, as the nemesis sees it.
 ///
@@ -51,6 +99,12 @@ pub trait Node: Send + Sync {
 
     /// Resumes a paused node.
     fn resume(&self) -> NodeFuture<'_>;
+
+    /// The node's agent, when faults are carried out from inside the node; `None` (the
+    /// default): the nemesis enters the node's namespace from the host.
+    fn agent(&self) -> Option<&dyn NodeAgent> {
+        None
+    }
 }
 
 /// A node double for the unit tests: records every operation, can be told to fail one,

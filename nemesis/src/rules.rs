@@ -26,6 +26,10 @@ pub struct NetRules {
     pub drop_from: BTreeSet<IpAddr>,
     /// Drop this percentage of the packets arriving on any interface but loopback.
     pub loss_percent: Option<u8>,
+    /// TCP packets to this port are always accepted, before any drop: a node agent's
+    /// control port, so that the node's own partition never cuts the harness off it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_tcp_port: Option<u16>,
 }
 
 impl NetRules {
@@ -48,6 +52,9 @@ pub fn nft_script(rules: &NetRules) -> String {
     let _ = writeln!(s, "table inet {NFT_TABLE} {{");
     s.push_str("  chain input {\n");
     s.push_str("    type filter hook input priority -10; policy accept;\n");
+    if let Some(port) = rules.exempt_tcp_port {
+        let _ = writeln!(s, "    tcp dport {port} accept");
+    }
     let v4: Vec<String> = rules
         .drop_from
         .iter()
@@ -86,6 +93,9 @@ pub fn nft_script(rules: &NetRules) -> String {
 /// the caller refuses them.
 pub fn iptables_restore_script(rules: &NetRules) -> String {
     let mut s = format!("*filter\n:{IPTABLES_CHAIN} - [0:0]\n");
+    if let Some(port) = rules.exempt_tcp_port {
+        let _ = writeln!(s, "-A {IPTABLES_CHAIN} -p tcp --dport {port} -j ACCEPT");
+    }
     for addr in rules.drop_from.iter().filter(|a| a.is_ipv4()) {
         let _ = writeln!(s, "-A {IPTABLES_CHAIN} -s {addr}/32 -j DROP");
     }
@@ -143,8 +153,21 @@ pub fn delay_queue(index: usize) -> Option<u16> {
 /// this replaces the chain as a unit; the jump from OUTPUT is managed separately
 /// ([`chain_jump_args`]).
 pub fn delay_restore_script(src: std::net::Ipv4Addr, queue: u16) -> String {
+    delay_restore_script_exempt(src, queue, None)
+}
+
+/// [`delay_restore_script`], with the TCP packets sent from `exempt_sport` (a node agent's
+/// control port, whose answers must not wait) left out of the queue.
+pub fn delay_restore_script_exempt(
+    src: std::net::Ipv4Addr,
+    queue: u16,
+    exempt_sport: Option<u16>,
+) -> String {
+    let exempt = exempt_sport
+        .map(|p| format!("-A {DELAY_CHAIN} -p tcp --sport {p} -j RETURN\n"))
+        .unwrap_or_default();
     format!(
-        "*filter\n:{DELAY_CHAIN} - [0:0]\n\
+        "*filter\n:{DELAY_CHAIN} - [0:0]\n{exempt}\
          -A {DELAY_CHAIN} -s {src}/32 ! -o lo -j NFQUEUE --queue-num {queue} --queue-bypass\n\
          COMMIT\n"
     )
@@ -276,7 +299,34 @@ mod tests {
         NetRules {
             drop_from: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             loss_percent: loss,
+            exempt_tcp_port: None,
         }
+    }
+
+    #[test]
+    fn the_agent_port_is_exempt_from_every_drop() {
+        let mut r = rules(&["10.77.0.12"], Some(100));
+        r.exempt_tcp_port = Some(7900);
+        let nft = nft_script(&r);
+        let accept = nft.find("tcp dport 7900 accept").expect("accept rule");
+        assert!(accept < nft.find("ip saddr").unwrap(), "{nft}");
+        let ipt = iptables_restore_script(&r);
+        let accept = ipt
+            .find("-A FAULTLINE -p tcp --dport 7900 -j ACCEPT")
+            .expect("accept rule");
+        assert!(accept < ipt.find("-s 10.77.0.12/32").unwrap(), "{ipt}");
+        let delay = delay_restore_script_exempt("10.77.0.11".parse().unwrap(), 64000, Some(7900));
+        assert!(
+            delay.find("--sport 7900 -j RETURN").unwrap() < delay.find("NFQUEUE").unwrap(),
+            "{delay}"
+        );
+        // The exemption alone is no rule: a heal still deletes the table.
+        let heal = NetRules {
+            exempt_tcp_port: Some(7900),
+            ..NetRules::default()
+        };
+        assert!(heal.is_empty());
+        assert_eq!(nft_script(&heal), nft_script(&NetRules::default()));
     }
 
     #[test]

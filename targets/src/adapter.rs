@@ -4,13 +4,19 @@
 //! The nemesis asks for the pid and network namespace synchronously, while the runtime
 //! learns them asynchronously; the adapter keeps the status each lifecycle call returns
 //! (a start gives a new pid and a new namespace) and answers from it.
+//!
+//! With a node agent ([`NemesisNode::with_agent`]) every fault goes through the agent
+//! over the network: packet and clock faults through [`faultline_nemesis::NodeAgent`],
+//! kill / start / pause / resume to the agent's child (the system under test). The
+//! container-level operations stay available on [`NemesisNode::handle`].
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use faultline_nemesis::{Node as NemesisNodeTrait, NodeFuture};
+use faultline_nemesis::{Node as NemesisNodeTrait, NodeAgent, NodeFuture};
 
+use crate::agent::{AgentClient, ProcessOp};
 use crate::runtime::{Node, NodeStatus, RuntimeError};
 
 /// A runtime node as the nemesis sees it.
@@ -19,6 +25,7 @@ pub struct NemesisNode {
     node: Node,
     name: String,
     status: Mutex<NodeStatus>,
+    agent: Option<AgentClient>,
 }
 
 impl NemesisNode {
@@ -29,7 +36,27 @@ impl NemesisNode {
             name: node.name().to_string(),
             node,
             status: Mutex::new(status),
+            agent: None,
         })
+    }
+
+    /// Carries every fault out through the node's agent.
+    pub fn with_agent(mut self, agent: AgentClient) -> NemesisNode {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The node's agent, if faults go through one.
+    pub fn agent_client(&self) -> Option<&AgentClient> {
+        self.agent.as_ref()
+    }
+
+    fn through_agent(&self, op: ProcessOp) -> Option<NodeFuture<'_>> {
+        let agent = self.agent.as_ref()?;
+        Some(Box::pin(async move {
+            agent.process(op).await?;
+            Ok(())
+        }))
     }
 
     /// The runtime handle.
@@ -79,15 +106,22 @@ impl NemesisNodeTrait for NemesisNode {
         self.node.clock_dir().to_path_buf()
     }
     fn start(&self) -> NodeFuture<'_> {
-        self.lifecycle(|n| n.start())
+        self.through_agent(ProcessOp::Start)
+            .unwrap_or_else(|| self.lifecycle(|n| n.start()))
     }
     fn kill(&self) -> NodeFuture<'_> {
-        self.lifecycle(|n| n.kill())
+        self.through_agent(ProcessOp::Kill)
+            .unwrap_or_else(|| self.lifecycle(|n| n.kill()))
     }
     fn pause(&self) -> NodeFuture<'_> {
-        self.lifecycle(|n| n.pause())
+        self.through_agent(ProcessOp::Pause)
+            .unwrap_or_else(|| self.lifecycle(|n| n.pause()))
     }
     fn resume(&self) -> NodeFuture<'_> {
-        self.lifecycle(|n| n.resume())
+        self.through_agent(ProcessOp::Resume)
+            .unwrap_or_else(|| self.lifecycle(|n| n.resume()))
+    }
+    fn agent(&self) -> Option<&dyn NodeAgent> {
+        self.agent.as_ref().map(|a| a as &dyn NodeAgent)
     }
 }

@@ -96,10 +96,13 @@
 //!
 //! # Host requirements
 //!
-//! Root; a local Docker engine (API 1.41 or newer) on its unix socket
-//! (`docker.io`); `ldd` (`libc-bin`); for clock faults Debian's
-//! `libfaketime` package; for the nemesis `nsenter` (`util-linux`). Nothing
-//! is pulled from a registry: the image is imported from a tar built here.
+//! A local Docker engine (API 1.41 or newer) on its unix socket (`docker.io`)
+//! that this user may use (root or the `docker` group); `ldd` (`libc-bin`);
+//! for clock faults Debian's `libfaketime` package; for node agents
+//! (`runtime::AgentSpec`, [`agent`]) the host's `nft`, `iptables` and `tc`,
+//! which go into the image; for the nemesis from the host instead, root and
+//! `nsenter` (`util-linux`). Nothing is pulled from a registry: the image is
+//! imported from a tar built here.
 //!
 //! # Where things are
 //!
@@ -124,6 +127,7 @@
 
 pub mod adapter;
 pub mod adapter_client;
+pub mod agent;
 pub mod bundled;
 pub mod client;
 pub mod etcd;

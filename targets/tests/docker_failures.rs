@@ -20,7 +20,8 @@ async fn a_node_that_never_gets_ready_is_named_with_its_logs() {
         return;
     };
     let image = image(&rt).await;
-    let mut spec = spec("tfail", "10.217.94.0/24", 2, &image);
+    let mut spec = spec(&rt, "tfail", 2, &image).await;
+    let ip2 = spec.nodes[1].ip;
     spec.nodes[1].args.push("--fail-start".into());
     spec.ready_timeout = Duration::from_secs(3);
     let run = spec.run.clone();
@@ -38,7 +39,7 @@ async fn a_node_that_never_gets_ready_is_named_with_its_logs() {
             ..
         } => {
             assert_eq!(node, "n2");
-            assert_eq!(url, "http://10.217.94.12:7001/health");
+            assert_eq!(url, &format!("http://{ip2}:7001/health"));
             assert!(log_tail.contains("failing on purpose"), "{log_tail}");
         }
         other => panic!("expected NotReady, got {other}"),
@@ -56,12 +57,14 @@ async fn overlapping_subnet_is_refused_and_drop_cleans_up() {
         return;
     };
     let image = image(&rt).await;
-    let first = spec("tovera", "10.217.95.0/24", 1, &image);
+    let subnet = free_subnet(&rt).await;
+    let first_subnet = subnet.to_string();
+    let first = spec_on(&unique_run("tovera"), subnet, 1, &image);
     let first_run = first.run.clone();
     let first_dir = first.run_dir.clone();
     let cluster = start(&rt, first, &image).await;
 
-    let second = spec("toverb", "10.217.95.0/24", 1, &image);
+    let second = spec_on(&unique_run("toverb"), subnet, 1, &image);
     let second_run = second.run.clone();
     let runtime: Arc<dyn Runtime> = rt.clone();
     let err = Cluster::start(runtime, second.clone(), &image)
@@ -73,9 +76,9 @@ async fn overlapping_subnet_is_refused_and_drop_cleans_up() {
             network,
             existing,
         } => {
-            assert_eq!(subnet, "10.217.95.0/24");
-            assert_eq!(network, "faultline-tovera");
-            assert_eq!(existing, "10.217.95.0/24");
+            assert_eq!(subnet, &first_subnet);
+            assert_eq!(network, &format!("faultline-{first_run}"));
+            assert_eq!(existing, &first_subnet);
         }
         other => panic!("expected SubnetInUse, got {other}"),
     }
@@ -96,7 +99,7 @@ async fn leftovers_of_a_crashed_run_are_removed() {
         return;
     };
     let image = image(&rt).await;
-    let spec1 = spec("tcrash", "10.217.96.0/24", 2, &image);
+    let spec1 = spec(&rt, "tcrash", 2, &image).await;
     let run = spec1.run.clone();
     let nodes_dir = spec1.nodes_dir();
     let crashed = start(&rt, spec1.clone(), &image).await;
@@ -119,9 +122,9 @@ async fn leftovers_of_a_crashed_run_are_removed() {
     containers.sort();
     assert_eq!(
         containers,
-        vec!["faultline-tcrash-n1", "faultline-tcrash-n2"]
+        vec![format!("faultline-{run}-n1"), format!("faultline-{run}-n2")]
     );
-    assert_eq!(report.networks, vec!["faultline-tcrash"]);
+    assert_eq!(report.networks, vec![format!("faultline-{run}")]);
     assert_eq!(report.dirs, vec![nodes_dir.clone()]);
     assert!(!nodes_dir.exists());
     assert_eq!(labelled(&rt, Some(&run)).await, (vec![], vec![]));
@@ -171,7 +174,7 @@ async fn images_are_reused_and_work_without_libfaketime() {
     assert_ne!(plain.reference, first.reference);
 
     // A node runs on the plain image (no LD_PRELOAD in its env).
-    let spec = spec("tplain", "10.217.97.0/24", 1, &plain);
+    let spec = spec(&rt, "tplain", 1, &plain).await;
     assert!(spec.nodes[0].env.is_empty());
     let run = spec.run.clone();
     let cluster = start(&rt, spec, &plain).await;

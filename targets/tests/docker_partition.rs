@@ -154,7 +154,7 @@ async fn partitions_block_both_ways_and_heal_restores() {
         return;
     };
     let image = image(&rt).await;
-    let cluster = start(&rt, spec("tpart", "10.217.120.0/24", 3, &image), &image).await;
+    let cluster = start(&rt, spec(&rt, "tpart", 3, &image).await, &image).await;
     let mut nem = nemesis(&cluster, caps).await;
     let names: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
     let none = Grudge::default();
@@ -233,7 +233,7 @@ async fn a_restarted_node_gets_its_grudge_back() {
         return;
     };
     let image = image(&rt).await;
-    let cluster = start(&rt, spec("tregrudge", "10.217.121.0/24", 3, &image), &image).await;
+    let cluster = start(&rt, spec(&rt, "tregrudge", 3, &image).await, &image).await;
     let mut nem = nemesis(&cluster, caps).await;
     let names: Vec<String> = ["n1", "n2", "n3"].map(String::from).to_vec();
     let n2 = cluster.node("n2").expect("n2");
@@ -330,7 +330,7 @@ async fn delay_holds_a_containers_packets_across_a_restart() {
         return;
     };
     let image = image(&rt).await;
-    let cluster = start(&rt, spec("tdelay", "10.217.122.0/24", 3, &image), &image).await;
+    let cluster = start(&rt, spec(&rt, "tdelay", 3, &image).await, &image).await;
     let mut nem = nemesis(&cluster, caps.clone()).await;
     let n1 = cluster.node("n1").expect("n1");
     let delay = Fault::Delay {

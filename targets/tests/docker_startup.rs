@@ -1,7 +1,8 @@
 //! Start-up time of a 5-node cluster with the image already built (must be
-//! under 5 s), and `clean` of every faultline leftover. In a test binary of
-//! its own so that no other cluster competes for the engine while it is
-//! measured, and so that the global clean cannot remove another test's nodes.
+//! under 5 s), and `clean` of the crashed run's leftovers. In a test binary of
+//! its own so that no other cluster of this crate competes for the engine while
+//! it is measured; the clean-up removes only this run, never a concurrent
+//! campaign's or test's nodes.
 
 mod common;
 
@@ -19,7 +20,7 @@ async fn five_nodes_are_ready_in_under_five_seconds_and_clean_removes_all() {
     let again = self::image(&rt).await;
     assert!(again.reused);
 
-    let spec = spec("tfive", "10.217.98.0/24", 5, &image);
+    let spec = spec(&rt, "tfive", 5, &image).await;
     let run = spec.run.clone();
     let dir = spec.run_dir.clone();
     let t = Instant::now();
@@ -79,7 +80,11 @@ async fn five_nodes_are_ready_in_under_five_seconds_and_clean_removes_all() {
     std::mem::forget(cluster);
     assert_eq!(labelled(&rt, Some(&run)).await.0.len(), 5);
     let t = Instant::now();
-    let report = rt.clean(&CleanScope::All, true).await.expect("clean");
+    // Only this run: `CleanScope::All` would remove concurrent campaigns and tests too.
+    let report = rt
+        .clean(&CleanScope::Run(run.clone()), true)
+        .await
+        .expect("clean");
     eprintln!(
         "clean removed {} containers in {:?}",
         report.containers.len(),
@@ -87,10 +92,10 @@ async fn five_nodes_are_ready_in_under_five_seconds_and_clean_removes_all() {
     );
     assert!(report.containers.len() >= 5, "{report:?}");
     assert!(
-        report.networks.contains(&"faultline-tfive".to_string()),
+        report.networks.contains(&format!("faultline-{run}")),
         "{report:?}"
     );
-    assert_eq!(labelled(&rt, None).await, (vec![], vec![]));
+    assert_eq!(labelled(&rt, Some(&run)).await, (vec![], vec![]));
     let filters = std::collections::HashMap::from([
         ("label".to_string(), vec!["faultline=1".to_string()]),
         ("dangling".to_string(), vec!["true".to_string()]),

@@ -26,6 +26,38 @@ pub struct ActionRecord {
     pub mechanism: Option<String>,
     /// The error, if it failed.
     pub error: Option<String>,
+    /// When the harness asked for the fault (Unix time, ns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_unix_ns: Option<u64>,
+    /// When the fault was confirmed in force on every node it touched (Unix time, ns): as
+    /// a node agent reported it, or when the host's command returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_unix_ns: Option<u64>,
+}
+
+impl ActionRecord {
+    /// Milliseconds from the request to the confirmation, when both are known.
+    pub fn gap_ms(&self) -> Option<f64> {
+        let (r, c) = (self.requested_unix_ns?, self.confirmed_unix_ns?);
+        Some(c.saturating_sub(r) as f64 / 1e6)
+    }
+}
+
+/// Median and maximum of the request-to-confirmation gaps of `records`, in ms, and how
+/// many there were; `None` when no action was confirmed.
+pub fn timing_summary(records: &[ActionRecord]) -> Option<(f64, f64, usize)> {
+    let mut gaps: Vec<f64> = records.iter().filter_map(ActionRecord::gap_ms).collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_by(f64::total_cmp);
+    let n = gaps.len();
+    let median = if n % 2 == 1 {
+        gaps[n / 2]
+    } else {
+        (gaps[n / 2 - 1] + gaps[n / 2]) / 2.0
+    };
+    Some((median, gaps[n - 1], n))
 }
 
 /// The mechanism's name as written in run.json (`nft`, `faketime`, `runtime`...).
@@ -137,6 +169,8 @@ fn record_skipped(recorder: &Recorder, fault: &Fault, at_ms: u64, why: String) -
         fault: fault.name().to_string(),
         mechanism: None,
         error: Some(why),
+        requested_unix_ns: None,
+        confirmed_unix_ns: None,
     }
 }
 
@@ -161,10 +195,11 @@ pub async fn apply_recorded(
     at_ms: u64,
 ) -> ActionRecord {
     record_nemesis(recorder, EventType::Invoke, fault, None);
+    let requested = faultline_nemesis::unix_ns_now();
     let result = nemesis.apply(fault).await;
-    let (mechanism, error) = match &result {
-        Ok(a) => (Some(mechanism_name(a.mechanism)), None),
-        Err(e) => (None, Some(e.to_string())),
+    let (mechanism, error, confirmed) = match &result {
+        Ok(a) => (Some(mechanism_name(a.mechanism)), None, a.confirmed_unix_ns),
+        Err(e) => (None, Some(e.to_string()), None),
     };
     if let Some(e) = &error {
         tracing::warn!("nemesis {} failed: {e}", fault.name());
@@ -175,6 +210,8 @@ pub async fn apply_recorded(
         fault: fault.name().to_string(),
         mechanism,
         error,
+        requested_unix_ns: Some(requested),
+        confirmed_unix_ns: confirmed,
     }
 }
 

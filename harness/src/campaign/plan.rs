@@ -59,6 +59,29 @@ pub struct Plan {
     pub live_check: bool,
     /// End the main phase at the first violation the live check finds.
     pub stop_on_violation: bool,
+    /// Where faults are carried out from: `agent` (a node agent inside each node; no
+    /// host root) or `host` (nsenter into each node's namespace; root).
+    pub faults: FaultPath,
+}
+
+/// Where faults are carried out from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultPath {
+    /// A node agent (`faultline agent`) in each node, over the network.
+    #[default]
+    Agent,
+    /// From the host: nsenter into each node's namespace (needs root).
+    Host,
+}
+
+impl std::fmt::Display for FaultPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultPath::Agent => "agent",
+            FaultPath::Host => "host",
+        })
+    }
 }
 
 impl Default for Plan {
@@ -87,6 +110,7 @@ impl Default for Plan {
             node_binary: None,
             live_check: true,
             stop_on_violation: false,
+            faults: FaultPath::default(),
         }
     }
 }
@@ -303,10 +327,24 @@ pub fn parse_check(
 }
 
 /// Validates `plan` for `target`; fills in the seed with `fallback_seed` when absent.
+/// Whether libfaketime is installed is looked up on this machine (see [`resolve_on`]).
 pub fn resolve(
     plan: &Plan,
     target: &dyn Target,
     fallback_seed: u64,
+) -> Result<Resolved, PlanError> {
+    let libfaketime = faultline_nemesis::clock::find_libfaketime().is_some();
+    resolve_on(plan, target, fallback_seed, libfaketime)
+}
+
+/// [`resolve`] on a machine that has (`libfaketime`) or lacks libfaketime: without it the
+/// default nemesis list leaves clock faults out with a note, while an explicit `clock` is
+/// kept so that the capability check refuses it with the install command (exit 254).
+pub fn resolve_on(
+    plan: &Plan,
+    target: &dyn Target,
+    fallback_seed: u64,
+    libfaketime: bool,
 ) -> Result<Resolved, PlanError> {
     let bad = |m: String| Err(PlanError::Invalid(m));
     let within = |v: usize, (min, max): (u64, u64)| (min..=max).contains(&(v as u64));
@@ -405,6 +443,12 @@ pub fn resolve(
                     target.name()
                 ));
             }
+        } else if !libfaketime && plan.nemesis == Plan::default().nemesis {
+            families.retain(|f| *f != Family::Clock);
+            families_dropped.push(
+                "clock (libfaketime is not installed here: apt-get install libfaketime faketime)"
+                    .to_string(),
+            );
         }
     }
     if plan.max_down.is_some_and(|m| m == 0 || m > plan.nodes) {
@@ -478,6 +522,9 @@ pub fn reproduce_command(r: &Resolved) -> String {
     if p.stop_on_violation {
         c.push_str(" --stop-on-violation");
     }
+    if p.faults != d.faults {
+        c.push_str(&format!(" --faults {}", p.faults));
+    }
     c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
     c
 }
@@ -493,7 +540,7 @@ mod tests {
 
     #[test]
     fn the_default_plan_is_valid_and_checks_linearizability_of_a_kv() {
-        let r = resolve(&Plan::default(), raft().as_ref(), 9).expect("valid");
+        let r = resolve_on(&Plan::default(), raft().as_ref(), 9, true).expect("valid");
         assert_eq!(r.seed, 9);
         assert_eq!(r.check.linearizable, Some(DataModel::Kv));
         assert!(r.check.others.is_empty());
@@ -507,6 +554,24 @@ mod tests {
             ]
         );
         assert_eq!(r.time_limit, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn without_libfaketime_the_default_list_drops_clock_and_an_explicit_one_stays() {
+        let r = resolve_on(&Plan::default(), raft().as_ref(), 9, false).expect("valid");
+        assert!(!r.families.contains(&Family::Clock), "{:?}", r.families);
+        assert_eq!(r.families_dropped.len(), 1);
+        assert!(
+            r.families_dropped[0].contains("apt-get install libfaketime faketime"),
+            "{:?}",
+            r.families_dropped
+        );
+        let p = Plan {
+            nemesis: vec!["clock".to_string()],
+            ..Plan::default()
+        };
+        let r = resolve_on(&p, raft().as_ref(), 9, false).expect("kept for the probe to refuse");
+        assert_eq!(r.families, vec![Family::Clock]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::campaign::checking::{self, Checked};
 use crate::campaign::driver::{self, ActionRecord};
 use crate::campaign::generator::{Generator, GeneratorSpec};
 use crate::campaign::live::LiveChecker;
-use crate::campaign::plan::{reproduce_command, Resolved};
+use crate::campaign::plan::{reproduce_command, FaultPath, Resolved};
 use crate::campaign::progress::Progress;
 use crate::campaign::recorder::Recorder;
 use crate::campaign::worker::{Stats, Workers};
@@ -18,9 +18,11 @@ use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
 use faultline_results::{
     create_run_dir, update_latest, LiveCheck, OpCounts, RunInfo, Utc, RUN_SCHEMA,
 };
+use faultline_targets::agent::{new_token, AgentClient, AGENT_PORT};
 use faultline_targets::runtime::{
-    default_faketime_env, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime, ImageSpec,
-    NodeName, NodeSpec, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT, DEFAULT_SUBNET,
+    default_faketime_env, AgentSpec, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime,
+    ImageSpec, NodeName, NodeSpec, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
+    DEFAULT_SUBNET,
 };
 use faultline_targets::{
     cluster_token, node_name, ClientContext, DeployContext, NemesisNode, Program, Target,
@@ -151,22 +153,61 @@ pub async fn run_campaign(
     let plan = &r.plan;
     // `None`: the target runs an image that holds its program.
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
-    // Probe first: refuse a plan this machine cannot run before starting anything.
-    let caps = Capabilities::probe().await;
-    caps.check(&r.families).map_err(|e| Refused {
-        message: format!("the plan needs what this machine lacks: {e}"),
-    })?;
-    let docker = DockerRuntime::connect(DockerConfig::default())
-        .await
-        .context("cannot reach Docker")?;
+    // An image that holds its own program runs without an agent (its entry point is the
+    // image's): its faults come from the host.
+    let agents = plan.faults == FaultPath::Agent && binary.is_some();
+    // Probe first: refuse a plan this machine cannot run before starting anything. With
+    // node agents the nodes are probed once they run (through the agent); the host only
+    // has to hold libfaketime, which goes into the image.
+    let host_caps = if agents {
+        let host = Capabilities {
+            libfaketime: faultline_nemesis::clock::find_libfaketime(),
+            agent: true,
+            ..Capabilities::default()
+        };
+        let clock = [faultline_nemesis::Family::Clock];
+        if r.families.contains(&faultline_nemesis::Family::Clock) {
+            host.check(&clock).map_err(|e| Refused {
+                message: format!("the plan needs what this machine lacks: {e}"),
+            })?;
+        }
+        None
+    } else {
+        let caps = Capabilities::probe().await;
+        caps.check(&r.families).map_err(|e| Refused {
+            message: format!("the plan needs what this machine lacks: {e}"),
+        })?;
+        Some(caps)
+    };
+    let docker = DockerRuntime::connect(DockerConfig {
+        require_root: !agents,
+        ..DockerConfig::default()
+    })
+    .await
+    .context("cannot reach Docker")?;
     let engine = docker.check().await.context("Docker is not usable")?;
     let runtime: Arc<dyn Runtime> = Arc::new(docker);
+    let agent = if agents {
+        let exe = std::env::current_exe().context("cannot find the faultline executable")?;
+        Some(AgentSpec {
+            binary: exe,
+            token: new_token(),
+            port: AGENT_PORT,
+            child_user: child_user(),
+        })
+    } else {
+        None
+    };
     let image =
         match (&binary, target.program()) {
-            (Some(binary), _) => runtime
-                .prepare_image(&ImageSpec::new(binary))
-                .await
-                .context("cannot prepare the node image")?,
+            (Some(binary), _) => {
+                let mut image_spec = ImageSpec::new(binary);
+                image_spec.agent = agent.as_ref().map(|a| a.binary.clone());
+                runtime
+                    .prepare_image(&image_spec)
+                    .await
+                    .context("cannot prepare the node image")?
+            }
             (None, Program::Image { reference }) => runtime
                 .existing_image(&reference)
                 .await
@@ -217,7 +258,7 @@ pub async fn run_campaign(
             DEFAULT_SUBNET.prefix(),
         )
         .context("cluster subnet")?;
-        let spec = cluster_spec(
+        let mut spec = cluster_spec(
             r,
             target.as_ref(),
             &run,
@@ -226,11 +267,12 @@ pub async fn run_campaign(
             subnet,
             &env,
         )?;
+        spec.agent = agent.clone();
         match Cluster::start(runtime.clone(), spec, &image).await {
             Ok(c) => break c,
             Err(RuntimeError::SubnetInUse {
                 subnet, network, ..
-            }) if attempt < 8 => {
+            }) if attempt < 32 => {
                 tracing::info!("subnet {subnet} is used by {network}; trying the next one");
                 attempt += 1;
             }
@@ -241,11 +283,28 @@ pub async fn run_campaign(
     // the claims (the final run.json replaces this one). Written once the cluster runs,
     // so a cluster that cannot start leaves an empty folder, as before.
     write_early_run_json(r, target.name(), &run_dir, &started_at);
+    let probed = match &host_caps {
+        Some(caps) => Ok(caps.clone()),
+        None => agent_capabilities(r, &cluster, agent.as_ref()).await,
+    };
+    let caps = match probed {
+        Ok(caps) => caps,
+        Err(e) => {
+            if let Err(t) = cluster.teardown().await {
+                tracing::warn!("tearing the cluster down: {t}");
+            }
+            if let Err(t) = cluster.remove_node_dirs() {
+                tracing::warn!("removing node folders: {t}");
+            }
+            return Err(e);
+        }
+    };
     let phases = run_phases(
         r,
         target.as_ref(),
         &cluster,
         caps.clone(),
+        agent.as_ref(),
         &run_dir,
         interrupt,
     )
@@ -315,6 +374,13 @@ pub async fn run_campaign(
         "clock_faults".into(),
         json!(image.capabilities.clock_faults),
     );
+    extra.insert("faults".into(), json!(plan.faults.to_string()));
+    if let Some((median, max, n)) = driver::timing_summary(&phases.actions) {
+        extra.insert(
+            "fault_timing".into(),
+            json!({ "median_ms": median, "max_ms": max, "actions": n, "path": plan.faults.to_string() }),
+        );
+    }
     extra.insert("actions".into(), json!(phases.actions));
     extra.insert("interrupted".into(), json!(phases.interrupted));
     if let Some(live) = &phases.live {
@@ -497,11 +563,51 @@ struct Phases {
     final_reads: (u64, u64),
 }
 
+/// The uid and gid the nodes' programs run as under an agent: the harness's own when it
+/// is not root (so that the files they write in the run folder stay this user's).
+fn child_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    (uid != 0).then_some((uid, gid))
+}
+
+/// The capabilities of the nodes, probed by the first node's agent, checked against the
+/// plan's fault families (a refusal is exit 254).
+async fn agent_capabilities(
+    r: &Resolved,
+    cluster: &Cluster,
+    agent: Option<&AgentSpec>,
+) -> Result<Capabilities> {
+    let (Some(agent), Some(first)) = (agent, cluster.nodes().first()) else {
+        anyhow::bail!("no node agent to ask");
+    };
+    let client = AgentClient::new(
+        std::net::SocketAddr::from((first.ip(), agent.port)),
+        &agent.token,
+    )?;
+    client
+        .wait_up(Duration::from_secs(10))
+        .await
+        .context("the node agent does not answer")?;
+    let caps = client
+        .capabilities()
+        .await
+        .context("asking the node agent what the node can do")?;
+    caps.check(&r.families).map_err(|e| Refused {
+        message: format!(
+            "the plan needs what the nodes lack (the image copies nft, iptables and tc from this \
+             machine: apt-get install nftables iptables iproute2): {e}"
+        ),
+    })?;
+    Ok(caps)
+}
+
 async fn run_phases(
     r: &Resolved,
     target: &dyn Target,
     cluster: &Cluster,
     caps: Capabilities,
+    agent: Option<&AgentSpec>,
     run_dir: &Path,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Phases> {
@@ -510,11 +616,14 @@ async fn run_phases(
     let mut names = Vec::new();
     let mut clients = Vec::new();
     for node in cluster.nodes() {
-        nodes.push(Arc::new(
-            NemesisNode::new(node.clone())
-                .await
-                .context("node status")?,
-        ));
+        let mut nemesis_node = NemesisNode::new(node.clone())
+            .await
+            .context("node status")?;
+        if let Some(agent) = agent {
+            let addr = std::net::SocketAddr::from((node.ip(), agent.port));
+            nemesis_node = nemesis_node.with_agent(AgentClient::new(addr, &agent.token)?);
+        }
+        nodes.push(Arc::new(nemesis_node));
         names.push(node.name().to_string());
         let addr = std::net::SocketAddr::from((node.ip(), target.port()));
         clients.push(target.client(&ClientContext {

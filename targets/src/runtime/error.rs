@@ -28,10 +28,23 @@ pub enum RuntimeError {
         /// The socket path that was tried.
         socket: String,
     },
-    /// The harness does not run as root.
+    /// The socket exists but this user may not use it.
     #[error(
-        "the container runtime needs root (running as uid {uid}): faults enter node network \
-         namespaces with nsenter and node data dirs are written by root; run faultline with sudo"
+        "this user (uid {uid}) may not use the Docker engine socket {socket}: add it to the \
+         docker group (sudo usermod -aG docker $USER, then log in again or run `newgrp docker`), \
+         or run faultline as root"
+    )]
+    EngineSocketDenied {
+        /// The socket path.
+        socket: String,
+        /// The effective uid.
+        uid: u32,
+    },
+    /// The harness does not run as root, and the host fault path needs it.
+    #[error(
+        "faults from the host need root (running as uid {uid}): they enter node network \
+         namespaces with nsenter; use the node agents instead (--faults agent, the default), \
+         which need only the docker group, or run faultline with sudo"
     )]
     NotRoot {
         /// The effective uid found.

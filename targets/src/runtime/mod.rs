@@ -46,22 +46,24 @@ pub use docker::{socket_from_docker_host, DockerConfig, DockerRuntime, DEFAULT_S
 pub use error::{BoxError, RuntimeError};
 pub use ldd::{library_union, parse_ldd, run_ldd, LddError, LddReport, RunLddError};
 pub use names::{
-    container_labels, container_name, in_scope, label_filters, network_labels, network_name,
-    CleanScope, NameError, NodeName, NodeRef, RunId, LABEL_FAULTLINE, LABEL_NODE, LABEL_NODES_DIR,
-    LABEL_RUN,
+    container_labels, container_name, harness_alive, in_scope, in_scope_with, label_filters,
+    live_runs, network_labels, network_name, parse_stat_start, process_start, this_host,
+    CleanScope, HarnessId, NameError, NodeName, NodeRef, RunId, LABEL_FAULTLINE, LABEL_HARNESS,
+    LABEL_NODE, LABEL_NODES_DIR, LABEL_RUN,
 };
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
 pub use probe::{
-    describe, http_get, parse_response, probe_once, request_bytes, wait_http_ok, wait_ready,
-    HttpResponse, ProbeError,
+    describe, http_get, probe_once, wait_http_ok, wait_ready, HttpResponse, ProbeError,
 };
 pub use rootfs::{
-    content_tag, load_plan, rootfs_plan, write_tar, LoadedEntry, RootfsEntry, BINARY_DIR,
-    CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
+    content_tag, load_plan, rootfs_plan, rootfs_plan_with, write_tar, LoadedEntry, RootfsEntry,
+    AGENT_MOUNT, AGENT_PATH, AGENT_TOOLS, BINARY_DIR, CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
+    XTABLES_DIR,
 };
 pub use spec::{
-    node_dirs, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec, PreparedImage, ReadyProbe,
-    SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT, NODES_DIR, NODES_MARKER,
+    node_dirs, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec, PreparedImage,
+    ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT, NODES_DIR,
+    NODES_MARKER,
 };
 pub use state::{plan_step, Action, NodeFacts, NodeState, NodeStatus, Step};
 

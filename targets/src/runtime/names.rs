@@ -18,6 +18,10 @@ pub const LABEL_RUN: &str = "faultline.run";
 pub const LABEL_NODE: &str = "faultline.node";
 /// Label holding the host folder with the node data and clock dirs of a run.
 pub const LABEL_NODES_DIR: &str = "faultline.nodes-dir";
+/// Label naming the harness process that created the object:
+/// `<host>/<pid>/<start>` (see [`HarnessId`]), so that `faultline clean` can tell a
+/// live run from the leftovers of one whose harness is gone.
+pub const LABEL_HARNESS: &str = "faultline.harness";
 /// Prefix of every container and network name.
 pub const NAME_PREFIX: &str = "faultline";
 
@@ -182,18 +186,99 @@ pub fn network_name(run: &RunId) -> String {
     format!("{NAME_PREFIX}-{run}")
 }
 
-/// Labels of the network of `run`.
-pub fn network_labels(run: &RunId) -> HashMap<String, String> {
+/// The harness process that owns a run: the host it runs on, its pid, and its start
+/// time in clock ticks after boot (field 22 of `/proc/<pid>/stat`), which tells a live
+/// harness from a later process that reused its pid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HarnessId {
+    /// The host name (`/proc/sys/kernel/hostname`).
+    pub host: String,
+    /// The harness's pid.
+    pub pid: u32,
+    /// The harness's start time, in clock ticks after boot (0 when unknown).
+    pub start: u64,
+}
+
+impl HarnessId {
+    /// This process.
+    pub fn current() -> HarnessId {
+        let pid = std::process::id();
+        HarnessId {
+            host: this_host(),
+            pid,
+            start: process_start(pid).unwrap_or(0),
+        }
+    }
+
+    /// The label value: `<host>/<pid>/<start>`.
+    pub fn label(&self) -> String {
+        format!("{}/{}/{}", self.host, self.pid, self.start)
+    }
+
+    /// Parses a label value written by [`HarnessId::label`] (the host may hold `/`).
+    pub fn parse(label: &str) -> Option<HarnessId> {
+        let (rest, start) = label.rsplit_once('/')?;
+        let (host, pid) = rest.rsplit_once('/')?;
+        Some(HarnessId {
+            host: host.to_string(),
+            pid: pid.parse().ok()?,
+            start: start.parse().ok()?,
+        })
+    }
+}
+
+/// This machine's host name, as the kernel has it (empty when unreadable).
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The start time of process `pid` in clock ticks after boot, from `/proc/<pid>/stat`;
+/// `None` when there is no such process.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_start(&stat)
+}
+
+/// Field 22 (`starttime`) of a `/proc/<pid>/stat` line. The command name (field 2) is in
+/// parentheses and may hold spaces and `)`, so fields are counted after the last `)`.
+pub fn parse_stat_start(stat: &str) -> Option<u64> {
+    let (_, after) = stat.rsplit_once(')')?;
+    // After ")": field 3 (state) is the first; starttime is field 22.
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the harness named by `id` still runs on this host (same pid, same start
+/// time). A harness on another host cannot be checked and counts as alive.
+pub fn harness_alive(id: &HarnessId, this_host: &str) -> bool {
+    if id.host != this_host {
+        return true;
+    }
+    match process_start(id.pid) {
+        None => false,
+        Some(start) => id.start == 0 || start == id.start,
+    }
+}
+
+/// Labels of the network of `run`, created by the harness `harness`.
+pub fn network_labels(run: &RunId, harness: &HarnessId) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_FAULTLINE.to_string(), "1".to_string()),
         (LABEL_RUN.to_string(), run.to_string()),
+        (LABEL_HARNESS.to_string(), harness.label()),
     ])
 }
 
 /// Labels of the container of `node` in `run`; `nodes_dir` is the host folder
 /// holding the run's node dirs (so that `clean` can find it later).
-pub fn container_labels(run: &RunId, node: &NodeName, nodes_dir: &str) -> HashMap<String, String> {
-    let mut labels = network_labels(run);
+pub fn container_labels(
+    run: &RunId,
+    node: &NodeName,
+    nodes_dir: &str,
+    harness: &HarnessId,
+) -> HashMap<String, String> {
+    let mut labels = network_labels(run, harness);
     labels.insert(LABEL_NODE.to_string(), node.to_string());
     labels.insert(LABEL_NODES_DIR.to_string(), nodes_dir.to_string());
     labels
@@ -202,10 +287,25 @@ pub fn container_labels(run: &RunId, node: &NodeName, nodes_dir: &str) -> HashMa
 /// Which leftovers a clean-up removes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CleanScope {
-    /// Every object labelled `faultline=1`, whatever its run.
+    /// Every object labelled `faultline=1`, whatever its run, even a live one.
     All,
     /// Only the objects of one run.
     Run(RunId),
+    /// The objects of runs whose harness is gone: its process no longer runs on this
+    /// host (`host`). A run made by an older faultline (no [`LABEL_HARNESS`]) counts as
+    /// gone only when none of its containers runs ([`live_runs`]). Runs of live
+    /// harnesses, and of harnesses on other hosts, stay.
+    Orphans {
+        /// This host's name ([`this_host`]).
+        host: String,
+    },
+}
+
+impl CleanScope {
+    /// The runs whose harness is gone, on this host.
+    pub fn orphans() -> CleanScope {
+        CleanScope::Orphans { host: this_host() }
+    }
 }
 
 /// The Engine API `filters` selecting the objects of `scope` by label.
@@ -217,17 +317,55 @@ pub fn label_filters(scope: &CleanScope) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), labels)])
 }
 
-/// Whether an object with `labels` belongs to `scope`. Checked again on every
-/// object the engine returns before it is removed, so that a filter the engine
-/// ignored can never make faultline remove somebody else's container.
-pub fn in_scope(labels: &HashMap<String, String>, scope: &CleanScope) -> bool {
+/// Whether an object with `labels` belongs to `scope`, given a test of whether a
+/// harness is alive (`alive`; [`harness_alive`] in production). Checked again on every
+/// object the engine returns before it is removed, so that a filter the engine ignored
+/// can never make faultline remove somebody else's container.
+pub fn in_scope_with(
+    labels: &HashMap<String, String>,
+    scope: &CleanScope,
+    alive: impl Fn(&HarnessId) -> bool,
+) -> bool {
     if labels.get(LABEL_FAULTLINE).map(String::as_str) != Some("1") {
         return false;
     }
     match scope {
         CleanScope::All => true,
         CleanScope::Run(run) => labels.get(LABEL_RUN).map(String::as_str) == Some(run.as_str()),
+        CleanScope::Orphans { .. } => match labels.get(LABEL_HARNESS) {
+            None => true,
+            Some(label) => HarnessId::parse(label).is_none_or(|id| !alive(&id)),
+        },
     }
+}
+
+/// The runs that must be kept by an orphan clean-up, given every faultline container as
+/// (labels, whether it is running): a run with a container whose harness is `alive`, or
+/// with a running container that names no harness (made by an older faultline, whose
+/// harness cannot be checked).
+pub fn live_runs(
+    containers: &[(HashMap<String, String>, bool)],
+    alive: impl Fn(&HarnessId) -> bool,
+) -> std::collections::BTreeSet<String> {
+    containers
+        .iter()
+        .filter(|(labels, running)| {
+            match labels.get(LABEL_HARNESS).and_then(|l| HarnessId::parse(l)) {
+                Some(id) => alive(&id),
+                None => *running,
+            }
+        })
+        .filter_map(|(labels, _)| labels.get(LABEL_RUN).cloned())
+        .collect()
+}
+
+/// [`in_scope_with`] with the real liveness test on this host.
+pub fn in_scope(labels: &HashMap<String, String>, scope: &CleanScope) -> bool {
+    let host = match scope {
+        CleanScope::Orphans { host } => host.clone(),
+        _ => String::new(),
+    };
+    in_scope_with(labels, scope, |id| harness_alive(id, &host))
 }
 
 #[cfg(test)]
@@ -309,7 +447,16 @@ mod tests {
     fn labels_and_filters() {
         let run = RunId::new("t1").unwrap();
         let node = NodeName::new("n2").unwrap();
-        let labels = container_labels(&run, &node, "/runs/x/nodes");
+        let h = HarnessId {
+            host: "box".into(),
+            pid: 7,
+            start: 99,
+        };
+        let labels = container_labels(&run, &node, "/runs/x/nodes", &h);
+        assert_eq!(
+            labels.get("faultline.harness").map(String::as_str),
+            Some("box/7/99")
+        );
         assert_eq!(labels.get("faultline").map(String::as_str), Some("1"));
         assert_eq!(labels.get("faultline.run").map(String::as_str), Some("t1"));
         assert_eq!(labels.get("faultline.node").map(String::as_str), Some("n2"));
@@ -317,7 +464,7 @@ mod tests {
             labels.get("faultline.nodes-dir").map(String::as_str),
             Some("/runs/x/nodes")
         );
-        assert_eq!(network_labels(&run).len(), 2);
+        assert_eq!(network_labels(&run, &h).len(), 3);
 
         let all = label_filters(&CleanScope::All);
         assert_eq!(all.get("label"), Some(&vec!["faultline=1".to_string()]));
@@ -335,7 +482,7 @@ mod tests {
     fn scope_check_rejects_foreign_objects() {
         let run = RunId::new("t1").unwrap();
         let other = RunId::new("t2").unwrap();
-        let ours = network_labels(&run);
+        let ours = network_labels(&run, &HarnessId::current());
         assert!(in_scope(&ours, &CleanScope::All));
         assert!(in_scope(&ours, &CleanScope::Run(run)));
         assert!(!in_scope(&ours, &CleanScope::Run(other)));
@@ -344,5 +491,79 @@ mod tests {
         let wrong_value = HashMap::from([("faultline".to_string(), "0".to_string())]);
         assert!(!in_scope(&wrong_value, &CleanScope::All));
         assert!(!in_scope(&HashMap::new(), &CleanScope::All));
+    }
+
+    #[test]
+    fn harness_ids_round_trip_and_stat_is_parsed() {
+        let id = HarnessId {
+            host: "a/b".into(),
+            pid: 12,
+            start: 345,
+        };
+        assert_eq!(HarnessId::parse(&id.label()), Some(id));
+        assert_eq!(HarnessId::parse("host/x/1"), None);
+        assert_eq!(HarnessId::parse("nothing"), None);
+        let stat = "4242 (tricky) name) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 \
+                    987654 1000 100";
+        assert_eq!(parse_stat_start(stat), Some(987654));
+        assert_eq!(parse_stat_start("garbage"), None);
+        let me = HarnessId::current();
+        assert!(me.start > 0);
+        assert!(harness_alive(&me, &me.host));
+        let gone = HarnessId {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert!(!harness_alive(&gone, &me.host));
+        assert!(harness_alive(&gone, "another-host"));
+    }
+
+    #[test]
+    fn unlabelled_runs_are_kept_while_a_container_runs() {
+        let old = |run: &str| {
+            HashMap::from([
+                ("faultline".to_string(), "1".to_string()),
+                ("faultline.run".to_string(), run.to_string()),
+            ])
+        };
+        let dead = HarnessId {
+            host: "h".into(),
+            pid: 2,
+            start: 2,
+        };
+        let r = RunId::new("r3").unwrap();
+        let containers = vec![
+            (old("r1"), true),
+            (old("r2"), false),
+            (network_labels(&r, &dead), true),
+        ];
+        let live = live_runs(&containers, |id| id.pid == 1);
+        assert_eq!(live.into_iter().collect::<Vec<_>>(), vec!["r1".to_string()]);
+    }
+
+    #[test]
+    fn orphans_are_runs_whose_harness_is_gone() {
+        let run = RunId::new("t1").unwrap();
+        let live = HarnessId {
+            host: "h".into(),
+            pid: 1,
+            start: 1,
+        };
+        let dead = HarnessId {
+            host: "h".into(),
+            pid: 2,
+            start: 2,
+        };
+        let scope = CleanScope::Orphans { host: "h".into() };
+        let alive = |id: &HarnessId| id.pid == 1;
+        assert!(!in_scope_with(&network_labels(&run, &live), &scope, alive));
+        assert!(in_scope_with(&network_labels(&run, &dead), &scope, alive));
+        // Labelled by an older faultline: no harness label, an orphan.
+        let old = HashMap::from([
+            ("faultline".to_string(), "1".to_string()),
+            ("faultline.run".to_string(), "t1".to_string()),
+        ]);
+        assert!(in_scope_with(&old, &scope, alive));
+        assert!(!in_scope_with(&HashMap::new(), &scope, |_| false));
     }
 }

@@ -1,7 +1,6 @@
-//! Readiness probes (an HTTP path, a TCP port, or a host command) and a minimal HTTP/1.0
-//! GET client over tokio, enough to probe a node's readiness URL (`/health` = 200) and to
-//! read small answers in tests. The
-//! request text and the response parsing are pure functions.
+//! Readiness probes (an HTTP path, a TCP port, or a host command). HTTP goes through
+//! reqwest (HTTP/1.1, chunked bodies, keep-alive), enough to wait for a node's `/health`
+//! and to read small answers in tests.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -9,10 +8,9 @@ use std::time::{Duration, Instant};
 use super::spec::ReadyProbe;
 
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Largest response read; a readiness answer is tiny.
+/// Largest body read; a readiness answer is tiny.
 const MAX_RESPONSE: usize = 1 << 20;
 
 /// One HTTP answer.
@@ -27,47 +25,73 @@ pub struct HttpResponse {
 /// Why a probe did not get an answer.
 #[derive(Debug, Error)]
 pub enum ProbeError {
-    /// Connecting, writing or reading failed.
+    /// Connecting, sending or reading failed.
     #[error("{0}")]
-    Io(#[from] std::io::Error),
+    Http(String),
     /// Nothing came back in time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    /// The bytes were not an HTTP response.
-    #[error("malformed HTTP response: {0}")]
-    Malformed(String),
+    /// The body was larger than the probe reads.
+    #[error("answer larger than {MAX_RESPONSE} bytes")]
+    TooLarge,
 }
 
-/// The bytes of `GET path` for `host`, closing the connection after the answer.
-pub fn request_bytes(host: &str, path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes()
-}
-
-/// Parses a whole HTTP/1.x response (status line, headers, body).
-pub fn parse_response(bytes: &[u8]) -> Result<HttpResponse, ProbeError> {
-    let text = String::from_utf8_lossy(bytes);
-    let (head, body) = match text.split_once("\r\n\r\n") {
-        Some(parts) => parts,
-        None => text
-            .split_once("\n\n")
-            .ok_or_else(|| ProbeError::Malformed("no end of headers".into()))?,
-    };
-    let status_line = head.lines().next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(ProbeError::Malformed(format!(
-            "status line {status_line:?}"
-        )));
+/// The text of a reqwest error with its causes ("error sending request: ...:
+/// Connection refused"), so that the reason is visible in one line.
+fn error_text(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
     }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| ProbeError::Malformed(format!("status line {status_line:?}")))?;
-    Ok(HttpResponse {
-        status,
-        body: body.to_string(),
-    })
+    text
+}
+
+/// A client for probes: no proxy, each request bounded by `timeout`.
+fn probe_client(timeout: Duration) -> Result<reqwest::Client, ProbeError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| ProbeError::Http(error_text(&e)))
+}
+
+async fn get_with(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<HttpResponse, ProbeError> {
+    let exchange = async {
+        let url = format!("http://{addr}{path}");
+        let mut resp = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| ProbeError::Http(error_text(&e)))?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ProbeError::Http(error_text(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE {
+                return Err(ProbeError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(ProbeError::Timeout(timeout)),
+    }
 }
 
 /// `GET path` on `addr`, the whole exchange bounded by `timeout`.
@@ -76,20 +100,8 @@ pub async fn http_get(
     path: &str,
     timeout: Duration,
 ) -> Result<HttpResponse, ProbeError> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream
-            .write_all(&request_bytes(&addr.to_string(), path))
-            .await?;
-        let mut buf = Vec::new();
-        let mut limited = (&mut stream).take(MAX_RESPONSE as u64);
-        limited.read_to_end(&mut buf).await?;
-        parse_response(&buf)
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(ProbeError::Timeout(timeout)),
-    }
+    let client = probe_client(timeout)?;
+    get_with(&client, addr, path, timeout).await
 }
 
 /// Polls `GET path` on `addr` every `interval` until it answers 200, or until
@@ -103,6 +115,7 @@ pub async fn wait_http_ok(
 ) -> Result<Duration, String> {
     let start = Instant::now();
     let deadline = start + timeout;
+    let client = probe_client(Duration::from_secs(1)).map_err(|e| e.to_string())?;
     let mut last = String::from("never probed");
     loop {
         let now = Instant::now();
@@ -110,7 +123,7 @@ pub async fn wait_http_ok(
             return Err(last);
         }
         let attempt = (deadline - now).min(Duration::from_secs(1));
-        match http_get(addr, path, attempt).await {
+        match get_with(&client, addr, path, attempt).await {
             Ok(r) if r.status == 200 => return Ok(start.elapsed()),
             Ok(r) => last = format!("HTTP {} {}", r.status, r.body.trim()),
             Err(e) => last = e.to_string(),
@@ -199,62 +212,28 @@ pub async fn wait_ready(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn request_text() {
-        assert_eq!(
-            request_bytes("10.0.0.11:7001", "/health"),
-            b"GET /health HTTP/1.0\r\nHost: 10.0.0.11:7001\r\nConnection: close\r\n\r\n".to_vec()
-        );
-    }
-
-    #[test]
-    fn parses_responses() {
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
-        assert_eq!(
-            r,
-            HttpResponse {
-                status: 200,
-                body: "ok".into()
-            }
-        );
-        let r = parse_response(b"HTTP/1.0 503 Service Unavailable\r\n\r\n").unwrap();
-        assert_eq!(r.status, 503);
-        assert_eq!(r.body, "");
-        let r = parse_response(b"HTTP/1.0 404 Not Found\n\nnope").unwrap();
-        assert_eq!((r.status, r.body.as_str()), (404, "nope"));
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        assert!(matches!(
-            parse_response(b"hello"),
-            Err(ProbeError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_response(b"SSH-2.0\r\n\r\n"),
-            Err(ProbeError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_response(b"HTTP/1.1 abc\r\n\r\n"),
-            Err(ProbeError::Malformed(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn talks_to_a_loopback_server() {
+    /// A one-shot server answering `answer` to the first request; returns its address
+    /// and the request it received.
+    async fn serve_once(answer: &'static [u8]) -> (SocketAddr, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = [0u8; 512];
+            let mut buf = [0u8; 1024];
             let n = sock.read(&mut buf).await.unwrap();
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            sock.write_all(b"HTTP/1.0 200 OK\r\n\r\nfine")
-                .await
-                .unwrap();
+            sock.write_all(answer).await.unwrap();
+            sock.shutdown().await.unwrap();
             req
         });
+        (addr, server)
+    }
+
+    #[tokio::test]
+    async fn reads_a_plain_answer() {
+        let (addr, server) = serve_once(b"HTTP/1.0 200 OK\r\n\r\nfine").await;
         let r = http_get(addr, "/health", Duration::from_secs(2))
             .await
             .unwrap();
@@ -268,7 +247,30 @@ mod tests {
         assert!(server
             .await
             .unwrap()
-            .starts_with("GET /health HTTP/1.0\r\n"));
+            .starts_with("GET /health HTTP/1.1\r\n"));
+    }
+
+    #[tokio::test]
+    async fn reads_a_chunked_answer() {
+        let (addr, _server) = serve_once(
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\n{\"hea\r\na\r\nlth\":false\r\n1\r\n}\r\n0\r\n\r\n",
+        )
+        .await;
+        let r = http_get(addr, "/health", Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.body, "{\"health\":false}");
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error() {
+        let (addr, _server) = serve_once(b"SSH-2.0-OpenSSH\r\n\r\n").await;
+        let err = http_get(addr, "/health", Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProbeError::Http(_)), "{err}");
     }
 
     #[tokio::test]
@@ -286,6 +288,6 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(err.contains("refused"), "{err}");
+        assert!(err.to_lowercase().contains("refused"), "{err}");
     }
 }

@@ -22,6 +22,36 @@ pub const CLOCK_MOUNT: &str = "/faketime";
 /// Folder inside the container where the node binary is bind-mounted.
 pub const BINARY_DIR: &str = "/usr/local/bin";
 
+/// Where a node agent (the `faultline` binary) is bind-mounted in a node.
+pub const AGENT_MOUNT: &str = "/usr/local/bin/faultline";
+
+/// The fault tools an agent image holds: the path in the image, and where to look for
+/// the program on the host (the first that exists is copied, symlinks followed; the
+/// iptables multi-binary picks its mode from the name it is run under).
+pub const AGENT_TOOLS: &[(&str, &[&str])] = &[
+    ("/usr/sbin/nft", &["/usr/sbin/nft", "/sbin/nft"]),
+    (
+        "/usr/sbin/iptables",
+        &["/usr/sbin/iptables", "/sbin/iptables"],
+    ),
+    (
+        "/usr/sbin/iptables-restore",
+        &["/usr/sbin/iptables-restore", "/sbin/iptables-restore"],
+    ),
+    ("/usr/sbin/tc", &["/usr/sbin/tc", "/sbin/tc"]),
+    (
+        "/usr/sbin/ip",
+        &["/usr/sbin/ip", "/usr/bin/ip", "/bin/ip", "/sbin/ip"],
+    ),
+];
+
+/// The iptables extensions (`libxt_NFQUEUE.so`, `libxt_statistic.so`...) an agent image
+/// holds, at the same path.
+pub const XTABLES_DIR: &str = "/usr/lib/x86_64-linux-gnu/xtables";
+
+/// The `PATH` of an agent (where [`AGENT_TOOLS`] are).
+pub const AGENT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Bumped whenever the layout below changes, so that old images are not
 /// reused for a new layout.
 const LAYOUT_VERSION: &str = "faultline-rootfs/1";
@@ -70,6 +100,16 @@ impl RootfsEntry {
 /// `ldd` gave, and libfaketime at `faketime` if given. Sorted by path, so that
 /// a directory always comes before what it holds.
 pub fn rootfs_plan(libraries: &[PathBuf], faketime: Option<&Path>) -> Vec<RootfsEntry> {
+    rootfs_plan_with(libraries, faketime, &[])
+}
+
+/// [`rootfs_plan`] plus `extra` programs (path in the image, host file; mode 755) and
+/// `/run` (for the tools' lock files): the image of a node agent.
+pub fn rootfs_plan_with(
+    libraries: &[PathBuf],
+    faketime: Option<&Path>,
+    extra: &[(PathBuf, PathBuf)],
+) -> Vec<RootfsEntry> {
     let mut files: Vec<RootfsEntry> = libraries
         .iter()
         .filter(|p| p.is_absolute())
@@ -79,6 +119,11 @@ pub fn rootfs_plan(libraries: &[PathBuf], faketime: Option<&Path>) -> Vec<Rootfs
             mode: 0o755,
         })
         .collect();
+    files.extend(extra.iter().map(|(path, source)| RootfsEntry::HostFile {
+        path: path.clone(),
+        source: source.clone(),
+        mode: 0o755,
+    }));
     if let Some(lib) = faketime {
         files.push(RootfsEntry::HostFile {
             path: PathBuf::from(FAKETIME_LIB),
@@ -103,6 +148,9 @@ pub fn rootfs_plan(libraries: &[PathBuf], faketime: Option<&Path>) -> Vec<Rootfs
         (PathBuf::from(CLOCK_MOUNT), 0o755),
         (PathBuf::from(BINARY_DIR), 0o755),
     ];
+    if !extra.is_empty() {
+        dirs.push((PathBuf::from("/run"), 0o755));
+    }
     let mut wanted: Vec<PathBuf> = Vec::new();
     for path in files
         .iter()

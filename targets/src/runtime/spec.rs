@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::names::{CleanScope, NodeName, RunId};
+use super::names::{CleanScope, HarnessId, NodeName, RunId};
 use super::net::{Subnet, DEFAULT_SUBNET};
 use super::rootfs::{BINARY_DIR, FAKETIME_LIB};
 
@@ -28,6 +28,9 @@ pub struct ImageSpec {
     pub faketime_lib: Option<PathBuf>,
     /// Repository of the image; the tag is the content hash.
     pub repository: String,
+    /// The node agent (the `faultline` binary): its libraries and the fault tools
+    /// ([`super::rootfs::AGENT_TOOLS`], the iptables extensions) go into the image.
+    pub agent: Option<PathBuf>,
 }
 
 impl ImageSpec {
@@ -38,6 +41,7 @@ impl ImageSpec {
             binary: binary.into(),
             faketime_lib: Some(PathBuf::from(FAKETIME_LIB)),
             repository: DEFAULT_IMAGE_REPOSITORY.to_string(),
+            agent: None,
         }
     }
 }
@@ -129,6 +133,22 @@ impl NodeSpec {
     }
 }
 
+/// How the nodes of a cluster run under a node agent (`faultline agent`), which
+/// supervises each node's program and carries out its faults from inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The `faultline` binary on the host, bind-mounted read-only at
+    /// [`super::rootfs::AGENT_MOUNT`] as every node's entry point.
+    pub binary: PathBuf,
+    /// The run's token: every control request must carry it.
+    pub token: String,
+    /// The port the agents listen on.
+    pub port: u16,
+    /// The uid and gid the node's program runs as (the harness's user, so that the
+    /// files it writes in the run folder stay that user's); `None`: root.
+    pub child_user: Option<(u32, u32)>,
+}
+
 /// The whole cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSpec {
@@ -154,11 +174,18 @@ pub struct ClusterSpec {
     pub ready_timeout: Duration,
     /// Which leftovers to remove before starting.
     pub leftovers: CleanScope,
+    /// The harness process that owns the run (recorded in every label, so that
+    /// `faultline clean` leaves a live run alone).
+    pub harness: HarnessId,
+    /// Run every node under a node agent; `None`: the node's program is the entry point
+    /// and faults come from the host.
+    pub agent: Option<AgentSpec>,
 }
 
 impl ClusterSpec {
     /// A spec with the defaults: subnet [`DEFAULT_SUBNET`], internal network,
-    /// 20 s readiness timeout, every faultline leftover removed first.
+    /// 20 s readiness timeout, the leftovers of runs whose harness is gone removed
+    /// first, owned by this process.
     pub fn new(run: RunId, run_dir: impl Into<PathBuf>, binary: impl Into<PathBuf>) -> Self {
         ClusterSpec {
             run,
@@ -169,7 +196,9 @@ impl ClusterSpec {
             image_program: false,
             nodes: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
-            leftovers: CleanScope::All,
+            leftovers: CleanScope::orphans(),
+            harness: HarnessId::current(),
+            agent: None,
         }
     }
 
@@ -329,7 +358,8 @@ mod tests {
         let s = spec();
         assert_eq!(s.subnet.to_string(), "10.217.93.0/24");
         assert!(s.internal);
-        assert_eq!(s.leftovers, CleanScope::All);
+        assert_eq!(s.leftovers, CleanScope::orphans());
+        assert_eq!(s.harness, HarnessId::current());
         assert_eq!(
             s.binary_mount(),
             Ok("/usr/local/bin/faultline-node".to_string())

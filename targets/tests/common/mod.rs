@@ -6,16 +6,19 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptions, ListNetworksOptionsBuilder,
+};
 use faultline_targets::runtime::{
-    default_faketime_env, http_get, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime,
-    ImageSpec, NodeName, NodeSpec, PreparedImage, ReadyProbe, RunId, Runtime, Subnet,
+    default_faketime_env, find_overlap, http_get, CleanScope, Cluster, ClusterSpec, DockerConfig,
+    DockerRuntime, ImageSpec, NodeName, NodeSpec, PreparedImage, ReadyProbe, RunId, Runtime,
+    Subnet,
 };
 
 /// The test node binary built by cargo for this package.
@@ -66,13 +69,73 @@ pub fn run_dir(run: &RunId) -> PathBuf {
     dir
 }
 
-/// A spec of `count` test nodes `n1..` on `subnet`, leftovers of this run only
-/// (tests run in parallel), with the default libfaketime environment.
-pub fn spec(run: &str, subnet: &str, count: usize, image: &PreparedImage) -> ClusterSpec {
+/// A run id unique to this test process: `base` then the pid, so that two test
+/// processes (or a test and a campaign) on one engine never share containers.
+pub fn unique_run(base: &str) -> String {
+    format!("{base}-{}", std::process::id())
+}
+
+/// The /24s handed out by [`free_subnet`] in this process (not yet visible to the engine
+/// until their cluster starts).
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A /24 in 10.230.0.0/12 that no network of the engine uses and that this process has
+/// not handed out yet. The search starts at a place drawn from the pid, so concurrent test
+/// processes rarely race for the same one.
+pub async fn free_subnet(rt: &DockerRuntime) -> Subnet {
+    let networks = rt
+        .client()
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .expect("list networks");
+    let used: Vec<(String, Vec<String>)> = networks
+        .iter()
+        .map(|n| {
+            let subnets = n
+                .ipam
+                .as_ref()
+                .and_then(|i| i.config.as_ref())
+                .map(|cs| cs.iter().filter_map(|c| c.subnet.clone()).collect())
+                .unwrap_or_default();
+            (n.name.clone().unwrap_or_default(), subnets)
+        })
+        .collect();
+    let mut taken = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    let first = (std::process::id() % 4096) as u16;
+    for i in 0..4096u16 {
+        let k = (first + i.wrapping_mul(61)) % 4096;
+        let subnet = Subnet::new(
+            Ipv4Addr::new(10, 230 + (k / 256) as u8, (k % 256) as u8, 0),
+            24,
+        )
+        .expect("subnet");
+        if !taken.contains(&k) && find_overlap(&subnet, &used).is_none() {
+            taken.insert(k);
+            return subnet;
+        }
+    }
+    panic!("no free /24 in 10.230.0.0/12 on this engine");
+}
+
+/// A spec of `count` test nodes `n1..` on a free subnet ([`free_subnet`]), with a run id
+/// unique to this process ([`unique_run`]), leftovers of this run only (tests run in
+/// parallel), with the default libfaketime environment.
+pub async fn spec(
+    rt: &DockerRuntime,
+    run: &str,
+    count: usize,
+    image: &PreparedImage,
+) -> ClusterSpec {
+    let subnet = free_subnet(rt).await;
+    spec_on(&unique_run(run), subnet, count, image)
+}
+
+/// Like [`spec`] on the given subnet and with `run` as the run id, as given.
+pub fn spec_on(run: &str, subnet: Subnet, count: usize, image: &PreparedImage) -> ClusterSpec {
     let run = RunId::new(run).expect("run id");
     let dir = run_dir(&run);
     let mut spec = ClusterSpec::new(run.clone(), dir, TESTNODE);
-    spec.subnet = subnet.parse::<Subnet>().expect("subnet");
+    spec.subnet = subnet;
     spec.leftovers = CleanScope::Run(run);
     spec.ready_timeout = Duration::from_secs(20);
     let ips = spec.subnet.node_ips(count).expect("ips");

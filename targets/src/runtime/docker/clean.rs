@@ -15,7 +15,8 @@ use futures_util::future::join_all;
 
 use super::{connect_socket, DockerConfig};
 use crate::runtime::names::{
-    in_scope, label_filters, CleanScope, RunId, LABEL_FAULTLINE, LABEL_NODES_DIR,
+    harness_alive, in_scope, label_filters, live_runs, CleanScope, RunId, LABEL_FAULTLINE,
+    LABEL_NODES_DIR, LABEL_RUN,
 };
 use crate::runtime::spec::{NODES_DIR, NODES_MARKER};
 use crate::runtime::{CleanReport, RuntimeError};
@@ -64,11 +65,34 @@ pub(crate) async fn clean(
         ))
         .await
         .map_err(|e| RuntimeError::engine("list containers", e))?;
+    // An orphan clean-up keeps every run that is still live: its harness runs, or (made
+    // by an older faultline, with no harness label) one of its containers runs.
+    let live = match scope {
+        CleanScope::Orphans { host } => live_runs(
+            &containers
+                .iter()
+                .map(|c| {
+                    (
+                        c.labels.clone().unwrap_or_default(),
+                        c.state.as_ref().is_some_and(|s| s.to_string() == "running"),
+                    )
+                })
+                .collect::<Vec<_>>(),
+            |id| harness_alive(id, host),
+        ),
+        _ => BTreeSet::new(),
+    };
+    let wanted = |labels: &std::collections::HashMap<String, String>| {
+        in_scope(labels, scope)
+            && !labels
+                .get(LABEL_RUN)
+                .is_some_and(|run| live.contains(run.as_str()))
+    };
     let mut dirs = BTreeSet::new();
     let mut targets = Vec::new();
     for c in containers {
         let labels = c.labels.unwrap_or_default();
-        if !in_scope(&labels, scope) {
+        if !wanted(&labels) {
             continue;
         }
         if let Some(dir) = labels
@@ -110,7 +134,7 @@ pub(crate) async fn clean(
         .await
         .map_err(|e| RuntimeError::engine("list networks", e))?;
     for n in networks {
-        if !in_scope(&n.labels.unwrap_or_default(), scope) {
+        if !wanted(&n.labels.unwrap_or_default()) {
             continue;
         }
         let name = n.name.unwrap_or_default();
@@ -131,7 +155,7 @@ pub(crate) async fn clean(
         .await
         .map_err(|e| RuntimeError::engine("list volumes", e))?;
     for v in volumes.volumes.unwrap_or_default() {
-        if !in_scope(&v.labels, scope) {
+        if !wanted(&v.labels) {
             continue;
         }
         match docker
@@ -144,7 +168,7 @@ pub(crate) async fn clean(
         }
     }
 
-    if *scope == CleanScope::All {
+    if matches!(scope, CleanScope::All | CleanScope::Orphans { .. }) {
         remove_dangling_images(docker, &mut report).await?;
     }
 
@@ -154,8 +178,12 @@ pub(crate) async fn clean(
                 tracing::warn!("not removing {}: no {NODES_MARKER} marker", dir.display());
                 continue;
             }
-            std::fs::remove_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
-            report.dirs.push(dir);
+            // A folder this user may not remove (a run of another user, say) stays, with a
+            // warning: its containers are gone, which is what matters.
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => report.dirs.push(dir),
+                Err(e) => tracing::warn!("keeping {}: {e}", dir.display()),
+            }
         }
     }
     if !report.is_empty() {

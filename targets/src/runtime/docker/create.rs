@@ -11,9 +11,10 @@ use bollard::query_parameters::{CreateContainerOptionsBuilder, ListNetworksOptio
 use bollard::Docker;
 use futures_util::future::try_join_all;
 
+use crate::agent::TOKEN_ENV;
 use crate::runtime::names::{container_labels, container_name, network_labels, network_name};
 use crate::runtime::net::find_overlap;
-use crate::runtime::rootfs::{CLOCK_MOUNT, DATA_MOUNT};
+use crate::runtime::rootfs::{AGENT_MOUNT, AGENT_PATH, CLOCK_MOUNT, DATA_MOUNT};
 use crate::runtime::spec::{ClusterSpec, NodeSpec, PreparedImage, SpecError};
 use crate::runtime::RuntimeError;
 
@@ -33,7 +34,7 @@ pub(crate) fn network_body(spec: &ClusterSpec) -> NetworkCreateRequest {
             }]),
             ..Default::default()
         }),
-        labels: Some(network_labels(&spec.run)),
+        labels: Some(network_labels(&spec.run, &spec.harness)),
         ..Default::default()
     }
 }
@@ -49,18 +50,58 @@ pub(crate) fn container_body(
 ) -> Result<ContainerCreateBody, SpecError> {
     let dirs = spec.node_dirs(&node.name);
     let network = network_name(&spec.run);
-    let mut binds = vec![
-        format!("{}:{DATA_MOUNT}", dirs.data.display()),
-        format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()),
-    ];
-    // A host program is bind-mounted and is the entrypoint; an image's own program runs
-    // as the image says.
-    let entrypoint = if spec.image_program {
-        None
-    } else {
-        let mount = spec.binary_mount()?;
-        binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
-        Some(vec![mount])
+    let node_env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut binds = vec![format!("{}:{DATA_MOUNT}", dirs.data.display())];
+    // A host program is bind-mounted and is the entry point, or, with an agent, the
+    // agent is: it runs the program as its child (with the node's environment; the agent
+    // itself is never under libfaketime), writes the clock file itself and changes the
+    // node's packet rules (NET_ADMIN in the node, nothing on the host). An image's own
+    // program runs as the image says, without an agent (its entry point is the image's).
+    let (entrypoint, cmd, env, cap_add) = match (&spec.agent, spec.image_program) {
+        (_, true) => {
+            binds.push(format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()));
+            (None, node.args.clone(), node_env, None)
+        }
+        (None, false) => {
+            let mount = spec.binary_mount()?;
+            binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            binds.push(format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()));
+            (Some(vec![mount]), node.args.clone(), node_env, None)
+        }
+        (Some(agent), false) => {
+            let mount = spec.binary_mount()?;
+            binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            binds.push(format!("{}:{CLOCK_MOUNT}", dirs.clock.display()));
+            binds.push(format!("{}:{AGENT_MOUNT}:ro", agent.binary.display()));
+            let mut cmd = vec![
+                "agent".to_string(),
+                "--listen".to_string(),
+                format!("0.0.0.0:{}", agent.port),
+                "--ip".to_string(),
+                node.ip.to_string(),
+                "--clock-dir".to_string(),
+                CLOCK_MOUNT.to_string(),
+            ];
+            if let Some((uid, gid)) = agent.child_user {
+                cmd.extend(["--user".to_string(), format!("{uid}:{gid}")]);
+            }
+            for e in node_env {
+                cmd.extend(["--env".to_string(), e]);
+            }
+            cmd.push("--".to_string());
+            cmd.push(mount);
+            cmd.extend(node.args.iter().cloned());
+            let env = vec![
+                format!("{TOKEN_ENV}={}", agent.token),
+                format!("PATH={AGENT_PATH}"),
+            ];
+            (
+                Some(vec![AGENT_MOUNT.to_string()]),
+                cmd,
+                env,
+                Some(vec!["NET_ADMIN".to_string()]),
+            )
+        }
     };
     let endpoint = EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
@@ -73,16 +114,18 @@ pub(crate) fn container_body(
         image: Some(image.to_string()),
         hostname: Some(node.name.to_string()),
         entrypoint,
-        cmd: Some(node.args.clone()),
-        env: Some(node.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        cmd: Some(cmd),
+        env: Some(env),
         working_dir: Some(DATA_MOUNT.to_string()),
         labels: Some(container_labels(
             &spec.run,
             &node.name,
             &spec.nodes_dir().display().to_string(),
+            &spec.harness,
         )),
         host_config: Some(HostConfig {
             binds: Some(binds),
+            cap_add,
             network_mode: Some(network.clone()),
             ..Default::default()
         }),

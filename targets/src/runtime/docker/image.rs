@@ -10,7 +10,9 @@ use futures_util::TryStreamExt;
 
 use crate::runtime::ldd::{library_union, run_ldd};
 use crate::runtime::names::LABEL_FAULTLINE;
-use crate::runtime::rootfs::{content_tag, load_plan, rootfs_plan, write_tar};
+use crate::runtime::rootfs::{
+    content_tag, load_plan, rootfs_plan_with, write_tar, AGENT_TOOLS, XTABLES_DIR,
+};
 use crate::runtime::spec::{Capabilities, ImageSpec, PreparedImage};
 use crate::runtime::RuntimeError;
 
@@ -90,8 +92,37 @@ pub(crate) async fn prepare_image(
     if let Some(lib) = &faketime {
         reports.push(run_ldd(lib).await?);
     }
+    let mut extra = Vec::new();
+    if let Some(agent) = &spec.agent {
+        reports.push(run_ldd(agent).await?);
+        for (path, candidates) in AGENT_TOOLS {
+            let Some(host) = candidates
+                .iter()
+                .map(Path::new)
+                .find(|p| p.is_file())
+                .and_then(|p| p.canonicalize().ok())
+            else {
+                tracing::warn!("{path} is not installed here: node agents will lack it");
+                continue;
+            };
+            reports.push(run_ldd(&host).await?);
+            extra.push((PathBuf::from(path), host));
+        }
+        let mut modules: Vec<PathBuf> = std::fs::read_dir(XTABLES_DIR)
+            .map(|dir| {
+                dir.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "so"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        modules.sort();
+        for m in modules {
+            reports.push(run_ldd(&m).await?);
+            extra.push((m.clone(), m));
+        }
+    }
     let libraries = library_union(&reports);
-    let plan = rootfs_plan(&libraries, faketime.as_deref());
+    let plan = rootfs_plan_with(&libraries, faketime.as_deref(), &extra);
     let entries = load_plan(&plan).map_err(|(path, e)| RuntimeError::io(path, e))?;
     let tag = content_tag(&entries);
     let reference = format!("{}:{tag}", spec.repository);

@@ -117,6 +117,18 @@ async fn connect_socket(config: &DockerConfig) -> Result<Docker, RuntimeError> {
             socket: config.socket.clone(),
         });
     }
+    if let Err(e) = std::os::unix::net::UnixStream::connect(&config.socket) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let uid = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| effective_uid(&s))
+                .unwrap_or(u32::MAX);
+            return Err(RuntimeError::EngineSocketDenied {
+                socket: config.socket.clone(),
+                uid,
+            });
+        }
+    }
     let unreachable = |e: bollard::errors::Error| RuntimeError::EngineUnreachable {
         socket: config.socket.clone(),
         source: Box::new(e),
