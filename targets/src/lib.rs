@@ -143,5 +143,5 @@ pub use file::{FileError, TargetFile};
 pub use registry::{builtin_targets, find_target, is_target_file, target_by_name, FindError};
 pub use target::{
     cluster_token, node_name, ClaimContext, Claims, Client, ClientContext, ClientOp, Completion,
-    CompletionKind, DeployContext, Program, Role, SwitchableFault, Target, TargetError,
+    CompletionKind, DeployContext, Exposure, Program, Role, SwitchableFault, Target, TargetError,
 };

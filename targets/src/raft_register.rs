@@ -7,8 +7,8 @@ use crate::bundled;
 use crate::client::NodeClient;
 use crate::runtime::ReadyProbe;
 use crate::target::{
-    ClaimContext, Claims, Client, ClientContext, DeployContext, Program, SwitchableFault, Target,
-    TargetError,
+    ClaimContext, Claims, Client, ClientContext, DeployContext, Exposure, Program, SwitchableFault,
+    Target, TargetError,
 };
 
 /// The raft-register target.
@@ -25,18 +25,32 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
         SwitchableFault::new(
             "early-ack",
             "the leader acknowledges a write once it is in its own log, before a majority has it: a leader cut off from the majority acks writes that are later lost",
-            &["partition", "kill"],
-        ),
+            &["leader"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            ..Exposure::default()
+        }),
         SwitchableFault::new(
             "no-fsync",
             "log records are never flushed nor fsynced: a kill loses acknowledged writes and votes",
             &["kill"],
-        ),
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(2_000),
+            all_down: true,
+            ..Exposure::default()
+        }),
         SwitchableFault::new(
             "lease-reads",
             "the leader serves reads from local state while a lease measured with the wall clock holds: a leader whose clock was moved back keeps its lease past a pause or a partition, while the others elect a new leader and accept writes",
             &["leader", "clock"],
-        ),
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(30),
+            ..Exposure::default()
+        }),
     ]
 });
 

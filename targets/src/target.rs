@@ -100,6 +100,21 @@ pub struct SwitchableFault {
     /// The nemesis families that expose it (the campaign adds them when the user did not
     /// choose any).
     pub exposed_by: Vec<String>,
+    /// How the campaign is shaped when the fault chose the nemesis and the user left
+    /// these settings at their defaults.
+    pub exposure: Exposure,
+}
+
+/// The campaign shape that exposes a planted fault best (measured with
+/// `harness/benches/bug_finding.sh`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Exposure {
+    /// Mean time between nemesis actions, in milliseconds.
+    pub interval_ms: Option<u64>,
+    /// Client processes.
+    pub concurrency: Option<usize>,
+    /// Let kills and pauses take every node down at once (not only a minority).
+    pub all_down: bool,
 }
 
 impl SwitchableFault {
@@ -109,7 +124,14 @@ impl SwitchableFault {
             name: name.to_string(),
             description: description.to_string(),
             exposed_by: exposed_by.iter().map(|s| s.to_string()).collect(),
+            exposure: Exposure::default(),
         }
+    }
+
+    /// The same fault with the campaign shape that exposes it.
+    pub fn exposed_with(mut self, exposure: Exposure) -> Self {
+        self.exposure = exposure;
+        self
     }
 }
 

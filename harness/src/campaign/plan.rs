@@ -408,6 +408,11 @@ pub fn resolve_on(
         .map_err(|e| PlanError::Invalid(e.to_string()))?;
     let mut families = parse_nemesis(&plan.nemesis)?;
     let mut families_from_fault = false;
+    // When a planted fault chooses the nemesis, it also shapes the campaign that exposes
+    // it, in the settings the user left at their defaults.
+    let mut shaped = plan.clone();
+    let mut interval = interval;
+    let defaults = Plan::default();
     for f in &plan.fault {
         let sf = target
             .check_fault(f)
@@ -419,6 +424,23 @@ pub fn resolve_on(
                         .map_err(|e| PlanError::Invalid(e.to_string()))?,
                 );
                 families_from_fault = true;
+            }
+            let e = sf.exposure;
+            if let Some(ms) = e
+                .interval_ms
+                .filter(|_| plan.nemesis_interval == defaults.nemesis_interval)
+            {
+                shaped.nemesis_interval = ms as f64 / 1000.0;
+                interval = Duration::from_millis(ms);
+            }
+            if let Some(c) = e
+                .concurrency
+                .filter(|_| plan.concurrency == defaults.concurrency)
+            {
+                shaped.concurrency = c;
+            }
+            if e.all_down && plan.max_down.is_none() {
+                shaped.max_down = Some(plan.nodes);
             }
         }
     }
@@ -467,7 +489,7 @@ pub fn resolve_on(
     });
     let check = parse_check(&plan.check, plan.workload, &claims.models)?;
     let seed = plan.seed.unwrap_or(fallback_seed);
-    let mut plan = plan.clone();
+    let mut plan = shaped;
     plan.seed = Some(seed);
     Ok(Resolved {
         plan,
@@ -687,6 +709,38 @@ mod tests {
         let r = resolve(&p, raft().as_ref(), 1).expect("valid");
         assert_eq!(r.families, vec![Family::Clock, Family::Leader]);
         assert!(r.families_from_fault);
+        // ... and the campaign shape that exposes it, where the user left the defaults.
+        assert_eq!(
+            (r.plan.concurrency, r.interval),
+            (30, Duration::from_secs(3))
+        );
+        let p = Plan {
+            nemesis: Vec::new(),
+            fault: vec!["no-fsync".into()],
+            nodes: 3,
+            concurrency: 12,
+            ..Plan::default()
+        };
+        let r = resolve(&p, raft().as_ref(), 1).expect("valid");
+        assert_eq!(r.families, vec![Family::Kill]);
+        assert_eq!(r.plan.max_down, Some(3), "every node may be down at once");
+        assert_eq!(
+            (r.plan.concurrency, r.interval),
+            (12, Duration::from_secs(2))
+        );
+        assert!(reproduce_command(&r).contains("--max-down 3"));
+        assert!(reproduce_command(&r).contains("--nemesis-interval 2"));
+        // A nemesis the user chose keeps the user's shape.
+        let p = Plan {
+            nemesis: vec!["kill".into()],
+            fault: vec!["no-fsync".into()],
+            ..Plan::default()
+        };
+        let r = resolve(&p, raft().as_ref(), 1).expect("valid");
+        assert_eq!(
+            (r.plan.max_down, r.interval),
+            (None, Duration::from_secs(5))
+        );
         let p = Plan {
             nemesis: vec!["none".into()],
             fault: vec!["stale-reads".into()],

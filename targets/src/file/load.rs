@@ -488,6 +488,7 @@ pub(super) fn parse(
                 .iter()
                 .map(|s| s.get_ref().clone())
                 .collect(),
+            exposure: crate::target::Exposure::default(),
         });
         switches.insert(fname.clone(), FaultSwitch { args, env: fenv });
     }
