@@ -20,17 +20,8 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-const OTHERS: [ModelName; 9] = [
-    ModelName::Sequential,
-    ModelName::Ccv,
-    ModelName::Cm,
-    ModelName::Cc,
-    ModelName::Pram,
-    ModelName::Ryw,
-    ModelName::Mr,
-    ModelName::Mw,
-    ModelName::Wfr,
-];
+/// Every model but linearizability, strongest first.
+const OTHERS: &[ModelName] = ModelName::ALL.split_at(1).1;
 
 /// A random history of up to `n` operations by 3 processes on 2 keys: reads, writes and
 /// cas; ok, fail (with and without mismatch) and info completions; results drawn at
@@ -119,7 +110,7 @@ fn offline(events: &[Event], dm: DataModel) -> BTreeMap<ModelName, Option<bool>>
         "a history this small is always decided"
     );
     let mut all = BTreeMap::from([(ModelName::Linearizable, lin.verdict.holds())]);
-    for (m, v) in check_models(&paired, &OTHERS, &ConsistencyOptions::default()) {
+    for (m, v) in check_models(&paired, OTHERS, &ConsistencyOptions::default()) {
         all.insert(m, v.holds());
     }
     all

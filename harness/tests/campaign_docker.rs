@@ -266,6 +266,50 @@ fn a_planted_stale_read_is_found_while_running_and_stops_the_campaign() {
     std::fs::remove_dir_all(&work).ok();
 }
 
+/// Starts a 3-node campaign at 100 ops/s in the background with its output piped:
+/// `[time limit, nemesis, nemesis interval, seed]`.
+fn spawn_campaign(
+    store: &Path,
+    node: &Path,
+    [limit, nemesis, interval, seed]: [&str; 4],
+) -> std::process::Child {
+    faultline()
+        .args([
+            "test",
+            "--nodes",
+            "3",
+            "--time-limit",
+            limit,
+            "--rate",
+            "100",
+        ])
+        .args(["--nemesis", nemesis, "--nemesis-interval", interval])
+        .args(["--seed", seed, "--store"])
+        .arg(store)
+        .arg("--node-binary")
+        .arg(node)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline starts")
+}
+
+/// Waits (at most 90 s) until the campaign of `child` has recorded `lines` lines under
+/// `store`; fails if it ends first.
+fn wait_recording(store: &Path, lines: usize, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while recorded_lines(store) < lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the campaign never started recording"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("faultline ended early: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Lines of the newest run's history under `store`, if a run has started.
 fn recorded_lines(store: &Path) -> usize {
     let Ok(targets) = std::fs::read_dir(store.join("raft-register")) else {
@@ -300,37 +344,9 @@ fn an_interrupted_campaign_is_checked_stored_and_leaves_nothing_behind() {
     };
     let node = node_binary();
     let store = scratch("", "sigint");
-    let mut child = faultline()
-        .args([
-            "test",
-            "--nodes",
-            "3",
-            "--time-limit",
-            "120",
-            "--rate",
-            "100",
-        ])
-        .args(["--nemesis", "partition,pause", "--nemesis-interval", "2"])
-        .args(["--seed", "11", "--store"])
-        .arg(&store)
-        .arg("--node-binary")
-        .arg(&node)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("faultline starts");
+    let mut child = spawn_campaign(&store, &node, ["120", "partition,pause", "2", "11"]);
     // Wait until operations are being recorded, then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while recorded_lines(&store) < 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the campaign never started recording"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("faultline ended early: {status}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_recording(&store, 200, &mut child);
     let pid = child.id().to_string();
     let status = Command::new("kill")
         .args(["-INT", &pid])
@@ -435,33 +451,8 @@ fn a_live_campaign_survives_faultline_clean() {
     };
     let node = node_binary();
     let store = scratch("", "clean-live");
-    let child = faultline()
-        .args([
-            "test",
-            "--nodes",
-            "3",
-            "--time-limit",
-            "20",
-            "--rate",
-            "100",
-        ])
-        .args(["--nemesis", "partition,kill", "--nemesis-interval", "3"])
-        .args(["--seed", "21", "--store"])
-        .arg(&store)
-        .arg("--node-binary")
-        .arg(&node)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("faultline starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while recorded_lines(&store) < 100 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the campaign never started recording"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let mut child = spawn_campaign(&store, &node, ["20", "partition,kill", "3", "21"]);
+    wait_recording(&store, 100, &mut child);
     // `faultline clean` while it runs: its harness is alive, so its run stays.
     let clean = faultline().arg("clean").output().expect("clean runs");
     let cleaned = String::from_utf8_lossy(&clean.stdout).to_string();
