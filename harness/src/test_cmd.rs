@@ -249,7 +249,11 @@ pub fn ctrl_c_flag() -> Arc<AtomicBool> {
 /// Maps a campaign error to an exit code, printing it.
 pub fn error_code(e: &anyhow::Error) -> u8 {
     errln!("error: {e:#}");
-    if e.downcast_ref::<Refused>().is_some() {
+    let setup = e.chain().any(|c| {
+        c.downcast_ref::<faultline_targets::runtime::RuntimeError>()
+            .is_some_and(|r| r.is_setup_error())
+    });
+    if e.downcast_ref::<Refused>().is_some() || setup {
         exit::BAD_INPUT
     } else {
         exit::HARNESS_FAILURE
@@ -640,6 +644,21 @@ mod tests {
         let text = j.to_string();
         let back: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
         assert_eq!(back, j);
+    }
+
+    #[test]
+    fn a_machine_not_set_up_for_the_run_is_a_refusal_not_a_harness_failure() {
+        use faultline_targets::runtime::RuntimeError;
+        let denied = anyhow::Error::new(RuntimeError::EngineSocketDenied {
+            socket: "/var/run/docker.sock".into(),
+            uid: 1000,
+        })
+        .context("cannot reach Docker");
+        assert_eq!(error_code(&denied), exit::BAD_INPUT);
+        let root = anyhow::Error::new(RuntimeError::NotRoot { uid: 1000 });
+        assert_eq!(error_code(&root), exit::BAD_INPUT);
+        let other = anyhow::anyhow!("the node vanished");
+        assert_eq!(error_code(&other), exit::HARNESS_FAILURE);
     }
 
     #[test]

@@ -135,6 +135,18 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// Whether the machine is not set up for this run in a way the user can fix (no
+    /// engine socket, a socket this user may not use, root needed for host faults): a
+    /// refusal (exit 254), not a harness failure.
+    pub fn is_setup_error(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::EngineSocketMissing { .. }
+                | RuntimeError::EngineSocketDenied { .. }
+                | RuntimeError::NotRoot { .. }
+        )
+    }
+
     /// An engine error for `op`.
     pub fn engine(op: impl Into<String>, source: impl Into<BoxError>) -> Self {
         RuntimeError::Engine {
