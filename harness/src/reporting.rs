@@ -13,6 +13,35 @@ use faultline_results::{
 };
 use std::path::Path;
 
+/// How a row of a model table reads, whichever table it comes from.
+enum RowKind {
+    RuledOut(String),
+    Implied(String),
+    Other,
+}
+
+/// One entry of the verdict document: a row's model, what the table says of it and the
+/// checker's own verdict, with the figures only for a model that was checked.
+fn entry(
+    name: String,
+    kind: RowKind,
+    verdict: Option<&Verdict>,
+    claimed: bool,
+    ops: u64,
+    check_ms: u64,
+) -> ModelEntry {
+    let entry = match (kind, verdict) {
+        (RowKind::RuledOut(by), _) => ModelEntry::ruled_out(&name, &by),
+        (_, Some(v)) => ModelEntry::checked(&name, v),
+        (RowKind::Implied(by), _) => ModelEntry::implied(&name, &by),
+        _ => ModelEntry::not_checked(&name),
+    };
+    let figures = verdict.is_some();
+    entry
+        .claimed(claimed)
+        .with_figures(figures.then_some(ops), figures.then_some(check_ms))
+}
+
 /// The verdict document of the models checked. `claims` are the models the target claims
 /// (empty for an imported history: then every checked model counts).
 pub fn verdict_doc(
@@ -26,17 +55,20 @@ pub fn verdict_doc(
         .rows
         .iter()
         .map(|row| {
-            let name = row.model.to_string();
-            let entry = match (&row.status, &row.verdict) {
-                (RowStatus::RuledOut { by }, _) => ModelEntry::ruled_out(&name, &by.to_string()),
-                (_, Some(v)) => ModelEntry::checked(&name, v),
-                (RowStatus::Implied { by }, _) => ModelEntry::implied(&name, &by.to_string()),
-                _ => ModelEntry::not_checked(&name),
+            let kind = match &row.status {
+                RowStatus::RuledOut { by } => RowKind::RuledOut(by.to_string()),
+                RowStatus::Implied { by } => RowKind::Implied(by.to_string()),
+                _ => RowKind::Other,
             };
-            let figures = row.verdict.is_some();
-            entry
-                .claimed(claims.contains(&row.model))
-                .with_figures(figures.then_some(ops), figures.then_some(check_ms))
+            let claimed = claims.contains(&row.model);
+            entry(
+                row.model.to_string(),
+                kind,
+                row.verdict.as_ref(),
+                claimed,
+                ops,
+                check_ms,
+            )
         })
         .collect();
     VerdictDoc::new(
@@ -53,17 +85,19 @@ pub fn txn_verdict_doc(verdicts: &[(TxnModel, Verdict)], ops: u64, check_ms: u64
         .rows
         .iter()
         .map(|row| {
-            let name = row.model.to_string();
-            let entry = match (&row.status, &row.verdict) {
-                (TxnRowStatus::RuledOut { by }, _) => ModelEntry::ruled_out(&name, &by.to_string()),
-                (_, Some(v)) => ModelEntry::checked(&name, v),
-                (TxnRowStatus::Implied { by }, _) => ModelEntry::implied(&name, &by.to_string()),
-                _ => ModelEntry::not_checked(&name),
+            let kind = match &row.status {
+                TxnRowStatus::RuledOut { by } => RowKind::RuledOut(by.to_string()),
+                TxnRowStatus::Implied { by } => RowKind::Implied(by.to_string()),
+                _ => RowKind::Other,
             };
-            let figures = row.verdict.is_some();
-            entry
-                .claimed(false)
-                .with_figures(figures.then_some(ops), figures.then_some(check_ms))
+            entry(
+                row.model.to_string(),
+                kind,
+                row.verdict.as_ref(),
+                false,
+                ops,
+                check_ms,
+            )
         })
         .collect();
     VerdictDoc::new(
