@@ -7,7 +7,8 @@
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
-//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
+//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point), and
+//!   [`reaper`], its reaping of orphaned processes;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
 //! - [`docs_cmd`]: `faultline completions` and `faultline man`;
@@ -32,6 +33,7 @@ pub mod docs_cmd;
 pub mod exit;
 pub mod export_cmd;
 pub mod gen_cmd;
+pub mod reaper;
 pub mod report_cmd;
 pub mod reporting;
 pub mod serve;
