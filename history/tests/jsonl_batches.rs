@@ -213,3 +213,59 @@ fn a_file_of_nemesis_events_alone_is_refused_by_the_streaming_pairer_too() {
     assert_eq!(a, b);
     assert!(a.contains("only 200 nemesis events"), "{a}");
 }
+
+#[test]
+fn the_streaming_pairer_refuses_every_pairing_error_in_the_words_and_line_of_load() {
+    let (text, line_of) = history(3_000);
+    let lines: Vec<&str> = text.lines().collect();
+    // Operation 2000: process 0, k5 (2000 % 7), a write; its invoke is event 4000.
+    let invoke = line_of[4_000];
+    let done = line_of[4_001];
+    assert!(lines[invoke - 1].contains("\"process\":0,\"type\":\"invoke\""));
+    let cases: Vec<(&str, usize, String)> = vec![
+        (
+            "a completion with another key",
+            done,
+            lines[done - 1].replace("\"key\":\"k5\"", "\"key\":\"k6\""),
+        ),
+        (
+            "a completion with another f",
+            done,
+            lines[done - 1].replace("\"f\":\"write\"", "\"f\":\"cas\""),
+        ),
+        (
+            "a second invoke",
+            done,
+            lines[done - 1].replace("\"type\":\"ok\"", "\"type\":\"invoke\""),
+        ),
+        (
+            "a completion before its invoke's time",
+            done,
+            lines[done - 1].replace("\"time\":4001", "\"time\":1"),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (what, line, replacement) in cases {
+        assert_ne!(replacement, lines[line - 1], "{what}: the case changes its line");
+        let mut broken = lines.clone();
+        broken[line - 1] = &replacement;
+        let path = dir.path().join("p.jsonl");
+        std::fs::write(&path, broken.join("\n") + "\n").unwrap();
+        let a = load(&path, Format::Auto).unwrap_err();
+        let b = load_paired(&path, Format::Auto).unwrap_err();
+        assert_eq!(a.to_string(), b.to_string(), "{what}");
+        match b {
+            HistoryError::Parse { line: at, .. } => assert_eq!(at, line, "{what}"),
+            other => panic!("{what}: {other}"),
+        }
+    }
+    // A completion whose process has nothing in flight (remove the invoke).
+    let mut broken = lines.clone();
+    broken.remove(invoke - 1);
+    let path = dir.path().join("o.jsonl");
+    std::fs::write(&path, broken.join("\n") + "\n").unwrap();
+    let a = load(&path, Format::Auto).unwrap_err().to_string();
+    let b = load_paired(&path, Format::Auto).unwrap_err().to_string();
+    assert_eq!(a, b);
+    assert!(a.contains(&format!(":{}:", done - 1)), "{a}");
+}

@@ -278,7 +278,7 @@ fn read_sized<R: Read>(
     match open_source(input, name, format, limits)? {
         Source::Jsonl(reader) => {
             let mut events = Vec::with_capacity(expected);
-            let (history, lines) = collect_jsonl(*reader, name, &mut |ev| {
+            let (history, lines) = collect_jsonl(*reader, name, true, &mut |ev, _| {
                 events.push(ev);
                 Ok(())
             })?;
@@ -323,12 +323,13 @@ pub fn load_paired(path: &Path, format: Format) -> Result<PairedHistory, History
             let mut pairer = Pairer::with_capacity(expected);
             let mut clients = false;
             let mut nemesis = 0;
-            let (history, lines) = collect_jsonl(*reader, &name, &mut |ev| {
+            // The pairer checks the pairing rules itself, naming the lines.
+            let (history, lines) = collect_jsonl(*reader, &name, false, &mut |ev, line| {
                 match ev.process {
                     Process::Client(_) => clients = true,
                     Process::Nemesis => nemesis += 1,
                 }
-                pairer.push(ev, &name)
+                pairer.push_line(ev, &name, Some(line))
             })?;
             if !clients {
                 let blank = history.meta.is_empty() && !history.truncated_tail;
@@ -519,29 +520,33 @@ fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
     let capacity = lines.min(bytes.len() / 40 + 1);
     let mut events = Vec::with_capacity(capacity);
-    let (history, _) = collect_jsonl(JsonlReader::new(bytes, name), name, &mut |ev| {
+    let (history, _) = collect_jsonl(JsonlReader::new(bytes, name), name, true, &mut |ev, _| {
         events.push(ev);
         Ok(())
     })?;
     Ok(History { events, ..history })
 }
 
-/// Hands every event of `reader` to `sink`, checking the pairing rules of
-/// [`crate::pair`] as the lines come, so that a completion that does not match its
-/// invoke is an error naming its line. Answers the history's header and tail flag (with
-/// no events: they went to `sink`) and how many lines were read.
+/// Hands every event of `reader` and its line to `sink`, checking the pairing rules of
+/// [`crate::pair`] as the lines come when `check_pairs` (a sink that pairs checks them
+/// itself), so that a completion that does not match its invoke is an error naming its
+/// line. Answers the history's header and tail flag (with no events: they went to
+/// `sink`) and how many lines were read.
 fn collect_jsonl<R: BufRead>(
     mut reader: JsonlReader<R>,
     name: &str,
-    sink: &mut dyn FnMut(Event) -> Result<(), HistoryError>,
+    check_pairs: bool,
+    sink: &mut dyn FnMut(Event, usize) -> Result<(), HistoryError>,
 ) -> Result<(History, usize), HistoryError> {
     let mut open: HashMap<u64, Open> = HashMap::new();
     while let Some(ev) = reader.next() {
         let ev = ev?;
         let line = reader.lines_read();
-        check_pairing(&mut open, &ev, line)
-            .map_err(|message| HistoryError::parse(name, line, message))?;
-        sink(ev)?;
+        if check_pairs {
+            check_pairing(&mut open, &ev, line)
+                .map_err(|message| HistoryError::parse(name, line, message))?;
+        }
+        sink(ev, line)?;
     }
     let history = History {
         meta: reader.header().cloned().unwrap_or_default(),
