@@ -8,10 +8,15 @@
 //!
 //! The agent therefore marks itself a child subreaper (so the same holds when it is not
 //! PID 1: under another init, or in a test) and, on every `SIGCHLD` and once a second,
-//! waits for each zombie child of its own that is not the supervised program. The
-//! supervised program is left alone: tokio waits for it and records its exit status,
-//! which [`reap_orphans`] must not steal. Zombies are found through `/proc` rather than
-//! with `waitpid(-1)`, which could return the supervised program's status first.
+//! waits for each zombie child of its own that is an orphan. Two kinds of children are
+//! left alone, because their own waiters need their exit status: the supervised program
+//! (tokio waits for it), and the commands the agent runs itself (`nft`, `iptables`, `tc`:
+//! their callers wait for them). The agent starts the program in a process group of its
+//! own, so the program and everything it leaves behind are outside the agent's group,
+//! while the agent's commands are inside it: an orphan is a zombie child outside the
+//! agent's process group, other than the program. (An orphan of one of the agent's own
+//! commands would stay a zombie; none of them leaves one.) Zombies are found through
+//! `/proc` rather than with `waitpid(-1)`, which could take another waiter's status.
 
 use std::path::Path;
 
@@ -28,7 +33,8 @@ pub fn become_subreaper() -> std::io::Result<()> {
     }
 }
 
-/// A process as `/proc/PID/stat` describes it: its state letter and its parent.
+/// A process as `/proc/PID/stat` describes it: its state letter, its parent and its
+/// process group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     /// The process id.
@@ -37,9 +43,11 @@ pub struct ProcStat {
     pub state: char,
     /// The parent's process id.
     pub ppid: u32,
+    /// The process group id.
+    pub pgrp: u32,
 }
 
-/// Parses the text of `/proc/PID/stat`: `pid (comm) state ppid ...`. The command name
+/// Parses the text of `/proc/PID/stat`: `pid (comm) state ppid pgrp ...`. The command name
 /// may hold spaces and parentheses, so the fields after it are found from the last `)`.
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let open = text.find(" (")?;
@@ -48,12 +56,18 @@ pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let mut rest = text.get(close + 1..)?.split_whitespace();
     let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
-    Some(ProcStat { pid, state, ppid })
+    let pgrp = rest.next()?.parse().ok()?;
+    Some(ProcStat {
+        pid,
+        state,
+        ppid,
+        pgrp,
+    })
 }
 
-/// The zombie children of `parent` found under `proc_root` (normally `/proc`), except
-/// the pids in `keep`.
-pub fn zombie_children(proc_root: &Path, parent: u32, keep: &[u32]) -> Vec<u32> {
+/// The zombie children of `parent` found under `proc_root` (normally `/proc`) outside
+/// the process group `own_group`, except the pids in `keep`.
+pub fn zombie_children(proc_root: &Path, parent: u32, own_group: u32, keep: &[u32]) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(proc_root) else {
         return Vec::new();
     };
@@ -71,7 +85,7 @@ pub fn zombie_children(proc_root: &Path, parent: u32, keep: &[u32]) -> Vec<u32> 
             continue;
         };
         if let Some(stat) = parse_stat(&text) {
-            if stat.state == 'Z' && stat.ppid == parent {
+            if stat.state == 'Z' && stat.ppid == parent && stat.pgrp != own_group {
                 found.push(stat.pid);
             }
         }
@@ -80,12 +94,16 @@ pub fn zombie_children(proc_root: &Path, parent: u32, keep: &[u32]) -> Vec<u32> 
     found
 }
 
-/// Waits for every zombie child of this process except those in `keep` (the supervised
-/// program, whose status belongs to its own waiter) and returns the pids reaped.
+/// Waits for every zombie child of this process outside its own process group (the
+/// commands it runs itself) except those in `keep` (the supervised program), whose
+/// statuses belong to their own waiters, and returns the pids reaped.
 pub fn reap_orphans(keep: &[u32]) -> Vec<u32> {
     let me = std::process::id();
+    // SAFETY: getpgrp takes no argument and cannot fail.
+    let own_group = unsafe { libc::getpgrp() };
+    let own_group = u32::try_from(own_group).unwrap_or(0);
     let mut reaped = Vec::new();
-    for pid in zombie_children(Path::new("/proc"), me, keep) {
+    for pid in zombie_children(Path::new("/proc"), me, own_group, keep) {
         let Ok(raw) = i32::try_from(pid) else {
             continue;
         };
@@ -113,18 +131,21 @@ mod tests {
                     pid: 42,
                     state: 'Z',
                     ppid: 1,
+                    pgrp: 42,
                 }),
             ),
             (
-                "7 (a b) c)) S 3 7 7 0",
+                "7 (a b) c)) S 3 9 7 0",
                 Some(ProcStat {
                     pid: 7,
                     state: 'S',
                     ppid: 3,
+                    pgrp: 9,
                 }),
             ),
             ("garbage", None),
             ("12 (x)", None),
+            ("12 (x) Z 1", None),
             ("x (y) R 1", None),
         ];
         for (text, want) in cases {
@@ -133,13 +154,14 @@ mod tests {
     }
 
     #[test]
-    fn zombies_are_found_by_parent_and_kept_pids_are_skipped() {
+    fn zombies_are_found_by_parent_outside_the_own_group_and_kept_pids_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let procs = [
             (10, "10 (sut) Z 1 10"),
             (11, "11 (helper) Z 1 11"),
             (12, "12 (live) S 1 12"),
             (13, "13 (other) Z 5 13"),
+            (14, "14 (nft) Z 1 1"),
         ];
         for (pid, stat) in procs {
             let d = dir.path().join(pid.to_string());
@@ -148,8 +170,9 @@ mod tests {
         }
         std::fs::create_dir(dir.path().join("self")).unwrap();
         std::fs::create_dir(dir.path().join("99")).unwrap(); // gone: no stat file
-        assert_eq!(zombie_children(dir.path(), 1, &[]), vec![10, 11]);
-        assert_eq!(zombie_children(dir.path(), 1, &[10]), vec![11]);
-        assert_eq!(zombie_children(dir.path(), 5, &[]), vec![13]);
+        assert_eq!(zombie_children(dir.path(), 1, 1, &[]), vec![10, 11]);
+        assert_eq!(zombie_children(dir.path(), 1, 1, &[10]), vec![11]);
+        assert_eq!(zombie_children(dir.path(), 1, 0, &[]), vec![10, 11, 14]);
+        assert_eq!(zombie_children(dir.path(), 5, 1, &[]), vec![13]);
     }
 }

@@ -1,11 +1,14 @@
 //! The agent's orphan reaping, for real: this test process becomes a child subreaper as
-//! the agent does, a shell leaves an orphan behind, and the orphan's zombie is reaped,
-//! while a direct child named in `keep` is left for its own waiter.
+//! the agent does, a shell started in a process group of its own (as the agent starts
+//! the program) leaves an orphan behind, and the orphan's zombie is reaped, while a
+//! direct child named in `keep` (the program) and a command run in this process's own
+//! group (as the agent runs `nft`) are left for their own waiters.
 //!
 //! Its own test binary, with one test: a subreaper receives every orphan of the process,
 //! and `reap_orphans` waits for zombie children, which would steal the exit status of
 //! other tests' children in a shared binary.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,6 +37,7 @@ fn orphans_are_reaped_and_the_supervised_child_is_left_to_its_waiter() {
     // orphaned and, this process being a subreaper, becomes its child.
     let out = Command::new("sh")
         .args(["-c", "sleep 0.2 & echo $!"])
+        .process_group(0)
         .output()
         .expect("run sh");
     assert!(out.status.success());
@@ -43,8 +47,14 @@ fn orphans_are_reaped_and_the_supervised_child_is_left_to_its_waiter() {
         .expect("the orphan's pid");
 
     // A direct child that ends too, standing for the supervised program.
-    let mut supervised = Command::new("true").spawn().expect("run true");
+    let mut supervised = Command::new("true")
+        .process_group(0)
+        .spawn()
+        .expect("run true");
     let supervised_pid = supervised.id();
+    // A command of the agent's own (in its process group), whose caller waits for it.
+    let mut own = Command::new("true").spawn().expect("run true");
+    let own_pid = own.id();
 
     // Both become zombies of this process, and stay so until waited for: without the
     // reaper the orphan's zombie would stay forever.
@@ -52,11 +62,17 @@ fn orphans_are_reaped_and_the_supervised_child_is_left_to_its_waiter() {
     wait_for("the supervised child's zombie", || {
         state_of(supervised_pid) == Some('Z')
     });
+    wait_for("the own command's zombie", || {
+        state_of(own_pid) == Some('Z')
+    });
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(state_of(orphan), Some('Z'), "nothing else reaps it");
-    let zombies = zombie_children(Path::new("/proc"), me, &[]);
+    // SAFETY: getpgrp cannot fail.
+    let group = unsafe { libc::getpgrp() } as u32;
+    let zombies = zombie_children(Path::new("/proc"), me, group, &[]);
     assert!(zombies.contains(&orphan), "{zombies:?}");
     assert!(zombies.contains(&supervised_pid), "{zombies:?}");
+    assert!(!zombies.contains(&own_pid), "{zombies:?}");
 
     let reaped = reap_orphans(&[supervised_pid]);
     assert_eq!(reaped, vec![orphan]);
@@ -66,7 +82,14 @@ fn orphans_are_reaped_and_the_supervised_child_is_left_to_its_waiter() {
         Some('Z'),
         "the kept child's status is still there for its waiter"
     );
+    assert_eq!(
+        state_of(own_pid),
+        Some('Z'),
+        "the own command is left alone"
+    );
     let status = supervised.wait().expect("wait for the kept child");
+    assert!(status.success(), "its exit status was not stolen: {status}");
+    let status = own.wait().expect("wait for the own command");
     assert!(status.success(), "its exit status was not stolen: {status}");
     assert!(reap_orphans(&[]).is_empty());
 }

@@ -246,7 +246,11 @@ fn the_streaming_pairer_refuses_every_pairing_error_in_the_words_and_line_of_loa
     ];
     let dir = tempfile::tempdir().unwrap();
     for (what, line, replacement) in cases {
-        assert_ne!(replacement, lines[line - 1], "{what}: the case changes its line");
+        assert_ne!(
+            replacement,
+            lines[line - 1],
+            "{what}: the case changes its line"
+        );
         let mut broken = lines.clone();
         broken[line - 1] = &replacement;
         let path = dir.path().join("p.jsonl");
