@@ -321,6 +321,17 @@ async fn quorum_kv_runs_micro_operations_one_by_one() {
         "{body}"
     );
     assert_eq!(c.read_ok(0, "q").await, json!(1));
+    // A list is a value like any other: replicas take it up to the body limit.
+    let chunk = "c".repeat(600 * 1024);
+    c.txn_ok(0, json!([["append", "big", chunk]])).await;
+    let (code, body) = c.txn(1, json!([["append", "big", chunk]])).await;
+    assert_eq!(
+        (code, &body["outcome"], &body["error"]),
+        (413, &json!("fail"), &json!("too-large")),
+        "{body}"
+    );
+    let t = c.txn_ok(2, json!([["r", "big", null]])).await;
+    assert_eq!(t[0][2].as_array().map(Vec::len), Some(1));
 }
 
 /// Sends one single-append transaction per value to `key`, all at once, spread over the

@@ -502,8 +502,17 @@ impl Backend for KvBackend {
                             Some(serde_json::Value::Null) | None => Some(vec![m.value().clone()]),
                             Some(_) => None,
                         };
-                        match list {
-                            Some(list) => self.write(key, serde_json::Value::Array(list)).await,
+                        match list.map(serde_json::Value::Array) {
+                            // Replicas take values up to the client body limit.
+                            Some(list)
+                                if serde_json::to_vec(&list).map_or(usize::MAX, |b| b.len())
+                                    > MAX_BODY_BYTES =>
+                            {
+                                Answer::fail(me, "too-large").with_detail(format!(
+                                    "the list of key {key} would pass {MAX_BODY_BYTES} bytes"
+                                ))
+                            }
+                            Some(list) => self.write(key, list).await,
                             None => txn.not_a_list(me, i),
                         }
                     }
