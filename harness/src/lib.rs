@@ -5,6 +5,7 @@
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
+//! - [`series`]: a `verify` series as data: shards, the series document, merging;
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
 //! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
@@ -34,6 +35,7 @@ pub mod export_cmd;
 pub mod gen_cmd;
 pub mod report_cmd;
 pub mod reporting;
+pub mod series;
 pub mod serve;
 pub mod targets_cmd;
 pub mod test_cmd;

@@ -187,6 +187,9 @@ pub struct Resolved {
     pub request_timeout: Duration,
     /// Checker budget.
     pub check_time_limit: Duration,
+    /// The `verify` series this campaign belongs to (its shard, campaign number and
+    /// folder), recorded as `verify` in run.json; `None` for `faultline test`.
+    pub series: Option<serde_json::Value>,
 }
 
 /// Bounds of the plan's numeric settings, shared by the flags' parsers
@@ -504,6 +507,7 @@ pub fn resolve_on(
         recovery,
         request_timeout,
         check_time_limit,
+        series: None,
     })
 }
 

@@ -395,6 +395,9 @@ pub async fn run_campaign(
             .collect::<Vec<_>>()),
     );
     extra.insert("run_id".into(), json!(run.to_string()));
+    if let Some(series) = &r.series {
+        extra.insert("verify".into(), series.clone());
+    }
     extra.insert(
         "final_reads".into(),
         json!({ "ok": phases.final_reads.0, "of": phases.final_reads.1 }),
@@ -483,6 +486,9 @@ fn write_early_run_json(r: &Resolved, target: &str, run_dir: &Path, started_at: 
         json!(r.families.iter().map(|f| f.name()).collect::<Vec<_>>()),
     );
     extra.insert("in_progress".into(), json!(true));
+    if let Some(series) = &r.series {
+        extra.insert("verify".into(), series.clone());
+    }
     let info = RunInfo {
         schema: RUN_SCHEMA.to_string(),
         target: Some(target.to_string()),
