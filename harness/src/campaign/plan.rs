@@ -62,6 +62,8 @@ pub struct Plan {
     /// Where faults are carried out from: `agent` (a node agent inside each node; no
     /// host root) or `host` (nsenter into each node's namespace; root).
     pub faults: FaultPath,
+    /// Which runtime hosts the nodes: `docker` (default) or `kubernetes`.
+    pub runtime: faultline_targets::runtime::RuntimeKind,
 }
 
 /// Where faults are carried out from.
@@ -111,6 +113,7 @@ impl Default for Plan {
             live_check: true,
             stop_on_violation: false,
             faults: FaultPath::default(),
+            runtime: faultline_targets::runtime::RuntimeKind::default(),
         }
     }
 }
@@ -548,6 +551,9 @@ pub fn reproduce_command(r: &Resolved) -> String {
     if p.stop_on_violation {
         c.push_str(" --stop-on-violation");
     }
+    if p.runtime != d.runtime {
+        c.push_str(&format!(" --runtime {}", p.runtime));
+    }
     if p.faults != d.faults {
         c.push_str(&format!(" --faults {}", p.faults));
     }
@@ -790,5 +796,23 @@ mod tests {
                 && c.contains("--nemesis partition"),
             "{c}"
         );
+    }
+
+    #[test]
+    fn the_runtime_comes_from_the_plan_file_and_is_reproduced() {
+        use faultline_targets::runtime::RuntimeKind;
+        assert_eq!(
+            parse_plan("").expect("empty plan").runtime,
+            RuntimeKind::Docker
+        );
+        let p = parse_plan("runtime = \"kubernetes\"").expect("plan");
+        assert_eq!(p.runtime, RuntimeKind::Kubernetes);
+        let err = parse_plan("runtime = \"podman\"").expect_err("refused");
+        assert!(err.contains("podman"), "{err}");
+        let target = faultline_targets::target_by_name("raft-register").expect("known");
+        let r = resolve(&p, target.as_ref(), 1).expect("resolves");
+        assert!(reproduce_command(&r).contains(" --runtime kubernetes"));
+        let r = resolve(&Plan::default(), target.as_ref(), 1).expect("resolves");
+        assert!(!reproduce_command(&r).contains("--runtime"));
     }
 }

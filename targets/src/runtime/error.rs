@@ -132,6 +132,14 @@ pub enum RuntimeError {
     /// No such node in the cluster.
     #[error("no node named {0:?} in this cluster")]
     UnknownNode(String),
+    /// The chosen runtime cannot host a run here.
+    #[error("{reason}")]
+    Unavailable {
+        /// The runtime's name.
+        runtime: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
 }
 
 impl RuntimeError {
@@ -144,6 +152,7 @@ impl RuntimeError {
             RuntimeError::EngineSocketMissing { .. }
                 | RuntimeError::EngineSocketDenied { .. }
                 | RuntimeError::NotRoot { .. }
+                | RuntimeError::Unavailable { .. }
         )
     }
 
