@@ -9,6 +9,8 @@
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
 //! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
+//! - [`k8s_cmd`]: `faultline k8s manifest`, the Job (and RBAC) that runs the harness
+//!   in a Kubernetes cluster;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
 //! - [`docs_cmd`]: `faultline completions` and `faultline man`;
@@ -33,6 +35,7 @@ pub mod docs_cmd;
 pub mod exit;
 pub mod export_cmd;
 pub mod gen_cmd;
+pub mod k8s_cmd;
 pub mod report_cmd;
 pub mod reporting;
 pub mod series;

@@ -4,7 +4,8 @@
 //! campaign seeds and fault mixes, same per-campaign verdicts, same exit code); merging
 //! refuses shards of different plans, missing and duplicate shards (exit 254).
 //!
-//! The Docker test needs Docker and the faultline-node binary (built here with cargo, in
+//! The shards run with the commands docs/kubernetes.md shows (the test fails when the
+//! guide no longer shows them). The Docker test needs Docker and the faultline-node binary (built here with cargo, in
 //! the same target dir). Outside CI a machine without Docker skips it, saying so; under
 //! `CI=true` it always runs.
 
@@ -88,52 +89,43 @@ fn campaigns_of(doc: &serde_json::Value) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The guide's shard command for shard `k` (docs/kubernetes.md shows both).
+fn shard_command(k: usize) -> String {
+    let store = ["store-a", "store-b"][k];
+    format!("faultline verify --campaigns 4 --seed 40 --nodes 3 --time-limit 5 --shard {k}/2 --store {store}")
+}
+
+fn guide() -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/kubernetes.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[test]
 fn two_shards_in_parallel_merge_into_the_unsharded_series() {
     let Some(_slot) = campaign_slot() else {
         return;
     };
-    let node = node_binary();
+    // faultline finds faultline-node next to itself, as a user's build does.
+    node_binary();
     let work = scratch("", "verify-shards");
-    let common_args = |store: &Path| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "verify",
-            "--campaigns",
-            "4",
-            "--seed",
-            "40",
-            "--nodes",
-            "3",
-            "--time-limit",
-            "3",
-            "--rate",
-            "100",
-            "--nemesis-interval",
-            "1",
-            "--recovery",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.push("--store".into());
-        v.push(store.display().to_string());
-        v.push("--node-binary".into());
-        v.push(node.display().to_string());
-        v
-    };
-    // The two shards at once, each with its own store (as on two machines).
+    let guide = guide();
+    // The two shards at once, each with its own store (as on two machines), exactly as
+    // the guide runs them.
     let shards: Vec<_> = (0..2)
         .map(|k| {
-            let store = work.join(format!("shard{k}"));
+            let command = shard_command(k);
+            assert!(
+                guide.contains(&format!("{command} &")),
+                "docs/kubernetes.md no longer shows `{command}`"
+            );
             let child = faultline()
-                .args(common_args(&store))
-                .args(["--shard", &format!("{k}/2")])
+                .args(command.split_whitespace().skip(1))
+                .current_dir(&work)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("faultline runs");
-            (store, child)
+            (work.join(["store-a", "store-b"][k]), child)
         })
         .collect();
     let mut shard_dirs = Vec::new();
@@ -142,7 +134,17 @@ fn two_shards_in_parallel_merge_into_the_unsharded_series() {
         assert_eq!(out.status.code(), Some(0), "shard {k}: {}", show(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(&format!("shard {k}/2 done")), "{stdout}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let share = ["campaigns 1, 3 of 4", "campaigns 2, 4 of 4"][k];
+        assert!(
+            stderr.contains(&format!("shard {k}/2: {share} (numbered from 1)")),
+            "{stderr}"
+        );
         let dir = series_dir(&store, "raft-register");
+        assert!(dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(&format!("-shard-{k}-of-2"))));
         let doc = read_json(&dir.join("verify.json"));
         assert_eq!(doc["shard"], serde_json::json!({"index": k, "of": 2}));
         let ran: Vec<u64> = doc["runs"]
@@ -166,21 +168,28 @@ fn two_shards_in_parallel_merge_into_the_unsharded_series() {
         shard_dirs.push(dir);
     }
     // The whole series in one go.
-    let whole_store = work.join("whole");
     let whole = faultline()
-        .args(common_args(&whole_store))
+        .args(
+            shard_command(0)
+                .split_whitespace()
+                .skip(1)
+                .take_while(|w| *w != "--shard"),
+        )
+        .args(["--store", "store-whole"])
+        .current_dir(&work)
         .output()
         .expect("faultline runs");
     assert_eq!(whole.status.code(), Some(0), "{}", show(&whole));
-    let whole_doc = read_json(&series_dir(&whole_store, "raft-register").join("verify.json"));
-    // Merged (in either order: the campaigns come out in series order).
-    let merged_store = work.join("merged");
+    let whole_doc =
+        read_json(&series_dir(&work.join("store-whole"), "raft-register").join("verify.json"));
+    // Merged as the guide does (into the default store), the shards in either order:
+    // the campaigns come out in series order.
+    assert!(guide.contains("faultline verify --merge store-a/raft-register/verify-*-shard-0-of-2 store-b/raft-register/verify-*-shard-1-of-2"));
     let merged = faultline()
         .args(["verify", "--merge"])
         .arg(&shard_dirs[1])
         .arg(&shard_dirs[0])
-        .arg("--store")
-        .arg(&merged_store)
+        .current_dir(&work)
         .output()
         .expect("faultline runs");
     assert_eq!(merged.status.code(), Some(0), "{}", show(&merged));
@@ -190,7 +199,7 @@ fn two_shards_in_parallel_merge_into_the_unsharded_series() {
             .contains("over 4 campaign(s) of raft-register (merged from 2 shards), first seed 40:"),
         "{merged_text}"
     );
-    let merged_dir = series_dir(&merged_store, "raft-register");
+    let merged_dir = series_dir(&work.join("store"), "raft-register");
     let merged_doc = read_json(&merged_dir.join("verify.json"));
     assert!(merged_dir.join("report.md").is_file());
     let seeds: Vec<u64> = merged_doc["runs"]
@@ -214,13 +223,12 @@ fn two_shards_in_parallel_merge_into_the_unsharded_series() {
         tally(&merged_text),
         tally(&String::from_utf8_lossy(&whole.stdout))
     );
-    // A shard given twice, or one missing, is refused.
+    // A shard given twice is refused.
     let dup = faultline()
         .args(["verify", "--merge"])
         .arg(&shard_dirs[0])
         .arg(&shard_dirs[0])
-        .arg("--store")
-        .arg(&merged_store)
+        .current_dir(&work)
         .output()
         .expect("faultline runs");
     assert_eq!(dup.status.code(), Some(254), "{}", show(&dup));

@@ -64,6 +64,10 @@ pub struct Plan {
     pub faults: FaultPath,
     /// Which runtime hosts the nodes: `docker` (default) or `kubernetes`.
     pub runtime: faultline_targets::runtime::RuntimeKind,
+    /// On Kubernetes: the image holding `faultline` at /usr/local/bin/faultline, which
+    /// runs the harness Job and which each node Pod's init container copies from
+    /// (`faultline k8s manifest --k8s-agent-image`).
+    pub k8s_agent_image: Option<String>,
 }
 
 /// Where faults are carried out from.
@@ -114,6 +118,7 @@ impl Default for Plan {
             stop_on_violation: false,
             faults: FaultPath::default(),
             runtime: faultline_targets::runtime::RuntimeKind::default(),
+            k8s_agent_image: None,
         }
     }
 }

@@ -28,6 +28,7 @@ mod clock;
 mod cluster;
 mod docker;
 mod error;
+pub mod kube;
 mod ldd;
 mod names;
 mod net;
