@@ -25,7 +25,7 @@ use faultline_targets::agent::{
 };
 use tokio::sync::Mutex;
 
-use crate::exit;
+use crate::{exit, reaper};
 
 /// Arguments of `faultline agent`.
 #[derive(Debug, Args)]
@@ -345,6 +345,29 @@ async fn terminated() {
     }
 }
 
+/// Reaps the agent's zombie children other than the supervised program on every
+/// `SIGCHLD` and once a second (a signal may be coalesced or missed).
+async fn reap_orphans_forever(state: Arc<AgentState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigchld = signal(SignalKind::child()).ok();
+    loop {
+        match sigchld.as_mut() {
+            Some(s) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), s.recv()).await;
+            }
+            None => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+        // Under the supervisor's lock, so the program's pid cannot change meanwhile.
+        let child = state.child.lock().await;
+        let keep: Vec<u32> = child.pid().into_iter().collect();
+        let reaped = reaper::reap_orphans(&keep);
+        drop(child);
+        if !reaped.is_empty() {
+            tracing::debug!("reaped orphaned processes {reaped:?}");
+        }
+    }
+}
+
 /// Runs `faultline agent` until SIGTERM.
 pub fn run(args: AgentArgs) -> Result<u8> {
     let token = std::env::var(TOKEN_ENV).unwrap_or_default();
@@ -363,6 +386,11 @@ pub fn run(args: AgentArgs) -> Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    // Orphans of the program are reparented to the agent (PID 1 in a node's container,
+    // and a subreaper anywhere), which reaps them (see `reaper`).
+    if let Err(e) = reaper::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper ({e}); orphans go to PID 1");
+    }
     rt.block_on(async move {
         // Probe before the program starts: the probe briefly changes `lo`.
         let caps = probe_here().await;
@@ -386,6 +414,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             local: Mutex::new(local),
             child: Mutex::new(child),
         });
+        tokio::spawn(reap_orphans_forever(state.clone()));
         axum::serve(listener, router(state.clone()))
             .with_graceful_shutdown(terminated())
             .await

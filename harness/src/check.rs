@@ -10,7 +10,7 @@ use faultline_checkers::txn::{self, TxnModel, TxnOptions};
 use faultline_checkers::DataModel;
 use faultline_checkers::LinReport;
 use faultline_checkers::Verdict;
-use faultline_history::{load, Format};
+use faultline_history::{load, load_paired, Format};
 use faultline_history::{History, Paired, Value, META_INITIAL};
 use faultline_results::text::{clip_verdict, json_visible, shown_verdict, visible};
 use faultline_results::RunInfo;
@@ -245,23 +245,25 @@ pub fn run(args: CheckArgs) -> Result<u8> {
             print_txn_result(&args, &request, &name, &result, parse_ms);
             continue;
         }
-        let mut history = match load(file, format) {
-            Ok(h) => h,
-            Err(e) => {
-                report_bad_input(&args, &name, &e.to_string());
-                outcome.add_bad_input();
-                continue;
-            }
-        };
-        // Only the reports need the events once they are paired: without them the events'
-        // values move into the operations instead of being copied.
-        let paired = if args.report.is_none() {
-            faultline_history::pair_owned(std::mem::take(&mut history.events), &name)
+        // Only the reports need the events: without them a JSONL history is paired line
+        // by line as it streams in, and its events are never all held at once.
+        let loaded = if args.report.is_none() {
+            load_paired(file, format).map(|p| {
+                let history = History {
+                    meta: p.meta,
+                    events: Vec::new(),
+                    truncated_tail: p.truncated_tail,
+                };
+                (history, p.paired)
+            })
         } else {
-            history.pair(&name)
+            load(file, format).and_then(|h| {
+                let paired = h.pair(&name)?;
+                Ok((h, paired))
+            })
         };
-        let paired = match paired {
-            Ok(p) => p,
+        let (history, paired) = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 report_bad_input(&args, &name, &e.to_string());
                 outcome.add_bad_input();

@@ -8,7 +8,8 @@
 //! - [`series`]: a `verify` series as data: shards, the series document, merging;
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
-//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point);
+//! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point), and
+//!   [`reaper`], its reaping of orphaned processes;
 //! - [`k8s_cmd`]: `faultline k8s manifest`, the Job (and RBAC) that runs the harness
 //!   in a Kubernetes cluster;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
@@ -36,6 +37,7 @@ pub mod exit;
 pub mod export_cmd;
 pub mod gen_cmd;
 pub mod k8s_cmd;
+pub mod reaper;
 pub mod report_cmd;
 pub mod reporting;
 pub mod series;

@@ -7,6 +7,11 @@ use faultline::{
 };
 use std::process::ExitCode;
 
+/// mimalloc: checking a large history allocates millions of small values from several
+/// threads at once, which glibc's allocator serves markedly slower.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// faultline: a Jepsen-style consistency testing harness.
 #[derive(Debug, Parser)]
 #[command(name = "faultline", version, about, long_about = None,

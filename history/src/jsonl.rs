@@ -7,8 +7,10 @@
 use crate::error::HistoryError;
 use crate::event::Event;
 use crate::History;
+use rayon::prelude::*;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{BufRead, Read, Write};
 
@@ -43,7 +45,20 @@ pub struct JsonlReader<R> {
     st: LineState,
     max_line: usize,
     done: bool,
+    /// What the lines of the last batch gave, in order, not yet returned, each with its
+    /// line number.
+    ready: VecDeque<(Step, usize)>,
+    /// The line of the last step returned (or, at the end, of the last line read).
+    returned_line: usize,
 }
+
+/// The most lines parsed together in one batch (their events wait in
+/// [`JsonlReader::ready`] until they are returned).
+const BATCH_LINES: usize = 4096;
+
+/// The fewest complete lines in the input's buffer for which a batch is parsed in
+/// parallel (below it, thread hand-offs cost more than they save).
+const BATCH_MIN_LINES: usize = 64;
 
 /// Everything of the reader but its input, so a line can be parsed while it is still
 /// borrowed from the input's buffer.
@@ -85,6 +100,8 @@ impl<R: BufRead> JsonlReader<R> {
             },
             max_line: MAX_LINE_BYTES,
             done: false,
+            ready: VecDeque::new(),
+            returned_line: 0,
         }
     }
 
@@ -94,9 +111,10 @@ impl<R: BufRead> JsonlReader<R> {
         self
     }
 
-    /// How many lines have been read so far.
+    /// How many lines have been read so far: the line of the event (or error) last
+    /// returned, and at the end every line of the input.
     pub fn lines_read(&self) -> usize {
-        self.st.line_no
+        self.returned_line
     }
 
     /// The header's metadata, once the first line has been read.
@@ -144,6 +162,10 @@ impl<R: BufRead> JsonlReader<R> {
         if let Some(nl) = memchr::memchr(b'\n', avail) {
             if nl > self.max_line {
                 return Some(self.too_long());
+            }
+            if let Some(used) = self.st.handle_batch(avail, self.max_line, &mut self.ready) {
+                self.input.consume(used);
+                return Some(Step::Skip);
             }
             // The whole line is in the input's buffer: parse it in place.
             let step = self.st.handle(&avail[..nl], true);
@@ -246,8 +268,54 @@ impl LineState {
         )
     }
 
+    /// The complete lines at the start of `avail` (at most [`BATCH_LINES`], each at most
+    /// `max_line` bytes), when there are at least [`BATCH_MIN_LINES`]: their events are
+    /// parsed in parallel by the fast path (pure), then each line is handled in order as
+    /// [`LineState::handle`] would, its steps queued on `ready`. Answers how many bytes
+    /// of `avail` that used, or `None` (nothing done) when there are too few lines.
+    fn handle_batch(
+        &mut self,
+        avail: &[u8],
+        max_line: usize,
+        ready: &mut VecDeque<(Step, usize)>,
+    ) -> Option<usize> {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', avail) {
+            if nl - start > max_line || lines.len() == BATCH_LINES {
+                break;
+            }
+            lines.push(&avail[start..nl]);
+            start = nl + 1;
+        }
+        if lines.len() < BATCH_MIN_LINES {
+            return None;
+        }
+        let parsed: Vec<Option<Event>> = lines
+            .par_iter()
+            .map(|line| crate::import::fast_jsonl::parse_event(line.trim_ascii()))
+            .collect();
+        for (line, pre) in lines.iter().zip(parsed) {
+            let step = self.handle_parsed(line, true, Some(pre));
+            let stop = matches!(step, Step::End);
+            if !matches!(step, Step::Skip) {
+                ready.push_back((step, self.line_no));
+            }
+            if stop {
+                break;
+            }
+        }
+        Some(start)
+    }
+
     /// One line without its newline; `complete` when the newline was there.
     fn handle(&mut self, line: &[u8], complete: bool) -> Step {
+        self.handle_parsed(line, complete, None)
+    }
+
+    /// [`LineState::handle`], given what the fast path made of the line already when
+    /// `pre` is `Some`.
+    fn handle_parsed(&mut self, line: &[u8], complete: bool, pre: Option<Option<Event>>) -> Step {
         self.line_no += 1;
         let line = line.trim_ascii();
         if line.is_empty() {
@@ -263,7 +331,8 @@ impl LineState {
                 }
             }
         }
-        let parsed = match crate::import::fast_jsonl::parse_event(line) {
+        let fast = pre.unwrap_or_else(|| crate::import::fast_jsonl::parse_event(line));
+        let parsed = match fast {
             Some(ev) => Ok(ev),
             None => {
                 // The derived deserializer ignores unknown fields: look for them first.
@@ -316,7 +385,18 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.step()? {
+            let (step, line) = match self.ready.pop_front() {
+                Some(queued) => queued,
+                None => match self.step() {
+                    Some(step) => (step, self.st.line_no),
+                    None => {
+                        self.returned_line = self.st.line_no;
+                        return None;
+                    }
+                },
+            };
+            self.returned_line = line;
+            match step {
                 Step::Skip => continue,
                 Step::Event(ev) => return Some(Ok(ev)),
                 Step::End => return None,

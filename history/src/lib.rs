@@ -17,7 +17,8 @@ pub mod value;
 pub use error::HistoryError;
 pub use event::{Event, EventType, Key, Process, Value};
 pub use import::{
-    detect, load, load_with, parse_bytes, parse_str, Format, ImportOptions, Independent,
+    detect, load, load_paired, load_with, parse_bytes, parse_str, Format, ImportOptions,
+    Independent, PairedHistory,
 };
 pub use jsonl::{write_history, JsonlReader, JsonlWriter};
 pub use op::{pair, pair_owned, seconds, Operation, Outcome, Paired, Pairer};

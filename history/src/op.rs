@@ -141,13 +141,13 @@ impl InFlight<'_> {
 }
 
 /// An operation of [`pair`] as the rules see it.
-fn view(op: &Operation) -> InFlight<'_> {
+fn view(op: &Operation, line: Option<usize>) -> InFlight<'_> {
     InFlight {
         f: &op.f,
         key: op.key.as_ref(),
         time: op.invoke_time,
         index: op.invoke_index,
-        line: None,
+        line,
     }
 }
 
@@ -227,8 +227,9 @@ pub fn pair_owned(events: Vec<Event>, file: &str) -> Result<Paired, HistoryError
 pub struct Pairer {
     ops: Vec<Operation>,
     faults: Vec<Event>,
-    /// Each process's operation in flight (index into `ops`).
-    in_flight: HashMap<u64, usize>,
+    /// Each process's operation in flight (index into `ops`) and the line of its invoke
+    /// when the reader said.
+    in_flight: HashMap<u64, (usize, Option<usize>)>,
     last_index: Option<u64>,
 }
 
@@ -243,10 +244,28 @@ impl Pairer {
 
     /// Adds the next event of the history; `file` names it in an error.
     pub fn push(&mut self, ev: Event, file: &str) -> Result<(), HistoryError> {
-        let structure = |ev: &Event, message: String| HistoryError::Structure {
-            file: file.to_string(),
-            index: ev.index,
-            message,
+        self.push_line(ev, file, None)
+    }
+
+    /// [`Pairer::push`] for a reader that knows the event's `line`: an error then names
+    /// the line (a [`HistoryError::Parse`]), and the line of the invoke it concerns.
+    pub fn push_line(
+        &mut self,
+        ev: Event,
+        file: &str,
+        line: Option<usize>,
+    ) -> Result<(), HistoryError> {
+        let structure = |ev: &Event, message: String| match line {
+            Some(line) => HistoryError::Parse {
+                file: file.to_string(),
+                line,
+                message,
+            },
+            None => HistoryError::Structure {
+                file: file.to_string(),
+                index: ev.index,
+                message,
+            },
         };
         if let Some(last) = self.last_index.filter(|&last| ev.index <= last) {
             return Err(structure(
@@ -268,10 +287,11 @@ impl Pairer {
         let ops = &mut self.ops;
         match ev.kind {
             EventType::Invoke => {
-                if let Some(&open) = self.in_flight.get(&p) {
-                    return Err(structure(&ev, second_invoke(p, &ev, &view(&ops[open]))));
+                if let Some(&(open, at)) = self.in_flight.get(&p) {
+                    let message = second_invoke(p, &ev, &view(&ops[open], at));
+                    return Err(structure(&ev, message));
                 }
-                self.in_flight.insert(p, ops.len());
+                self.in_flight.insert(p, (ops.len(), line));
                 ops.push(Operation {
                     id: ops.len(),
                     process: p,
@@ -289,11 +309,11 @@ impl Pairer {
                 });
             }
             kind => {
-                let Some(open) = self.in_flight.remove(&p) else {
+                let Some((open, at)) = self.in_flight.remove(&p) else {
                     return Err(structure(&ev, orphan_completion(p, &ev)));
                 };
                 let op = &mut ops[open];
-                if let Some(message) = completion_mismatch(p, &ev, &view(op)) {
+                if let Some(message) = completion_mismatch(p, &ev, &view(op, at)) {
                     return Err(structure(&ev, message));
                 }
                 op.outcome = match kind {

@@ -32,9 +32,9 @@ pub mod jepsen;
 pub mod porcupine;
 
 use crate::error::HistoryError;
-use crate::event::{Event, EventType, Key, Process};
+use crate::event::{Event, EventType, Key, Process, Value};
 use crate::jsonl::{show_bytes, JsonlReader, MAX_LINE_BYTES};
-use crate::op::{completion_mismatch, orphan_completion, second_invoke, InFlight};
+use crate::op::{completion_mismatch, orphan_completion, second_invoke, InFlight, Paired, Pairer};
 use crate::History;
 use std::collections::HashMap;
 use std::fmt;
@@ -268,13 +268,114 @@ pub fn read_from<R: Read>(
 
 /// [`read_from`] with room for `expected` events reserved up front.
 fn read_sized<R: Read>(
-    mut input: R,
+    input: R,
     name: &str,
     format: Format,
     options: &ImportOptions,
     limits: &Limits,
     expected: usize,
 ) -> Result<History, HistoryError> {
+    match open_source(input, name, format, limits)? {
+        Source::Jsonl(reader) => {
+            let mut events = Vec::with_capacity(expected);
+            let (history, lines) = collect_jsonl(*reader, name, true, &mut |ev, _| {
+                events.push(ev);
+                Ok(())
+            })?;
+            let history = History { events, ..history };
+            let blank = history.meta.is_empty() && !history.truncated_tail;
+            require_operations(history, name, lines, true, blank)
+        }
+        Source::Whole(format, bytes) => parse_bytes(&bytes, name, format, options),
+    }
+}
+
+/// A history read straight into operations ([`load_paired`]): its header's metadata,
+/// the paired operations and nemesis events, and whether a cut-short last line was
+/// skipped.
+#[derive(Debug, Clone)]
+pub struct PairedHistory {
+    /// Free metadata of the header line (or set by an importer).
+    pub meta: serde_json::Map<String, Value>,
+    /// The operations and nemesis events.
+    pub paired: Paired,
+    /// True when a cut-short last line was skipped.
+    pub truncated_tail: bool,
+}
+
+/// Reads a history file and pairs it, without keeping its events: faultline JSONL is
+/// paired line by line as it streams in, so the events are never all held at once (for
+/// a checker that needs only the operations; [`load`] then [`crate::pair`] keeps both).
+/// Errors are those of [`load`] and [`crate::pair`]; the other formats are read whole
+/// and paired afterwards.
+pub fn load_paired(path: &Path, format: Format) -> Result<PairedHistory, HistoryError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|source| HistoryError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    let expected = file
+        .metadata()
+        .map_or(0, |m| (m.len() / 200).min(25_000_000) as usize);
+    let options = ImportOptions::default();
+    match open_source(file, &name, format, &Limits::default())? {
+        Source::Jsonl(reader) => {
+            let mut pairer = Pairer::with_capacity(expected);
+            let mut clients = false;
+            let mut nemesis = 0;
+            // The pairer checks the pairing rules itself, naming the lines.
+            let (history, lines) = collect_jsonl(*reader, &name, false, &mut |ev, line| {
+                match ev.process {
+                    Process::Client(_) => clients = true,
+                    Process::Nemesis => nemesis += 1,
+                }
+                pairer.push_line(ev, &name, Some(line))
+            })?;
+            if !clients {
+                let blank = history.meta.is_empty() && !history.truncated_tail;
+                // The nemesis events alone make the message: count them, not keep them.
+                let history = History {
+                    events: Vec::new(),
+                    ..history
+                };
+                return Err(no_operations(&history, nemesis, &name, lines, true, blank));
+            }
+            Ok(PairedHistory {
+                meta: history.meta,
+                paired: pairer.finish(),
+                truncated_tail: history.truncated_tail,
+            })
+        }
+        Source::Whole(format, bytes) => {
+            let history = parse_bytes(&bytes, &name, format, &options)?;
+            let paired = crate::pair_owned(history.events, &name)?;
+            Ok(PairedHistory {
+                meta: history.meta,
+                paired,
+                truncated_tail: history.truncated_tail,
+            })
+        }
+    }
+}
+
+/// A source whose head, read for detection, is put back in front of the rest.
+type Headed<R> = BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
+
+/// A source once its format is known: JSONL to stream, or the bytes of a whole-file
+/// format.
+enum Source<R> {
+    Jsonl(Box<JsonlReader<Headed<R>>>),
+    Whole(Format, Vec<u8>),
+}
+
+/// Detects the format of `input` (unless given) from its head, and opens it: a JSONL
+/// reader, or the whole input read up to [`Limits::max_whole_file_bytes`].
+fn open_source<R: Read>(
+    mut input: R,
+    name: &str,
+    format: Format,
+    limits: &Limits,
+) -> Result<Source<R>, HistoryError> {
     let io = |source| HistoryError::Io {
         file: name.to_string(),
         source,
@@ -301,11 +402,9 @@ fn read_sized<R: Read>(
     }
     let rest = rest.chain(input);
     if format == Format::Jsonl {
-        let input = BufReader::with_capacity(1 << 16, rest);
+        let input = BufReader::with_capacity(1 << 20, rest);
         let reader = JsonlReader::new(input, name).max_line_bytes(limits.max_line_bytes);
-        let (history, lines) = collect_jsonl(reader, expected, name)?;
-        let blank = history.meta.is_empty() && !history.truncated_tail;
-        return require_operations(history, name, lines, true, blank);
+        return Ok(Source::Jsonl(Box::new(reader)));
     }
     let cap = limits.max_whole_file_bytes;
     let mut bytes = Vec::new();
@@ -324,7 +423,7 @@ fn read_sized<R: Read>(
             ),
         ));
     }
-    parse_bytes(&bytes, name, format, options)
+    Ok(Source::Whole(format, bytes))
 }
 
 /// Parses a history held in a string with default options; `name` is used in errors.
@@ -380,8 +479,20 @@ fn require_operations(
     {
         return Ok(history);
     }
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let nemesis = history.events.len();
+    Err(no_operations(&history, nemesis, name, lines, native, blank))
+}
+
+/// The error for a history with no client event and `nemesis` nemesis events.
+fn no_operations(
+    history: &History,
+    nemesis: usize,
+    name: &str,
+    lines: usize,
+    native: bool,
+    blank: bool,
+) -> HistoryError {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut found = if nemesis > 0 {
         format!("only {}", plural(nemesis, "nemesis event"))
     } else if lines == 0 {
@@ -396,11 +507,11 @@ fn require_operations(
     if history.truncated_tail {
         found.push_str(", and a last line cut short mid-write (skipped)");
     }
-    Err(HistoryError::NoOperations {
+    HistoryError::NoOperations {
         file: name.to_string(),
         line: lines.max(1),
         found,
-    })
+    }
 }
 
 /// Reads JSONL with the event vector sized up front (one event per line; no event
@@ -408,29 +519,38 @@ fn require_operations(
 fn read_jsonl(bytes: &[u8], name: &str) -> Result<History, HistoryError> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() + 1;
     let capacity = lines.min(bytes.len() / 40 + 1);
-    collect_jsonl(JsonlReader::new(bytes, name), capacity, name).map(|(h, _)| h)
+    let mut events = Vec::with_capacity(capacity);
+    let (history, _) = collect_jsonl(JsonlReader::new(bytes, name), name, true, &mut |ev, _| {
+        events.push(ev);
+        Ok(())
+    })?;
+    Ok(History { events, ..history })
 }
 
-/// Reads every event of `reader` into a history, checking the pairing rules of
-/// [`crate::pair`] as the lines come, so that a completion that does not match its
-/// invoke is an error naming its line. Also answers how many lines were read.
+/// Hands every event of `reader` and its line to `sink`, checking the pairing rules of
+/// [`crate::pair`] as the lines come when `check_pairs` (a sink that pairs checks them
+/// itself), so that a completion that does not match its invoke is an error naming its
+/// line. Answers the history's header and tail flag (with no events: they went to
+/// `sink`) and how many lines were read.
 fn collect_jsonl<R: BufRead>(
     mut reader: JsonlReader<R>,
-    capacity: usize,
     name: &str,
+    check_pairs: bool,
+    sink: &mut dyn FnMut(Event, usize) -> Result<(), HistoryError>,
 ) -> Result<(History, usize), HistoryError> {
-    let mut events = Vec::with_capacity(capacity);
     let mut open: HashMap<u64, Open> = HashMap::new();
     while let Some(ev) = reader.next() {
         let ev = ev?;
         let line = reader.lines_read();
-        check_pairing(&mut open, &ev, line)
-            .map_err(|message| HistoryError::parse(name, line, message))?;
-        events.push(ev);
+        if check_pairs {
+            check_pairing(&mut open, &ev, line)
+                .map_err(|message| HistoryError::parse(name, line, message))?;
+        }
+        sink(ev, line)?;
     }
     let history = History {
         meta: reader.header().cloned().unwrap_or_default(),
-        events,
+        events: Vec::new(),
         truncated_tail: reader.truncated_tail(),
     };
     Ok((history, reader.lines_read()))
