@@ -5,7 +5,7 @@
 use crate::exit;
 use anyhow::{Context, Result};
 use clap::Args;
-use faultline_targets::runtime::{CleanScope, DockerConfig, DockerRuntime, RunId, Runtime};
+use faultline_targets::runtime::{connect, CleanScope, RunId, RuntimeOptions};
 
 /// Arguments of `faultline clean`.
 #[derive(Debug, Args)]
@@ -20,6 +20,9 @@ pub struct CleanArgs {
     /// campaign on this engine fails).
     #[arg(long)]
     pub force: bool,
+    /// The runtime whose leftovers to remove: docker or kubernetes. [default: docker]
+    #[arg(long)]
+    pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
 }
 
 /// Runs `faultline clean`.
@@ -39,15 +42,23 @@ pub fn run(args: CleanArgs) -> Result<u8> {
         (None, false) => CleanScope::orphans(),
     };
     rt.block_on(async {
-        let config = DockerConfig {
+        let options = RuntimeOptions {
+            kind: args.runtime.unwrap_or_default(),
             require_root: false,
-            ..DockerConfig::default()
         };
-        let docker = DockerRuntime::connect(config)
-            .await
-            .context("cannot reach Docker")?;
-        docker.check().await.context("Docker is not usable")?;
-        let report = docker
+        let runtime = match connect(&options).await {
+            Ok((runtime, _)) => runtime,
+            // A machine not set up for this runtime: what to fix, exit 254.
+            Err(e) if e.is_setup_error() => {
+                errln!("faultline clean: cannot use the {} runtime: {e}", options.kind);
+                return Ok(exit::BAD_INPUT);
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot use the {} runtime", options.kind)))
+            }
+        };
+        let report = runtime
             .clean(&scope, !args.keep_dirs)
             .await
             .context("clean-up failed")?;

@@ -5,10 +5,13 @@
 //! - [`check`]: `faultline check`, checking recorded or imported histories;
 //! - [`test_cmd`]: `faultline test`, one campaign against a local cluster;
 //! - [`verify_cmd`]: `faultline verify`, several campaigns and what held throughout;
+//! - [`series`]: a `verify` series as data: shards, the series document, merging;
 //! - [`targets_cmd`]: `faultline targets` and `faultline target check FILE`;
 //! - [`clean_cmd`]: `faultline clean`, removing leftovers of runs whose harness is gone;
 //! - [`agent_cmd`]: `faultline agent`, the node agent (a node's entry point), and
 //!   [`reaper`], its reaping of orphaned processes;
+//! - [`k8s_cmd`]: `faultline k8s manifest`, the Job (and RBAC) that runs the harness
+//!   in a Kubernetes cluster;
 //! - [`report_cmd`]: `faultline report`, re-rendering a stored run's reports;
 //! - [`export_cmd`]: `faultline export`, histories for Jepsen's tools and Porcupine;
 //! - [`docs_cmd`]: `faultline completions` and `faultline man`;
@@ -33,9 +36,11 @@ pub mod docs_cmd;
 pub mod exit;
 pub mod export_cmd;
 pub mod gen_cmd;
+pub mod k8s_cmd;
 pub mod reaper;
 pub mod report_cmd;
 pub mod reporting;
+pub mod series;
 pub mod serve;
 pub mod targets_cmd;
 pub mod test_cmd;

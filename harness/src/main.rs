@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use faultline::{
-    agent_cmd, analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd,
+    agent_cmd, analyze_cmd, check, clean_cmd, docs_cmd, errln, exit, export_cmd, gen_cmd, k8s_cmd,
     report_cmd, serve, targets_cmd, test_cmd, verify_cmd,
 };
 use std::process::ExitCode;
@@ -55,6 +55,9 @@ enum Command {
     Man(docs_cmd::ManArgs),
     /// Write a seeded synthetic history (for benchmarks and experiments).
     Gen(gen_cmd::GenArgs),
+    /// Kubernetes: `faultline k8s manifest` prints the Job that runs the harness in a
+    /// cluster.
+    K8s(k8s_cmd::K8sArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
+        Command::K8s(args) => k8s_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Serve(args) => serve::run(args),

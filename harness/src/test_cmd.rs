@@ -104,6 +104,9 @@ pub struct TestArgs {
     /// (nsenter from the host, as root). [default: agent]
     #[arg(long, value_enum)]
     pub faults: Option<crate::campaign::plan::FaultPath>,
+    /// Where the nodes run: docker (this machine's engine) or kubernetes. [default: docker]
+    #[arg(long)]
+    pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -159,6 +162,9 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
     }
     if let Some(f) = args.faults {
         p.faults = f;
+    }
+    if let Some(k) = args.runtime {
+        p.runtime = k;
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();

@@ -5,13 +5,19 @@
 use crate::args::whole;
 use crate::campaign::runner::run_campaign;
 use crate::exit;
-use crate::test_cmd::{check_store, ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
-use anyhow::Result;
+use crate::series::{
+    campaigns_to_run, merge, summarize, CampaignRecord, ModelOutcome, SeriesDoc, Shard, Summary,
+    SERIES_FORMAT, SERIES_JSON, SERIES_VERSION,
+};
+pub use crate::series::{fold, verdict_code, Tally};
+use crate::test_cmd::{
+    build_plan, check_store, ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs,
+};
+use anyhow::{Context, Result};
 use clap::Args;
 use faultline_checkers::lattice::{ModelName, RowStatus};
 use faultline_results::exit_meaning;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 /// Arguments of `faultline verify`.
@@ -23,6 +29,16 @@ pub struct VerifyArgs {
     /// Number of campaigns.
     #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = whole::<usize>(1, 1_000))]
     pub campaigns: usize,
+    /// Run only share K of N of the campaigns (K from 0; campaign i belongs to shard
+    /// i mod N), for running a series on N machines or pods at once; needs --seed. The
+    /// shards' series folders are combined with --merge.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Combine the series folders of all shards of one series
+    /// (store/<target>/verify-…-shard-K-of-N) into one verdict, report and exit code,
+    /// written to a new series folder in --store; runs no campaign.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with = "shard")]
+    pub merge: Vec<PathBuf>,
     /// The settings of each campaign (seed: the first campaign's; --nemesis: fixed mix).
     #[command(flatten)]
     pub base: TestArgs,
@@ -48,56 +64,27 @@ pub fn fault_mix(i: usize, target: &dyn faultline_targets::Target) -> String {
     mixes[i % mixes.len()].clone()
 }
 
-/// What all campaigns said about one model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tally {
-    /// Held in every campaign.
-    Held,
-    /// Violated; the run folder that shows it.
-    Violated(PathBuf),
-    /// Undecided in some campaign, violated in none.
-    Unknown(String),
-}
-
-/// Folds one campaign's row into the tally so far (violated beats unknown beats held).
-pub fn fold(prev: Option<Tally>, status: &RowStatus, run: &std::path::Path) -> Tally {
-    let now = match status {
-        RowStatus::Valid | RowStatus::Implied { .. } => Tally::Held,
-        RowStatus::Invalid | RowStatus::RuledOut { .. } => Tally::Violated(run.to_path_buf()),
-        RowStatus::Unknown { reason } => Tally::Unknown(reason.clone()),
-        RowStatus::NotChecked => Tally::Unknown("not checked".into()),
-    };
-    match (prev, now) {
-        (Some(v @ Tally::Violated(_)), _) => v,
-        (_, v @ Tally::Violated(_)) => v,
-        (Some(u @ Tally::Unknown(_)), _) => u,
-        (_, now) => now,
-    }
-}
-
-/// The exit code from the claimed models' tallies.
-pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) -> u8 {
-    let of = |m: &ModelName| tally.get(m);
-    if decisive
-        .iter()
-        .any(|m| matches!(of(m), Some(Tally::Violated(_))))
-    {
-        exit::INVALID
-    } else if decisive.iter().all(|m| matches!(of(m), Some(Tally::Held))) {
-        exit::VALID
-    } else {
-        exit::UNKNOWN
-    }
-}
-
-/// Runs `faultline verify`.
+/// Runs `faultline verify`: the whole series, the share `--shard K/N` of it, or the merge
+/// of shard folders (`--merge`).
 pub fn run(args: VerifyArgs) -> Result<u8> {
+    if !args.merge.is_empty() {
+        return run_merge(&args);
+    }
     if args.base.test_count.is_some() {
         errln!("error: --test-count is for faultline test; verify runs --campaigns N");
         return Ok(exit::BAD_INPUT);
     }
     let json = args.base.json;
-    let first_seed = args.base.seed.unwrap_or_else(fresh_seed);
+    // Every shard must draw the same campaigns: the seed is given, never drawn.
+    let plan_seed = build_plan(&args.base).ok().and_then(|p| p.seed);
+    let first_seed = match (args.base.seed.or(plan_seed), args.shard) {
+        (Some(s), _) => s,
+        (None, Some(_)) => {
+            errln!("error: --shard needs --seed (or seed in the plan): every shard of a series must draw the same campaigns");
+            return Ok(exit::BAD_INPUT);
+        }
+        (None, None) => fresh_seed(),
+    };
     let mut base = args.base.clone();
     base.check = Some("all".into());
     // A campaign that has shown a violation of the claim has said what it can: stop it
@@ -131,142 +118,325 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         },
         None => first.check.decisive.clone(),
     };
+    let rotating_mix = args.base.nemesis.is_none() && args.base.fault.is_empty();
+    let store = match std::path::absolute(&first.plan.store) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("error: --store {}: {e}", first.plan.store.display());
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let series_dir = match create_series_dir(&store, first_target.name(), args.shard) {
+        Ok(d) => d,
+        Err(e) => {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let mut doc = SeriesDoc {
+        format: SERIES_FORMAT.into(),
+        version: SERIES_VERSION,
+        target: first.plan.target.clone(),
+        plan: serde_json::to_value(&first.plan)?,
+        first_seed,
+        campaigns: args.campaigns,
+        rotating_mix,
+        claim: decisive.iter().map(|m| m.as_str().to_string()).collect(),
+        shard: args.shard,
+        assigned: campaigns_to_run(args.shard, args.campaigns),
+        runs: Vec::new(),
+        interrupted: false,
+        failed: None,
+        exit_code: None,
+        merged_from: Vec::new(),
+    };
+    if let Some(s) = args.shard {
+        errln!(
+            "shard {s}: campaigns {} of {} (numbered from 1)",
+            list_numbers(&doc.assigned),
+            args.campaigns
+        );
+    }
+    write_series(&series_dir, &doc, None)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let interrupt = rt.block_on(async { ctrl_c_flag() });
-    let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
-    let mut runs = Vec::new();
-    // A campaign that cannot run stops the series, but a violation found before it still
-    // decides the exit code (exit::Outcome's precedence).
-    let mut failed: Option<u8> = None;
-    for i in 0..args.campaigns {
+    for i in doc.assigned.clone() {
         if interrupt.load(Ordering::Relaxed) {
+            doc.interrupted = true;
             break;
         }
         let mut a = base.clone();
         a.seed = Some(first_seed.wrapping_add(i as u64));
-        if args.base.nemesis.is_none() && args.base.fault.is_empty() {
+        if rotating_mix {
             a.nemesis = Some(fault_mix(i, first_target.as_ref()));
         }
-        let (resolved, target) = match resolve_args(&a) {
+        let (mut resolved, target) = match resolve_args(&a) {
             Ok(r) => r,
             Err(e) => {
                 errln!("error: {e}");
-                failed = Some(exit::BAD_INPUT);
+                doc.failed = Some(exit::BAD_INPUT);
                 break;
             }
         };
+        resolved.series = Some(serde_json::json!({
+            "series": series_dir.display().to_string(),
+            "campaign": i,
+            "campaigns": args.campaigns,
+            "shard": args.shard,
+        }));
+        let nemesis = if resolved.families.is_empty() {
+            "none".to_string()
+        } else {
+            resolved
+                .families
+                .iter()
+                .map(|f| f.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         errln!(
-            "campaign {}/{}: nemesis {}, seed {}",
+            "campaign {}/{}: nemesis {nemesis}, seed {}",
             i + 1,
             args.campaigns,
-            if resolved.families.is_empty() {
-                "none".to_string()
-            } else {
-                resolved
-                    .families
-                    .iter()
-                    .map(|f| f.name())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
             resolved.seed
         );
         let result = rt.block_on(run_campaign(&resolved, target, interrupt.clone()));
         let result = match result {
             Ok(r) => r,
             Err(e) => {
-                failed = Some(error_code(&e));
+                doc.failed = Some(error_code(&e));
                 break;
             }
         };
-        let line = format!(
-            "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
-            i + 1,
-            result.ops.total,
-            result.ops.ok,
-            result.ops.fail,
-            result.ops.info,
-            result.checked.code,
-            result.run_dir.display()
-        );
+        if result.interrupted {
+            doc.interrupted = true;
+        }
+        let record = record_of(i, resolved.seed, nemesis, &result);
+        let line = campaign_line(&record);
         if json {
             errln!("{line}");
         } else {
             outln!("{line}");
         }
-        for row in &result.checked.table.rows {
-            let prev = tally.remove(&row.model);
-            tally.insert(row.model, fold(prev, &row.status, &result.run_dir));
+        doc.runs.push(record);
+        write_series(&series_dir, &doc, None)?;
+    }
+    if interrupt.load(Ordering::Relaxed) {
+        doc.interrupted = true;
+    }
+    finish(&series_dir, doc, json)
+}
+
+/// Merges shard folders (`verify --merge DIR...`) into one series folder and verdict.
+fn run_merge(args: &VerifyArgs) -> Result<u8> {
+    let json = args.base.json;
+    let mut shards = Vec::new();
+    for dir in &args.merge {
+        match read_series(dir) {
+            Ok(doc) => shards.push((dir.clone(), doc)),
+            Err(e) => {
+                errln!("error: {e}");
+                return Ok(exit::BAD_INPUT);
+            }
         }
-        runs.push(result);
     }
-    if runs.is_empty() {
-        return Ok(failed.unwrap_or(exit::UNKNOWN));
+    let doc = match merge(&shards) {
+        Ok(d) => d,
+        Err(e) => {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let store = match build_plan(&args.base) {
+        Ok(p) => p.store,
+        Err(e) => {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let series_dir = match check_store(&store, &doc.target)
+        .and_then(|()| std::path::absolute(&store).map_err(|e| format!("--store: {e}")))
+        .and_then(|s| create_series_dir(&s, &doc.target, None))
+    {
+        Ok(d) => d,
+        Err(e) => {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    if !json {
+        for r in &doc.runs {
+            outln!("{}", campaign_line(r));
+        }
     }
-    let caught: Vec<Detection> = runs
+    finish(&series_dir, doc, json)
+}
+
+/// Decides, prints and stores the verdict of a series document.
+fn finish(series_dir: &Path, mut doc: SeriesDoc, json: bool) -> Result<u8> {
+    let summary = match summarize(&doc) {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    doc.exit_code = Some(summary.code);
+    let text = render_text(&doc, &summary, series_dir);
+    write_series(series_dir, &doc, Some(&text))?;
+    if json {
+        outln!("{}", verify_json(&doc, &summary, series_dir));
+    } else {
+        crate::out::print(&text);
+    }
+    Ok(summary.code)
+}
+
+/// `1, 3, 5`: campaign numbers counted from 1.
+fn list_numbers(campaigns: &[usize]) -> String {
+    if campaigns.is_empty() {
+        return "none".into();
+    }
+    campaigns
         .iter()
-        .map(|r| Detection {
-            violated: r.checked.code == exit::INVALID,
-            first_seen_s: r
-                .live
-                .as_ref()
-                .and_then(|l| l.findings.first())
-                .map(|f| f.visible_at_ms / 1000.0),
+        .map(|i| (i + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The record of campaign `i` from its result.
+fn record_of(
+    i: usize,
+    seed: u64,
+    nemesis: String,
+    result: &crate::campaign::runner::CampaignResult,
+) -> CampaignRecord {
+    let models = result
+        .checked
+        .table
+        .rows
+        .iter()
+        .map(|row| {
+            let outcome = match &row.status {
+                RowStatus::Valid | RowStatus::Implied { .. } => ModelOutcome::Held,
+                RowStatus::Invalid | RowStatus::RuledOut { .. } => ModelOutcome::Violated,
+                RowStatus::Unknown { reason } => ModelOutcome::Unknown {
+                    reason: reason.clone(),
+                },
+                RowStatus::NotChecked => ModelOutcome::Unknown {
+                    reason: "not checked".into(),
+                },
+            };
+            (row.model.as_str().to_string(), outcome)
         })
         .collect();
-    let held: Vec<ModelName> = tally
-        .iter()
-        .filter(|(_, t)| **t == Tally::Held)
-        .map(|(m, _)| *m)
-        .collect();
-    let strongest: Vec<&str> = held
-        .iter()
-        .filter(|m| !held.iter().any(|s| s.stronger_than(**m)))
-        .map(|m| m.as_str())
-        .collect();
-    if !json {
-        print_tally(
-            &tally,
-            &decisive,
-            &strongest,
-            runs.len(),
-            &first.plan.target,
-        );
-        outln!("{}", detection_line(&caught));
+    CampaignRecord {
+        campaign: i,
+        seed,
+        nemesis,
+        run: result.run_dir.clone(),
+        exit_code: result.checked.code,
+        ops: result.ops,
+        first_violation_seen_s: result
+            .live
+            .as_ref()
+            .and_then(|l| l.findings.first())
+            .map(|f| f.visible_at_ms / 1000.0),
+        models,
     }
-    let mut code = verdict_code(&tally, &decisive);
-    if (interrupt.load(Ordering::Relaxed) || failed.is_some()) && code == exit::VALID {
-        code = exit::UNKNOWN;
+}
+
+/// `campaign 3: 812 ops (ok 790, fail 2, info 20), exit 0 -> store/...`.
+fn campaign_line(r: &CampaignRecord) -> String {
+    format!(
+        "campaign {}: {} ops (ok {}, fail {}, info {}), exit {} -> {}",
+        r.campaign + 1,
+        r.ops.total,
+        r.ops.ok,
+        r.ops.fail,
+        r.ops.info,
+        r.exit_code,
+        r.run.display()
+    )
+}
+
+/// Creates a new series folder `store/<target>/verify-<stamp>` (`-shard-K-of-N` for a
+/// shard; `-2`, `-3`, ... when the name is taken). Run folders are named by their stamp
+/// alone, so the store's listings never take a series folder for a run.
+pub fn create_series_dir(
+    store: &Path,
+    target: &str,
+    shard: Option<Shard>,
+) -> Result<PathBuf, String> {
+    faultline_results::store::check_target(target).map_err(|e| e.to_string())?;
+    let parent = store.join(target);
+    std::fs::create_dir_all(&parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    let stamp = faultline_results::Utc::from_system_time(std::time::SystemTime::now()).stamp();
+    let base = match shard {
+        Some(s) => format!("verify-{stamp}-shard-{}-of-{}", s.index, s.of),
+        None => format!("verify-{stamp}"),
+    };
+    for n in 1..10_000u32 {
+        let name = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let dir = parent.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        }
     }
-    let mut outcome = exit::Outcome::default();
-    outcome.add_code(code);
-    if let Some(f) = failed {
-        outcome.add_code(f);
-        outln!(
-            "campaign {} of {} could not run (see the error above)",
-            runs.len() + 1,
-            args.campaigns
+    Err(format!("{}: 10,000 series in one second", parent.display()))
+}
+
+/// Writes `verify.json` (and, once decided, `report.md`) into the series folder.
+fn write_series(dir: &Path, doc: &SeriesDoc, text: Option<&str>) -> Result<()> {
+    let path = dir.join(SERIES_JSON);
+    let tmp = dir.join(format!(".{SERIES_JSON}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(doc)?)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(text) = text {
+        let md = format!(
+            "# faultline verify: {}\n\n{}\n",
+            doc.target,
+            faultline_results::md_code_block(text, "text")
         );
+        let report = dir.join("report.md");
+        std::fs::write(&report, md).with_context(|| format!("writing {}", report.display()))?;
     }
-    let code = outcome.code();
-    if json {
-        outln!(
-            "{}",
-            verify_json(
-                &tally,
-                &decisive,
-                &strongest,
-                &runs,
-                code,
-                &first.plan.target
-            )
-        );
+    Ok(())
+}
+
+/// Reads the series document of a series folder (or the `verify.json` given itself).
+pub fn read_series(path: &Path) -> Result<SeriesDoc, String> {
+    let file = if path.is_dir() {
+        path.join(SERIES_JSON)
     } else {
-        outln!("exit {code}: {}", exit_meaning(code));
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        format!(
+            "{}: {e} (give the series folders verify --shard K/N wrote, store/<target>/verify-…-shard-K-of-N)",
+            file.display()
+        )
+    })?;
+    let doc: SeriesDoc = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a series document: {e}", file.display()))?;
+    if doc.format != SERIES_FORMAT || doc.version != SERIES_VERSION {
+        return Err(format!(
+            "{}: {} version {}, this build reads {SERIES_FORMAT} version {SERIES_VERSION}",
+            file.display(),
+            doc.format,
+            doc.version
+        ));
     }
-    Ok(code)
+    Ok(doc)
 }
 
 /// What one campaign of a series found.
@@ -308,50 +478,84 @@ pub fn detection_line(runs: &[Detection]) -> String {
     line
 }
 
-/// The tally in words, one line per model.
-fn print_tally(
-    tally: &BTreeMap<ModelName, Tally>,
-    decisive: &[ModelName],
-    strongest: &[&str],
-    runs: usize,
-    target: &str,
-) {
-    outln!("\nover {runs} campaign(s) of {target}:");
-    for (m, t) in tally {
-        let claimed = if decisive.contains(m) {
+/// The verdict of a series in words: its share, the tally (one line per model), the
+/// strongest models held, detection, what did not run, the exit code.
+pub fn render_text(doc: &SeriesDoc, s: &Summary, series_dir: &Path) -> String {
+    let mut out = String::new();
+    let mut line = |l: String| {
+        out.push_str(&l);
+        out.push('\n');
+    };
+    let share = match (doc.shard, doc.merged_from.len()) {
+        (Some(sh), _) => format!(" (shard {sh} of {} campaign(s))", doc.campaigns),
+        (None, n) if n > 0 => format!(" (merged from {n} shards)"),
+        _ => String::new(),
+    };
+    line(format!(
+        "\nover {} campaign(s) of {}{share}, first seed {}:",
+        doc.runs.len(),
+        doc.target,
+        doc.first_seed
+    ));
+    for (m, t) in &s.tally {
+        let claimed = if s.decisive.contains(m) {
             " (claimed)"
         } else {
             ""
         };
-        match t {
-            Tally::Held => outln!("  {m}{claimed}: held in all"),
-            Tally::Violated(run) => outln!("  {m}{claimed}: VIOLATED (see {})", run.display()),
-            Tally::Unknown(reason) => outln!("  {m}{claimed}: unknown ({reason})"),
-        }
+        line(match t {
+            Tally::Held => format!("  {m}{claimed}: held in all"),
+            Tally::Violated(run) => format!("  {m}{claimed}: VIOLATED (see {})", run.display()),
+            Tally::Unknown(reason) => format!("  {m}{claimed}: unknown ({reason})"),
+        });
     }
-    outln!(
+    line(format!(
         "strongest models held throughout: {}",
-        if strongest.is_empty() {
+        if s.strongest.is_empty() {
             "none".to_string()
         } else {
-            strongest.join(", ")
+            s.strongest.join(", ")
         }
-    );
+    ));
+    let caught: Vec<Detection> = doc
+        .runs
+        .iter()
+        .map(|r| Detection {
+            violated: r.exit_code == exit::INVALID,
+            first_seen_s: r.first_violation_seen_s,
+        })
+        .collect();
+    line(detection_line(&caught));
+    if !s.not_run.is_empty() {
+        line(format!(
+            "campaign(s) {} of {} did not run{}",
+            list_numbers(&s.not_run),
+            doc.campaigns,
+            if doc.failed.is_some() {
+                " (see the error above)"
+            } else {
+                ""
+            }
+        ));
+    }
+    line(format!("series: {}", series_dir.display()));
+    if let Some(sh) = doc.shard {
+        line(format!(
+            "shard {sh} done: merge the {} shard folders with `faultline verify --merge DIR...`",
+            sh.of
+        ));
+    }
+    line(format!("exit {}: {}", s.code, exit_meaning(s.code)));
+    out
 }
 
 /// The summary of `verify --json`: every campaign, every model's tally, the exit code.
-pub fn verify_json(
-    tally: &BTreeMap<ModelName, Tally>,
-    decisive: &[ModelName],
-    strongest: &[&str],
-    runs: &[crate::campaign::runner::CampaignResult],
-    code: u8,
-    target: &str,
-) -> serde_json::Value {
-    let models: Vec<serde_json::Value> = tally
+pub fn verify_json(doc: &SeriesDoc, s: &Summary, series_dir: &Path) -> serde_json::Value {
+    let models: Vec<serde_json::Value> = s
+        .tally
         .iter()
         .map(|(m, t)| {
-            let mut v = serde_json::json!({"model": m.as_str(), "claimed": decisive.contains(m)});
+            let mut v = serde_json::json!({"model": m.as_str(), "claimed": s.decisive.contains(m)});
             match t {
                 Tally::Held => v["result"] = "held".into(),
                 Tally::Violated(run) => {
@@ -366,28 +570,31 @@ pub fn verify_json(
             v
         })
         .collect();
-    let campaigns: Vec<serde_json::Value> = runs
+    let campaigns: Vec<serde_json::Value> = doc
+        .runs
         .iter()
         .map(|r| {
             serde_json::json!({
-                "run": r.run_dir.display().to_string(),
-                "exit_code": r.checked.code,
-                "first_violation_seen_s": r
-                    .live
-                    .as_ref()
-                    .and_then(|l| l.findings.first())
-                    .map(|f| f.visible_at_ms / 1000.0),
+                "campaign": r.campaign + 1,
+                "seed": r.seed,
+                "nemesis": r.nemesis,
+                "run": r.run.display().to_string(),
+                "exit_code": r.exit_code,
+                "first_violation_seen_s": r.first_violation_seen_s,
                 "ops": {"total": r.ops.total, "ok": r.ops.ok, "fail": r.ops.fail, "info": r.ops.info},
             })
         })
         .collect();
     serde_json::json!({
-        "target": target,
+        "target": doc.target,
+        "series": series_dir.display().to_string(),
+        "shard": doc.shard,
         "campaigns": campaigns,
+        "not_run": s.not_run.iter().map(|i| i + 1).collect::<Vec<_>>(),
         "models": models,
-        "strongest": strongest,
-        "exit_code": code,
-        "exit_meaning": exit_meaning(code),
+        "strongest": s.strongest,
+        "exit_code": s.code,
+        "exit_meaning": exit_meaning(s.code),
     })
 }
 
@@ -400,19 +607,19 @@ mod tests {
     fn violations_beat_unknowns_beat_holds() {
         let a = Path::new("store/a");
         let b = Path::new("store/b");
-        let t = fold(None, &RowStatus::Valid, a);
+        let t = fold(None, &ModelOutcome::Held, a);
         assert_eq!(t, Tally::Held);
         let t = fold(
             Some(t),
-            &RowStatus::Unknown {
+            &ModelOutcome::Unknown {
                 reason: "budget".into(),
             },
             a,
         );
         assert_eq!(t, Tally::Unknown("budget".into()));
-        let t = fold(Some(t), &RowStatus::Invalid, b);
+        let t = fold(Some(t), &ModelOutcome::Violated, b);
         assert_eq!(t, Tally::Violated(b.to_path_buf()));
-        let t = fold(Some(t), &RowStatus::Valid, a);
+        let t = fold(Some(t), &ModelOutcome::Held, a);
         assert_eq!(
             t,
             Tally::Violated(b.to_path_buf()),
@@ -461,26 +668,81 @@ mod tests {
     }
 
     #[test]
-    fn the_json_summary_names_each_tally() {
-        let mut tally = BTreeMap::new();
-        tally.insert(ModelName::Linearizable, Tally::Violated("store/a".into()));
-        tally.insert(ModelName::Cc, Tally::Held);
-        tally.insert(ModelName::Ryw, Tally::Unknown("budget".into()));
-        let v = verify_json(
-            &tally,
-            &[ModelName::Linearizable],
-            &["cc"],
-            &[],
-            1,
-            "raft-register",
-        );
+    fn the_json_summary_and_the_text_name_each_tally() {
+        let rec = |campaign: usize, models: &[(&str, ModelOutcome)], code| CampaignRecord {
+            campaign,
+            seed: 7 + campaign as u64,
+            nemesis: "partition".into(),
+            run: PathBuf::from(format!("store/{}", ["a", "b"][campaign])),
+            exit_code: code,
+            ops: faultline_results::OpCounts {
+                total: 10,
+                ok: 8,
+                fail: 1,
+                info: 1,
+            },
+            first_violation_seen_s: (code == 1).then_some(2.5),
+            models: models
+                .iter()
+                .map(|(m, o)| (m.to_string(), o.clone()))
+                .collect(),
+        };
+        let doc = SeriesDoc {
+            format: SERIES_FORMAT.into(),
+            version: SERIES_VERSION,
+            target: "raft-register".into(),
+            plan: serde_json::json!({}),
+            first_seed: 7,
+            campaigns: 3,
+            rotating_mix: true,
+            claim: vec!["linearizable".into()],
+            shard: None,
+            assigned: vec![0, 1, 2],
+            runs: vec![
+                rec(
+                    0,
+                    &[
+                        ("linearizable", ModelOutcome::Held),
+                        ("cc", ModelOutcome::Held),
+                        (
+                            "ryw",
+                            ModelOutcome::Unknown {
+                                reason: "budget".into(),
+                            },
+                        ),
+                    ],
+                    0,
+                ),
+                rec(
+                    1,
+                    &[
+                        ("linearizable", ModelOutcome::Violated),
+                        ("cc", ModelOutcome::Held),
+                    ],
+                    1,
+                ),
+            ],
+            interrupted: false,
+            failed: None,
+            exit_code: None,
+            merged_from: Vec::new(),
+        };
+        let s = summarize(&doc).expect("summary");
+        let v = verify_json(&doc, &s, Path::new("store/raft-register/verify-x"));
         assert_eq!(v["exit_code"], 1);
         assert_eq!(v["models"][0]["model"], "linearizable");
         assert_eq!(v["models"][0]["result"], "violated");
-        assert_eq!(v["models"][0]["run"], "store/a");
+        assert_eq!(v["models"][0]["run"], "store/b");
         assert_eq!(v["models"][0]["claimed"], true);
         assert_eq!(v["models"][1]["result"], "held");
         assert_eq!(v["models"][2]["reason"], "budget");
         assert_eq!(v["strongest"], serde_json::json!(["cc"]));
+        assert_eq!(v["not_run"], serde_json::json!([3]));
+        assert_eq!(v["campaigns"][1]["seed"], 8);
+        let text = render_text(&doc, &s, Path::new("store/raft-register/verify-x"));
+        assert_eq!(
+            text,
+            "\nover 2 campaign(s) of raft-register, first seed 7:\n  linearizable (claimed): VIOLATED (see store/b)\n  cc: held in all\n  ryw: unknown (budget)\nstrongest models held throughout: cc\ndetection: a deciding model was violated in 1 of 2 campaign(s); first seen while running after 2.5 s (median), 2.5 s (max)\ncampaign(s) 3 of 3 did not run\nseries: store/raft-register/verify-x\nexit 1: a violation found\n"
+        );
     }
 }

@@ -293,6 +293,18 @@ fn user_mistakes_exit_254_with_a_message_never_255_or_a_panic() {
         (vec!["verify", "--campaigns", "-2"], "--campaigns"),
         (vec!["verify", "--rate", "-1"], "0 (unlimited)"),
         (
+            vec!["test", "--runtime", "k8s"],
+            "expected docker or kubernetes",
+        ),
+        (
+            vec!["clean", "--runtime", "podman"],
+            "expected docker or kubernetes",
+        ),
+        (
+            vec!["clean", "--runtime", "kubernetes"],
+            "faultline k8s manifest",
+        ),
+        (
             vec!["check", "good.jsonl", "--time-limit", "-1"],
             "--time-limit",
         ),

@@ -62,6 +62,12 @@ pub struct Plan {
     /// Where faults are carried out from: `agent` (a node agent inside each node; no
     /// host root) or `host` (nsenter into each node's namespace; root).
     pub faults: FaultPath,
+    /// Which runtime hosts the nodes: `docker` (default) or `kubernetes`.
+    pub runtime: faultline_targets::runtime::RuntimeKind,
+    /// On Kubernetes: the image holding `faultline` at /usr/local/bin/faultline, which
+    /// runs the harness Job and which each node Pod's init container copies from
+    /// (`faultline k8s manifest --k8s-agent-image`).
+    pub k8s_agent_image: Option<String>,
 }
 
 /// Where faults are carried out from.
@@ -111,6 +117,8 @@ impl Default for Plan {
             live_check: true,
             stop_on_violation: false,
             faults: FaultPath::default(),
+            runtime: faultline_targets::runtime::RuntimeKind::default(),
+            k8s_agent_image: None,
         }
     }
 }
@@ -187,6 +195,9 @@ pub struct Resolved {
     pub request_timeout: Duration,
     /// Checker budget.
     pub check_time_limit: Duration,
+    /// The `verify` series this campaign belongs to (its shard, campaign number and
+    /// folder), recorded as `verify` in run.json; `None` for `faultline test`.
+    pub series: Option<serde_json::Value>,
 }
 
 /// Bounds of the plan's numeric settings, shared by the flags' parsers
@@ -504,6 +515,7 @@ pub fn resolve_on(
         recovery,
         request_timeout,
         check_time_limit,
+        series: None,
     })
 }
 
@@ -543,6 +555,9 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     if p.stop_on_violation {
         c.push_str(" --stop-on-violation");
+    }
+    if p.runtime != d.runtime {
+        c.push_str(&format!(" --runtime {}", p.runtime));
     }
     if p.faults != d.faults {
         c.push_str(&format!(" --faults {}", p.faults));
@@ -786,5 +801,23 @@ mod tests {
                 && c.contains("--nemesis partition"),
             "{c}"
         );
+    }
+
+    #[test]
+    fn the_runtime_comes_from_the_plan_file_and_is_reproduced() {
+        use faultline_targets::runtime::RuntimeKind;
+        assert_eq!(
+            parse_plan("").expect("empty plan").runtime,
+            RuntimeKind::Docker
+        );
+        let p = parse_plan("runtime = \"kubernetes\"").expect("plan");
+        assert_eq!(p.runtime, RuntimeKind::Kubernetes);
+        let err = parse_plan("runtime = \"podman\"").expect_err("refused");
+        assert!(err.contains("podman"), "{err}");
+        let target = faultline_targets::target_by_name("raft-register").expect("known");
+        let r = resolve(&p, target.as_ref(), 1).expect("resolves");
+        assert!(reproduce_command(&r).contains(" --runtime kubernetes"));
+        let r = resolve(&Plan::default(), target.as_ref(), 1).expect("resolves");
+        assert!(!reproduce_command(&r).contains("--runtime"));
     }
 }

@@ -20,9 +20,8 @@ use faultline_results::{
 };
 use faultline_targets::agent::{new_token, AgentClient, AGENT_PORT};
 use faultline_targets::runtime::{
-    default_faketime_env, AgentSpec, CleanScope, Cluster, ClusterSpec, DockerConfig, DockerRuntime,
-    ImageSpec, NodeName, NodeSpec, RunId, Runtime, RuntimeError, Subnet, DATA_MOUNT,
-    DEFAULT_SUBNET,
+    default_faketime_env, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec, NodeName,
+    NodeSpec, RunId, RuntimeError, RuntimeOptions, Subnet, DATA_MOUNT, DEFAULT_SUBNET,
 };
 use faultline_targets::{
     cluster_token, node_name, ClientContext, DeployContext, NemesisNode, Program, Target,
@@ -179,14 +178,12 @@ pub async fn run_campaign(
         })?;
         Some(caps)
     };
-    let docker = DockerRuntime::connect(DockerConfig {
+    let (runtime, engine) = faultline_targets::runtime::connect(&RuntimeOptions {
+        kind: plan.runtime,
         require_root: !agents,
-        ..DockerConfig::default()
     })
     .await
-    .context("cannot reach Docker")?;
-    let engine = docker.check().await.context("Docker is not usable")?;
-    let runtime: Arc<dyn Runtime> = Arc::new(docker);
+    .with_context(|| format!("cannot use the {} runtime", plan.runtime))?;
     let agent = if agents {
         let exe = std::env::current_exe().context("cannot find the faultline executable")?;
         Some(AgentSpec {
@@ -395,6 +392,9 @@ pub async fn run_campaign(
             .collect::<Vec<_>>()),
     );
     extra.insert("run_id".into(), json!(run.to_string()));
+    if let Some(series) = &r.series {
+        extra.insert("verify".into(), series.clone());
+    }
     extra.insert(
         "final_reads".into(),
         json!({ "ok": phases.final_reads.0, "of": phases.final_reads.1 }),
@@ -483,6 +483,9 @@ fn write_early_run_json(r: &Resolved, target: &str, run_dir: &Path, started_at: 
         json!(r.families.iter().map(|f| f.name()).collect::<Vec<_>>()),
     );
     extra.insert("in_progress".into(), json!(true));
+    if let Some(series) = &r.series {
+        extra.insert("verify".into(), series.clone());
+    }
     let info = RunInfo {
         schema: RUN_SCHEMA.to_string(),
         target: Some(target.to_string()),

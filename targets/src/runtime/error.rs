@@ -132,6 +132,24 @@ pub enum RuntimeError {
     /// No such node in the cluster.
     #[error("no node named {0:?} in this cluster")]
     UnknownNode(String),
+    /// A call to the Kubernetes API failed.
+    #[error("Kubernetes API: {op} failed{}: {message}", status.map(|s| format!(" ({s})")).unwrap_or_default())]
+    Api {
+        /// The call, with its object (for example `create Pod jepsen/faultline-r1-n1`).
+        op: String,
+        /// The HTTP status, when the API answered.
+        status: Option<u16>,
+        /// The API's message (its `Status.message`), or the transport's error.
+        message: String,
+    },
+    /// The chosen runtime cannot host a run here.
+    #[error("{reason}")]
+    Unavailable {
+        /// The runtime's name.
+        runtime: &'static str,
+        /// Why, and what to do instead.
+        reason: String,
+    },
 }
 
 impl RuntimeError {
@@ -144,6 +162,7 @@ impl RuntimeError {
             RuntimeError::EngineSocketMissing { .. }
                 | RuntimeError::EngineSocketDenied { .. }
                 | RuntimeError::NotRoot { .. }
+                | RuntimeError::Unavailable { .. }
         )
     }
 

@@ -3,9 +3,9 @@
 //!
 //! The flow for a caller (the campaign runner):
 //!
-//! 1. `DockerRuntime::connect(DockerConfig::default())` then
-//!    [`Runtime::check`]: fails first, with what is missing and how to get it
-//!    (no engine, no socket, not root).
+//! 1. [`connect`] with the plan's [`RuntimeKind`] (Docker: `DockerRuntime::connect`
+//!    then [`Runtime::check`]): fails first, with what is missing and how to get it
+//!    (no engine, no socket, not root, a runtime this build cannot use).
 //! 2. [`Runtime::prepare_image`] with an [`ImageSpec`] naming the node binary:
 //!    builds (or reuses) a base image holding the binary's libraries and
 //!    libfaketime; [`PreparedImage::capabilities`] says whether clock faults
@@ -28,11 +28,13 @@ mod clock;
 mod cluster;
 mod docker;
 mod error;
+pub mod kube;
 mod ldd;
 mod names;
 mod net;
 mod probe;
 mod rootfs;
+mod select;
 mod spec;
 mod state;
 
@@ -60,6 +62,7 @@ pub use rootfs::{
     AGENT_MOUNT, AGENT_PATH, AGENT_TOOLS, BINARY_DIR, CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
     XTABLES_DIR,
 };
+pub use select::{connect, RuntimeKind, RuntimeOptions};
 pub use spec::{
     node_dirs, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec, PreparedImage,
     ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT, NODES_DIR,

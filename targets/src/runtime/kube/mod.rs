@@ -1,0 +1,27 @@
+//! Kubernetes objects of faultline, as data (pure; no API client): the objects a
+//! Kubernetes runtime creates per run (a headless Service giving every node a stable DNS
+//! name, the run's agent token as a Secret, one Pod per node whose entry point is the
+//! node agent, delivered into any image by an init container), and the objects that run
+//! the harness itself inside a cluster (ServiceAccount, Role, RoleBinding, the plan as a
+//! ConfigMap, and a Job, Indexed for sharded verification).
+//!
+//! [`KubeApi`] speaks to the API over plain HTTP (through `kubectl proxy`, which holds
+//! the credentials): [`deploy`] creates a run's objects in order and deletes what it
+//! created when one fails midway; [`teardown_run`] deletes a run's objects by label.
+//!
+//! Every object carries the run labels the Docker runtime puts on its containers
+//! (`faultline=1`, `faultline.run=<id>`, `faultline.node=<name>`), so that clean-up can
+//! select a run's objects by label. The generated objects are compared with the golden
+//! files in `testdata/` (`FAULTLINE_UPDATE_GOLDEN=1 cargo test -p faultline-targets
+//! kube` rewrites them; review the diff).
+
+mod api;
+mod manifest;
+
+pub use api::{collection_path, deploy, pod_readiness, teardown_run, KubeApi, ObjectRef};
+
+pub use manifest::{
+    agent_args, config_map, harness_job, headless_service, node_dns, node_pod, pod_name, role,
+    role_binding, run_labels, service_account, service_name, token_secret, HarnessJob, KubeNode,
+    KubeRun, AGENT_BIN_DIR, AGENT_IMAGE_PATH, PLAN_DIR, STORE_DIR,
+};
