@@ -8,7 +8,7 @@ use crate::client::NodeClient;
 use crate::runtime::ReadyProbe;
 use crate::target::{
     ClaimContext, Claims, Client, ClientContext, DeployContext, Exposure, Program, SwitchableFault,
-    Target, TargetError,
+    Target, TargetError, TxnSupport,
 };
 
 /// The raft-register target.
@@ -51,6 +51,36 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
             concurrency: Some(30),
             ..Exposure::default()
         }),
+        SwitchableFault::new(
+            "txn-stale-reads",
+            "transactions that only read are answered from the node's own applied state, without ReadIndex: a deposed leader or a cut-off follower serves a stale snapshot (list-append, rw-register)",
+            &["partition", "leader"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        }),
+        SwitchableFault::new(
+            "txn-split",
+            "a transaction's micro-operations go through the Raft log one by one instead of as one entry, so other transactions interleave with them (list-append, rw-register)",
+            &["partition"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        }),
+        SwitchableFault::new(
+            "txn-lost-update",
+            "a transaction's reads are taken from the leader's state before it is proposed, and its writes applied from that snapshot: concurrent read-modify-writes overwrite each other (list-append, rw-register)",
+            &["partition", "leader"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        }),
     ]
 });
 
@@ -87,6 +117,12 @@ impl Target for RaftRegister {
             models: vec!["linearizable".to_string()],
             reason: "every write and cas is committed through the Raft log by a majority before it is acknowledged, and every read goes through ReadIndex on the leader, so each operation takes effect at one point between its invoke and its completion whatever the faults (partitions, kills, pauses, clock jumps: nothing depends on the wall clock)".to_string(),
         }
+    }
+    fn txn_support(&self, _ctx: &ClaimContext<'_>) -> Option<TxnSupport> {
+        Some(TxnSupport {
+            models: vec!["strict-serializable".to_string()],
+            reason: "a transaction is one entry of the Raft log, applied whole on every node in log order after a majority holds it, and read-only transactions go through ReadIndex on the leader, so every transaction takes effect at one point between its invoke and its completion".to_string(),
+        })
     }
     fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
         Ok(Arc::new(NodeClient::new(ctx.node, ctx.addr, ctx.timeout)?))
