@@ -3,12 +3,12 @@
 //! whether it stayed undecided; and the strongest models that held throughout.
 
 use crate::args::whole;
+use crate::campaign::checking::{AnyModel, Status};
 use crate::campaign::runner::run_campaign;
 use crate::exit;
 use crate::test_cmd::{check_store, ctrl_c_flag, error_code, fresh_seed, resolve_args, TestArgs};
 use anyhow::Result;
 use clap::Args;
-use faultline_checkers::lattice::{ModelName, RowStatus};
 use faultline_results::exit_meaning;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,12 +60,12 @@ pub enum Tally {
 }
 
 /// Folds one campaign's row into the tally so far (violated beats unknown beats held).
-pub fn fold(prev: Option<Tally>, status: &RowStatus, run: &std::path::Path) -> Tally {
+pub fn fold(prev: Option<Tally>, status: &Status, run: &std::path::Path) -> Tally {
     let now = match status {
-        RowStatus::Valid | RowStatus::Implied { .. } => Tally::Held,
-        RowStatus::Invalid | RowStatus::RuledOut { .. } => Tally::Violated(run.to_path_buf()),
-        RowStatus::Unknown { reason } => Tally::Unknown(reason.clone()),
-        RowStatus::NotChecked => Tally::Unknown("not checked".into()),
+        Status::Valid | Status::Implied { .. } => Tally::Held,
+        Status::Invalid | Status::RuledOut { .. } => Tally::Violated(run.to_path_buf()),
+        Status::Unknown { reason } => Tally::Unknown(reason.clone()),
+        Status::NotChecked => Tally::Unknown("not checked".into()),
     };
     match (prev, now) {
         (Some(v @ Tally::Violated(_)), _) => v,
@@ -76,8 +76,8 @@ pub fn fold(prev: Option<Tally>, status: &RowStatus, run: &std::path::Path) -> T
 }
 
 /// The exit code from the claimed models' tallies.
-pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) -> u8 {
-    let of = |m: &ModelName| tally.get(m);
+pub fn verdict_code(tally: &BTreeMap<AnyModel, Tally>, decisive: &[AnyModel]) -> u8 {
+    let of = |m: &AnyModel| tally.get(m);
     if decisive
         .iter()
         .any(|m| matches!(of(m), Some(Tally::Violated(_))))
@@ -121,21 +121,41 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    let decisive: Vec<ModelName> = match &args.claim {
-        Some(c) => match c.parse::<ModelName>() {
-            Ok(m) => vec![m],
+    let decisive: Vec<AnyModel> = match &args.claim {
+        Some(c) if first.plan.workload.is_txn() => {
+            match c.parse::<faultline_checkers::txn::TxnModel>() {
+                Ok(m) => vec![AnyModel::Txn(m)],
+                Err(e) => {
+                    errln!("error: --claim: {e}");
+                    return Ok(exit::BAD_INPUT);
+                }
+            }
+        }
+        Some(c) => match c.parse::<faultline_checkers::lattice::ModelName>() {
+            Ok(m) => vec![AnyModel::Register(m)],
             Err(e) => {
                 errln!("error: --claim: {e}");
                 return Ok(exit::BAD_INPUT);
             }
         },
-        None => first.check.decisive.clone(),
+        None if first.plan.workload.is_txn() => first
+            .check
+            .txn_decisive
+            .iter()
+            .map(|m| AnyModel::Txn(*m))
+            .collect(),
+        None => first
+            .check
+            .decisive
+            .iter()
+            .map(|m| AnyModel::Register(*m))
+            .collect(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let interrupt = rt.block_on(async { ctrl_c_flag() });
-    let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
+    let mut tally: BTreeMap<AnyModel, Tally> = BTreeMap::new();
     let mut runs = Vec::new();
     // A campaign that cannot run stops the series, but a violation found before it still
     // decides the exit code (exit::Outcome's precedence).
@@ -196,7 +216,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
         } else {
             outln!("{line}");
         }
-        for row in &result.checked.table.rows {
+        for row in result.checked.rows() {
             let prev = tally.remove(&row.model);
             tally.insert(row.model, fold(prev, &row.status, &result.run_dir));
         }
@@ -216,7 +236,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 .map(|f| f.visible_at_ms / 1000.0),
         })
         .collect();
-    let held: Vec<ModelName> = tally
+    let held: Vec<AnyModel> = tally
         .iter()
         .filter(|(_, t)| **t == Tally::Held)
         .map(|(m, _)| *m)
@@ -310,8 +330,8 @@ pub fn detection_line(runs: &[Detection]) -> String {
 
 /// The tally in words, one line per model.
 fn print_tally(
-    tally: &BTreeMap<ModelName, Tally>,
-    decisive: &[ModelName],
+    tally: &BTreeMap<AnyModel, Tally>,
+    decisive: &[AnyModel],
     strongest: &[&str],
     runs: usize,
     target: &str,
@@ -341,8 +361,8 @@ fn print_tally(
 
 /// The summary of `verify --json`: every campaign, every model's tally, the exit code.
 pub fn verify_json(
-    tally: &BTreeMap<ModelName, Tally>,
-    decisive: &[ModelName],
+    tally: &BTreeMap<AnyModel, Tally>,
+    decisive: &[AnyModel],
     strongest: &[&str],
     runs: &[crate::campaign::runner::CampaignResult],
     code: u8,
@@ -400,19 +420,19 @@ mod tests {
     fn violations_beat_unknowns_beat_holds() {
         let a = Path::new("store/a");
         let b = Path::new("store/b");
-        let t = fold(None, &RowStatus::Valid, a);
+        let t = fold(None, &Status::Valid, a);
         assert_eq!(t, Tally::Held);
         let t = fold(
             Some(t),
-            &RowStatus::Unknown {
+            &Status::Unknown {
                 reason: "budget".into(),
             },
             a,
         );
         assert_eq!(t, Tally::Unknown("budget".into()));
-        let t = fold(Some(t), &RowStatus::Invalid, b);
+        let t = fold(Some(t), &Status::Invalid, b);
         assert_eq!(t, Tally::Violated(b.to_path_buf()));
-        let t = fold(Some(t), &RowStatus::Valid, a);
+        let t = fold(Some(t), &Status::Valid, a);
         assert_eq!(
             t,
             Tally::Violated(b.to_path_buf()),
@@ -463,12 +483,19 @@ mod tests {
     #[test]
     fn the_json_summary_names_each_tally() {
         let mut tally = BTreeMap::new();
-        tally.insert(ModelName::Linearizable, Tally::Violated("store/a".into()));
-        tally.insert(ModelName::Cc, Tally::Held);
-        tally.insert(ModelName::Ryw, Tally::Unknown("budget".into()));
+        use faultline_checkers::lattice::ModelName;
+        tally.insert(
+            AnyModel::Register(ModelName::Linearizable),
+            Tally::Violated("store/a".into()),
+        );
+        tally.insert(AnyModel::Register(ModelName::Cc), Tally::Held);
+        tally.insert(
+            AnyModel::Register(ModelName::Ryw),
+            Tally::Unknown("budget".into()),
+        );
         let v = verify_json(
             &tally,
-            &[ModelName::Linearizable],
+            &[AnyModel::Register(ModelName::Linearizable)],
             &["cc"],
             &[],
             1,

@@ -60,7 +60,8 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
             interval_ms: Some(3_000),
             concurrency: Some(20),
             ..Exposure::default()
-        }),
+        })
+        .for_transactions(),
         SwitchableFault::new(
             "txn-split",
             "a transaction's micro-operations go through the Raft log one by one instead of as one entry, so other transactions interleave with them (list-append, rw-register)",
@@ -70,7 +71,8 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
             interval_ms: Some(3_000),
             concurrency: Some(20),
             ..Exposure::default()
-        }),
+        })
+        .for_transactions(),
         SwitchableFault::new(
             "txn-lost-update",
             "a transaction's reads are taken from the leader's state before it is proposed, and its writes applied from that snapshot: concurrent read-modify-writes overwrite each other (list-append, rw-register)",
@@ -80,7 +82,8 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
             interval_ms: Some(3_000),
             concurrency: Some(20),
             ..Exposure::default()
-        }),
+        })
+        .for_transactions(),
     ]
 });
 

@@ -103,6 +103,9 @@ pub struct SwitchableFault {
     /// How the campaign is shaped when the fault chose the nemesis and the user left
     /// these settings at their defaults.
     pub exposure: Exposure,
+    /// Whether it breaks transactions only (a plan with a register workload that switches
+    /// it on is refused: it would change nothing).
+    pub txn_only: bool,
 }
 
 /// The campaign shape that exposes a planted fault best (measured with
@@ -125,7 +128,14 @@ impl SwitchableFault {
             description: description.to_string(),
             exposed_by: exposed_by.iter().map(|s| s.to_string()).collect(),
             exposure: Exposure::default(),
+            txn_only: false,
         }
+    }
+
+    /// The same fault, breaking transactions only.
+    pub fn for_transactions(mut self) -> Self {
+        self.txn_only = true;
+        self
     }
 
     /// The same fault with the campaign shape that exposes it.
