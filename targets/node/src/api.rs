@@ -7,6 +7,7 @@
 //! |-----------|--------------------------------------------------------|-------------|
 //! | `ok`      | applied; `value` is the value read (reads) or written  | 200         |
 //! | `fail`    | `error: "mismatch"`: cas compare failed, not applied   | 409         |
+//! | `fail`    | `not-a-list`: a txn's append met a value that is not a list, nothing applied | 409 |
 //! | `fail`    | `not-leader`, `no-leader`, `leader-unreachable`, `no-quorum`, `dropped`: definitely not applied | 503 |
 //! | `fail`    | `unsupported` (cas on quorum-kv)                       | 501         |
 //! | `fail`    | `bad-request` (bad key or path, body that does not parse) | 400      |
@@ -65,6 +66,15 @@ pub struct Answer {
     /// For refused requests (`bad-request`, ...): a human-readable reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For a transaction (`ok`): the request's micro-operations with what each read read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<Value>,
+    /// For `not-a-list`: the key, as the request named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// For `not-a-list`: the position of the append that met a value that is not a list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
     /// The node that served the request (`n1`, `n2`, ...).
     pub node: String,
 }
@@ -105,6 +115,9 @@ impl Answer {
             current: None,
             leader: None,
             detail: None,
+            txn: None,
+            key: None,
+            index: None,
             node: node.to_owned(),
         }
     }
@@ -121,7 +134,7 @@ impl Answer {
             Outcome::Ok => StatusCode::OK,
             Outcome::Unknown => StatusCode::GATEWAY_TIMEOUT,
             Outcome::Fail => match self.error.as_deref() {
-                Some("mismatch") => StatusCode::CONFLICT,
+                Some("mismatch" | "not-a-list") => StatusCode::CONFLICT,
                 Some("unsupported") => StatusCode::NOT_IMPLEMENTED,
                 Some("bad-request") => StatusCode::BAD_REQUEST,
                 Some("unauthorized") => StatusCode::UNAUTHORIZED,
@@ -210,6 +223,200 @@ pub fn parse_op(is_cas: bool, body: &[u8]) -> Result<Op, String> {
     }
 }
 
+/// Most micro-operations in one transaction.
+pub const MAX_TXN_MOPS: usize = 64;
+
+/// What a micro-operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MopKind {
+    /// Read the key.
+    #[serde(rename = "r")]
+    Read,
+    /// Overwrite the key.
+    #[serde(rename = "w")]
+    Write,
+    /// Append to the list the key holds.
+    #[serde(rename = "append")]
+    Append,
+}
+
+impl MopKind {
+    /// The name used in requests and answers (`r`, `w`, `append`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MopKind::Read => "r",
+            MopKind::Write => "w",
+            MopKind::Append => "append",
+        }
+    }
+}
+
+/// One micro-operation of a transaction, on a validated key in its text form. It is
+/// serialised as the array `[kind, key, value]` (the value is `null` for a read), as in
+/// requests, which keeps a Raft log entry no longer than the request that made it (but
+/// for the quotes around integer keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mop(pub MopKind, pub String, pub Value);
+
+impl Mop {
+    /// What it does.
+    pub fn kind(&self) -> MopKind {
+        self.0
+    }
+
+    /// The key (text form).
+    pub fn key(&self) -> &str {
+        &self.1
+    }
+
+    /// The value written or appended (`null` for a read).
+    pub fn value(&self) -> &Value {
+        &self.2
+    }
+}
+
+/// A validated `POST /txn` request: the micro-operations and each key as the client sent
+/// it (a string or an integer), to be echoed back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Txn {
+    /// The micro-operations, in order.
+    pub mops: Vec<Mop>,
+    /// The key of each micro-operation exactly as sent.
+    pub keys_sent: Vec<Value>,
+}
+
+impl Txn {
+    /// The sub-transaction of the micro-operations at `positions`, keys as sent.
+    pub fn select(&self, positions: &[usize]) -> Self {
+        Self {
+            mops: positions
+                .iter()
+                .filter_map(|i| self.mops.get(*i).cloned())
+                .collect(),
+            keys_sent: positions
+                .iter()
+                .filter_map(|i| self.keys_sent.get(*i).cloned())
+                .collect(),
+        }
+    }
+
+    /// The request body of this transaction (keys as sent), for forwarding.
+    pub fn body(&self) -> Value {
+        let mops: Vec<Value> = self
+            .mops
+            .iter()
+            .zip(&self.keys_sent)
+            .map(|(m, k)| Value::Array(vec![m.kind().name().into(), k.clone(), m.value().clone()]))
+            .collect();
+        serde_json::json!({ "txn": mops })
+    }
+
+    /// The `txn` of an `ok` answer: the request with every read's third element replaced
+    /// by `reads[i]` (one entry per micro-operation; ignored for writes and appends).
+    pub fn answered(&self, reads: &[Value]) -> Value {
+        let mops: Vec<Value> = self
+            .mops
+            .iter()
+            .zip(&self.keys_sent)
+            .enumerate()
+            .map(|(i, (m, k))| {
+                let third = match m.kind() {
+                    MopKind::Read => reads.get(i).cloned().unwrap_or(Value::Null),
+                    _ => m.value().clone(),
+                };
+                Value::Array(vec![m.kind().name().into(), k.clone(), third])
+            })
+            .collect();
+        Value::Array(mops)
+    }
+
+    /// The `ok` answer carrying `reads` (see [`answered`](Self::answered)).
+    pub fn ok(&self, node: &str, reads: &[Value]) -> Answer {
+        let mut a = Answer::ack(node);
+        a.txn = Some(self.answered(reads));
+        a
+    }
+
+    /// The `not-a-list` answer for the append at position `index`.
+    pub fn not_a_list(&self, node: &str, index: usize) -> Answer {
+        let mut a = Answer::fail(node, "not-a-list");
+        a.key = self.keys_sent.get(index).cloned();
+        a.index = Some(index);
+        a
+    }
+}
+
+/// Body of `POST /txn`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TxnBody {
+    txn: Vec<Value>,
+}
+
+/// A key of a micro-operation: a valid key string, or a non-negative integer meaning the
+/// key named by its decimal text.
+fn txn_key(key: &Value) -> Result<String, String> {
+    let text = match key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => {
+            let t = n.to_string();
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "an integer key must be a non-negative integer, not {t}"
+                ));
+            }
+            t
+        }
+        other => return Err(format!("a key must be a string or an integer, not {other}")),
+    };
+    validate_key(&text)?;
+    Ok(text)
+}
+
+/// Parses and validates the body of `POST /txn`; `Err` carries a message for a 400.
+pub fn parse_txn(body: &[u8]) -> Result<Txn, String> {
+    let b: TxnBody = serde_json::from_slice(body)
+        .map_err(|e| format!("txn body must be {{\"txn\":[MOP,...]}}: {e}"))?;
+    if b.txn.is_empty() || b.txn.len() > MAX_TXN_MOPS {
+        return Err(format!(
+            "a txn holds 1 to {MAX_TXN_MOPS} micro-operations, not {}",
+            b.txn.len()
+        ));
+    }
+    let mut mops = Vec::with_capacity(b.txn.len());
+    let mut keys_sent = Vec::with_capacity(b.txn.len());
+    for (i, mop) in b.txn.into_iter().enumerate() {
+        let Value::Array(parts) = mop else {
+            return Err(format!(
+                "micro-operation {i} must be an array [f, key, value]"
+            ));
+        };
+        let [f, key, value]: [Value; 3] = parts.try_into().map_err(|p: Vec<Value>| {
+            format!(
+                "micro-operation {i} must have 3 elements [f, key, value], not {}",
+                p.len()
+            )
+        })?;
+        let kind = match f.as_str() {
+            Some("r") => MopKind::Read,
+            Some("w") => MopKind::Write,
+            Some("append") => MopKind::Append,
+            _ => {
+                return Err(format!(
+                    "micro-operation {i}: f must be \"r\", \"w\" or \"append\", not {f}"
+                ))
+            }
+        };
+        let text = txn_key(&key).map_err(|e| format!("micro-operation {i}: {e}"))?;
+        if kind == MopKind::Read && !value.is_null() {
+            return Err(format!("micro-operation {i}: a read's value must be null"));
+        }
+        mops.push(Mop(kind, text, value));
+        keys_sent.push(key);
+    }
+    Ok(Txn { mops, keys_sent })
+}
+
 /// A `400 bad-request` answer with a human-readable reason in `detail`.
 pub fn bad_request(node: &str, detail: &str) -> Response {
     Answer::fail(node, "bad-request")
@@ -284,5 +491,86 @@ mod tests {
             })
         );
         assert!(parse_op(true, br#"{"expected":1}"#).is_err());
+    }
+
+    #[test]
+    fn txn_bodies_are_validated_and_keys_normalised() {
+        let t = parse_txn(
+            br#"{"txn":[["r",3,null],["append","3",1],["w",18446744073709551617,{"a":1}]]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.mops,
+            vec![
+                Mop(MopKind::Read, "3".into(), Value::Null),
+                Mop(MopKind::Append, "3".into(), Value::from(1)),
+                Mop(
+                    MopKind::Write,
+                    "18446744073709551617".into(),
+                    serde_json::json!({"a": 1})
+                ),
+            ]
+        );
+        // Keys echo as sent, reads are filled in, other values stay.
+        let echoed = t.answered(&[serde_json::json!([1]), Value::Null, Value::Null]);
+        assert_eq!(
+            echoed.to_string(),
+            r#"[["r",3,[1]],["append","3",1],["w",18446744073709551617,{"a":1}]]"#
+        );
+        assert_eq!(
+            parse_txn(t.body().to_string().as_bytes()).map(|b| b.keys_sent),
+            Ok(t.keys_sent.clone())
+        );
+        let sub = t.select(&[2, 0]);
+        assert_eq!(sub.mops.len(), 2);
+        assert_eq!(sub.keys_sent[1], Value::from(3));
+        let a = t.not_a_list("n1", 1);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap_or_default(),
+            r#"{"outcome":"fail","error":"not-a-list","key":"3","index":1,"node":"n1"}"#
+        );
+        assert_eq!(a.status(), StatusCode::CONFLICT);
+
+        let max: Vec<String> = (0..MAX_TXN_MOPS)
+            .map(|i| format!(r#"["r",{i},null]"#))
+            .collect();
+        assert!(parse_txn(format!(r#"{{"txn":[{}]}}"#, max.join(",")).as_bytes()).is_ok());
+        let over: Vec<String> = (0..=MAX_TXN_MOPS)
+            .map(|i| format!(r#"["r",{i},null]"#))
+            .collect();
+        let refused = [
+            r#"{"txn":[]}"#.to_owned(),
+            format!(r#"{{"txn":[{}]}}"#, over.join(",")),
+            r#"{"txn":[["x",1,null]]}"#.to_owned(),
+            r#"{"txn":[["R",1,null]]}"#.to_owned(),
+            r#"{"txn":[[1,1,null]]}"#.to_owned(),
+            r#"{"txn":[["r",1]]}"#.to_owned(),
+            r#"{"txn":[["w",1,2,3]]}"#.to_owned(),
+            r#"{"txn":[{"f":"r"}]}"#.to_owned(),
+            r#"{"txn":["r"]}"#.to_owned(),
+            r#"{"txn":[["r",-1,null]]}"#.to_owned(),
+            r#"{"txn":[["r",1.0,null]]}"#.to_owned(),
+            r#"{"txn":[["r",1e3,null]]}"#.to_owned(),
+            r#"{"txn":[["r",true,null]]}"#.to_owned(),
+            r#"{"txn":[["r",[1],null]]}"#.to_owned(),
+            r#"{"txn":[["r","a b",null]]}"#.to_owned(),
+            r#"{"txn":[["r","",null]]}"#.to_owned(),
+            r#"{"txn":[["r","k",1]]}"#.to_owned(),
+            format!(r#"{{"txn":[["r","{}",null]]}}"#, "k".repeat(257)),
+            r#"{"txn":[["r",1,null]],"x":1}"#.to_owned(),
+            r#"{"mops":[]}"#.to_owned(),
+            r#"[["r",1,null]]"#.to_owned(),
+            "{".to_owned(),
+        ];
+        for body in refused {
+            assert!(parse_txn(body.as_bytes()).is_err(), "{body}");
+        }
+        // A 256-digit integer key is a valid key; 257 digits are not.
+        assert!(
+            parse_txn(format!(r#"{{"txn":[["r",{},null]]}}"#, "9".repeat(256)).as_bytes()).is_ok()
+        );
+        assert!(
+            parse_txn(format!(r#"{{"txn":[["r",{},null]]}}"#, "9".repeat(257)).as_bytes()).is_err()
+        );
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Each client is a closed loop (one request in flight) bound to one node (client c talks to
 //! node c mod N; raft-register followers forward to the leader). Keys are drawn uniformly
-//! from `--keys`; `--read-percent` of the operations are reads, the rest writes.
+//! from `--keys`; `--read-percent` of the operations are reads, the rest writes. With
+//! `--txn N` every request is a transaction (`POST /txn`) of N micro-operations, each a read
+//! (`--read-percent` of them) or an append to its key.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -51,6 +53,10 @@ pub struct BenchArgs {
     /// Share of reads, 0 to 100.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub read_percent: u8,
+    /// Send transactions of this many micro-operations (1 to 64) instead of single-key
+    /// requests: reads (`--read-percent`) and appends.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
+    pub txn: Option<u8>,
     /// Where the nodes keep their data (default: a fresh directory under the temp dir,
     /// removed afterwards).
     #[arg(long)]
@@ -161,8 +167,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let base = format!("http://127.0.0.1:{}", ports[c % ports.len()]);
         let http = http.clone();
         let (keys, read_percent) = (args.keys, u64::from(args.read_percent));
+        let txn = args.txn;
         tasks.push(tokio::spawn(async move {
-            client(c as u64, base, http, keys, read_percent, stop).await
+            client(c as u64, base, http, keys, read_percent, txn, stop).await
         }));
     }
     let mut total = Tally::default();
@@ -189,6 +196,7 @@ async fn client(
     http: reqwest::Client,
     keys: u64,
     read_percent: u64,
+    txn: Option<u8>,
     stop: Instant,
 ) -> Tally {
     let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -201,16 +209,37 @@ async fn client(
     let mut t = Tally::default();
     let mut counter = 0u64;
     while Instant::now() < stop {
-        let key = next() % keys;
-        let is_read = next() % 100 < read_percent;
-        let url = format!("{base}/kv/b{key}");
         counter += 1;
         let began = Instant::now();
-        let req = if is_read {
-            http.get(&url)
-        } else {
-            http.put(&url)
-                .json(&serde_json::json!({ "value": [seed, counter] }))
+        let (req, is_read) = match txn {
+            Some(n) => {
+                // Appended values are unique: (client, request, position).
+                let mops: Vec<serde_json::Value> = (0..u64::from(n))
+                    .map(|i| {
+                        let key = format!("b{}", next() % keys);
+                        if next() % 100 < read_percent {
+                            serde_json::json!(["r", key, null])
+                        } else {
+                            serde_json::json!(["append", key, [seed, counter, i]])
+                        }
+                    })
+                    .collect();
+                let read_only = mops.iter().all(|m| m[0] == "r");
+                let body = serde_json::json!({ "txn": mops });
+                (http.post(format!("{base}/txn")).json(&body), read_only)
+            }
+            None => {
+                let key = next() % keys;
+                let is_read = next() % 100 < read_percent;
+                let url = format!("{base}/kv/b{key}");
+                let req = if is_read {
+                    http.get(&url)
+                } else {
+                    http.put(&url)
+                        .json(&serde_json::json!({ "value": [seed, counter] }))
+                };
+                (req, is_read)
+            }
         };
         let outcome = match req.send().await {
             Ok(r) => r
@@ -250,14 +279,34 @@ fn print_report(args: &BenchArgs, t: &mut Tally, secs: f64) {
     let ok = t.ok_reads + t.ok_writes;
     let l = &t.latencies_us;
     println!(
-        "mode={} nodes={} clients={} seconds={:.1} keys={} read_percent={}",
+        "mode={} nodes={} clients={} seconds={:.1} keys={} read_percent={} txn={}",
         args.mode.arg(),
         args.nodes,
         args.clients,
         secs,
         args.keys,
-        args.read_percent
+        args.read_percent,
+        args.txn.map_or("off".to_owned(), |n| n.to_string())
     );
+    if let Some(n) = args.txn {
+        println!(
+            "ok txns={} (with appends={} read-only={}) fail={} unknown={}",
+            ok, t.ok_writes, t.ok_reads, t.fail, t.unknown
+        );
+        println!(
+            "throughput: {:.0} ok txns/s, {:.0} micro-operations/s",
+            ok as f64 / secs,
+            (ok * u64::from(n)) as f64 / secs
+        );
+        println!(
+            "latency of ok txns (ms): p50={:.2} p95={:.2} p99={:.2} max={:.2}",
+            quantile(l, 0.50),
+            quantile(l, 0.95),
+            quantile(l, 0.99),
+            quantile(l, 1.0)
+        );
+        return;
+    }
     println!(
         "ok={} (writes={} reads={}) fail={} unknown={}",
         ok, t.ok_writes, t.ok_reads, t.fail, t.unknown

@@ -112,6 +112,19 @@ pub enum Fault {
     /// lease past a new leader's election, so stale values are read. Breaks linearizability
     /// under clock faults only.
     LeaseReads,
+    /// raft-register: the node that receives a transaction evaluates its reads on its own
+    /// applied state when the request arrives (no ReadIndex, no forwarding of the reads);
+    /// only its writes and appends go through the log, as one entry. Breaks
+    /// serializability (read skew, G-single; stale reads across real time).
+    TxnStaleReads,
+    /// raft-register: each micro-operation of a transaction is its own log entry, proposed
+    /// once the previous one is applied, so other transactions interleave. Breaks atomicity
+    /// (fractured reads, G-single).
+    TxnSplit,
+    /// raft-register: an append is carried out as a read of the key's list on the
+    /// receiving node's applied state and a plain write of the list with the value added;
+    /// concurrent appends overwrite each other (lost update).
+    TxnLostUpdate,
     /// quorum-kv: read quorum forced to 1; reads may miss the latest write.
     /// Breaks read-your-writes / monotonic reads (session checkers) and linearizability.
     R1,
@@ -131,6 +144,9 @@ impl Fault {
             Fault::EarlyAck => "early-ack",
             Fault::NoFsync => "no-fsync",
             Fault::LeaseReads => "lease-reads",
+            Fault::TxnStaleReads => "txn-stale-reads",
+            Fault::TxnSplit => "txn-split",
+            Fault::TxnLostUpdate => "txn-lost-update",
             Fault::R1 => "r1",
             Fault::W1 => "w1",
             Fault::NoReadRepair => "no-read-repair",
@@ -141,7 +157,13 @@ impl Fault {
     pub fn is_raft(self) -> bool {
         matches!(
             self,
-            Fault::StaleReads | Fault::EarlyAck | Fault::NoFsync | Fault::LeaseReads
+            Fault::StaleReads
+                | Fault::EarlyAck
+                | Fault::NoFsync
+                | Fault::LeaseReads
+                | Fault::TxnStaleReads
+                | Fault::TxnSplit
+                | Fault::TxnLostUpdate
         )
     }
 }

@@ -3,6 +3,7 @@
 //! - `GET /kv/{key}`: read
 //! - `PUT /kv/{key}` with `{"value": V}`: write
 //! - `POST /kv/{key}/cas` with `{"expected": E, "new": N}`: compare-and-set
+//! - `POST /txn` with `{"txn": [MOP, ...]}`: a transaction (see [`crate::api::parse_txn`])
 //! - `GET /health`: 200 when ready to serve, 503 otherwise
 //! - `GET /status`: the node's state as JSON, including its wall-clock time
 //!
@@ -23,7 +24,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::api::{
-    bad_request, parse_op, validate_key, Answer, Op, FORWARDED_HEADER, MAX_BODY_BYTES,
+    bad_request, parse_op, parse_txn, validate_key, Answer, Op, Txn, FORWARDED_HEADER,
+    MAX_BODY_BYTES,
 };
 
 /// What a mode provides behind the client routes.
@@ -37,6 +39,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
         op: Op,
         forwarded: bool,
     ) -> impl Future<Output = Response> + Send;
+    /// Executes a validated transaction; `forwarded` is set when another node sent it here.
+    fn execute_txn(&self, txn: Txn, forwarded: bool) -> impl Future<Output = Response> + Send;
     /// Answers `/health`.
     fn health(&self) -> impl Future<Output = Response> + Send;
     /// Answers `/status`.
@@ -49,6 +53,7 @@ pub fn client_routes<B: Backend>(backend: B) -> Router {
     Router::new()
         .route("/kv/{key}", get(read::<B>).put(write::<B>))
         .route("/kv/{key}/cas", post(cas::<B>))
+        .route("/txn", post(txn::<B>))
         .route("/health", get(health::<B>))
         .route("/status", get(status::<B>))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -134,6 +139,24 @@ async fn mutate<B: Backend>(
     };
     match parse_op(is_cas, &body) {
         Ok(op) => b.execute(key, op, is_forwarded(&headers)).await,
+        Err(e) => bad_request(b.name(), &e),
+    }
+}
+
+async fn txn<B: Backend>(
+    State(b): State<B>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Answer::fail(b.name(), "too-large").into_response();
+        }
+        Err(rejection) => return bad_request(b.name(), &rejection.body_text()),
+    };
+    match parse_txn(&body) {
+        Ok(txn) => b.execute_txn(txn, is_forwarded(&headers)).await,
         Err(e) => bad_request(b.name(), &e),
     }
 }
@@ -264,5 +287,39 @@ pub async fn forward(
             .into_response(),
         Err(e) if e.is_timeout() => Answer::unknown(me, "timeout").into_response(),
         Err(_) => Answer::unknown(me, "forward-failed").into_response(),
+    }
+}
+
+/// Sends `txn` to the node at `addr` (marked as forwarded) and returns its answer, parsed.
+/// A connection refused means the request never left: `fail`, with `refused_error`; any
+/// later failure, or an answer that is not a JSON answer, is `unknown`.
+pub async fn forward_txn(
+    client: &reqwest::Client,
+    me: &str,
+    addr: &str,
+    txn: &Txn,
+    timeout: std::time::Duration,
+    refused_error: &str,
+) -> Answer {
+    let sent = client
+        .post(format!("http://{addr}/txn"))
+        .json(&txn.body())
+        .header(FORWARDED_HEADER, me)
+        .timeout(timeout)
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return Answer::fail(me, refused_error),
+        Err(e) if e.is_timeout() => return Answer::unknown(me, "timeout"),
+        Err(_) => return Answer::unknown(me, "forward-failed"),
+    };
+    match resp.bytes().await {
+        Ok(body) => serde_json::from_slice(&body).unwrap_or_else(|e| {
+            Answer::unknown(me, "forward-failed")
+                .with_detail(format!("the leader's answer does not parse: {e}"))
+        }),
+        Err(e) if e.is_timeout() => Answer::unknown(me, "timeout"),
+        Err(_) => Answer::unknown(me, "forward-failed"),
     }
 }

@@ -37,7 +37,7 @@ const PEER_IN_FLIGHT: usize = 256;
 pub const REPLICA_BODY_BYTES: usize = MAX_BODY_BYTES + 4 * 1024;
 
 use crate::api::{
-    bad_request, validate_key, wall_clock_nanos, Answer, Op, Outcome, MAX_BODY_BYTES,
+    bad_request, validate_key, wall_clock_nanos, Answer, MopKind, Op, Outcome, Txn, MAX_BODY_BYTES,
 };
 use crate::config::{Fault, NodeArgs};
 use crate::http::{client_routes, json_answers, Backend};
@@ -477,6 +477,71 @@ impl Backend for KvBackend {
             Op::Write { value } => self.write(key, value).await.into_response(),
             Op::Cas { .. } => Answer::fail(&self.inner.name, "unsupported").into_response(),
         }
+    }
+
+    /// Runs the micro-operations one by one through the quorum paths, without isolation
+    /// (see API.md, "Transactions").
+    async fn execute_txn(&self, txn: Txn, _forwarded: bool) -> Response {
+        let me = &self.inner.name;
+        let mut reads = vec![serde_json::Value::Null; txn.mops.len()];
+        for (i, m) in txn.mops.iter().enumerate() {
+            let key = m.key().to_owned();
+            let a = match m.kind() {
+                MopKind::Read => self.read(key).await,
+                MopKind::Write => self.write(key, m.value().clone()).await,
+                MopKind::Append => {
+                    let current = self.read(key.clone()).await;
+                    if current.outcome != Outcome::Ok {
+                        current
+                    } else {
+                        let list = match current.value {
+                            Some(serde_json::Value::Array(mut list)) => {
+                                list.push(m.value().clone());
+                                Some(list)
+                            }
+                            Some(serde_json::Value::Null) | None => Some(vec![m.value().clone()]),
+                            Some(_) => None,
+                        };
+                        match list.map(serde_json::Value::Array) {
+                            // Replicas take values up to the client body limit.
+                            Some(list)
+                                if serde_json::to_vec(&list).map_or(usize::MAX, |b| b.len())
+                                    > MAX_BODY_BYTES =>
+                            {
+                                Answer::fail(me, "too-large").with_detail(format!(
+                                    "the list of key {key} would pass {MAX_BODY_BYTES} bytes"
+                                ))
+                            }
+                            Some(list) => self.write(key, list).await,
+                            None => txn.not_a_list(me, i),
+                        }
+                    }
+                }
+            };
+            if a.outcome == Outcome::Ok {
+                if m.kind() == MopKind::Read {
+                    reads[i] = a.value.unwrap_or(serde_json::Value::Null);
+                }
+                continue;
+            }
+            // Before any write or append of this transaction was sent, the failure is this
+            // micro-operation's own, and its answer says exactly what it is.
+            if txn.mops[..i].iter().all(|m| m.kind() == MopKind::Read) {
+                return a.into_response();
+            }
+            return Answer::unknown(me, "partial")
+                .with_detail(format!(
+                    "micro-operation {i} ended {} {} after earlier writes were sent",
+                    if a.outcome == Outcome::Fail {
+                        "fail"
+                    } else {
+                        "unknown"
+                    },
+                    a.error.as_deref().unwrap_or("")
+                ))
+                .into_response();
+        }
+        txn.ok(me, &reads).into_response()
     }
 
     /// 200 once this node and enough peers to form both quorums answer.

@@ -26,11 +26,13 @@ use axum::Router;
 use clap::Args;
 use tokio::sync::oneshot;
 
-use crate::api::{bad_request, Answer, Op};
+use crate::api::{bad_request, Answer, MopKind, Op, Outcome, Txn};
 use crate::config::{Fault, NodeArgs};
-use crate::http::{client_routes, forward, json_answers, Backend};
+use crate::http::{client_routes, forward, forward_txn, json_answers, Backend};
 use node::{Input, LoopFaults, Published, RaftLoop, Reply};
 use raft::eraftpb::Message;
+use serde_json::Value;
+use state::TxnApplied;
 
 /// Arguments of `faultline-node raft-register`.
 #[derive(Debug, Clone, Args)]
@@ -63,7 +65,16 @@ struct Inner {
     client: reqwest::Client,
     timeout: Duration,
     faults: Vec<&'static str>,
+    txn_faults: TxnFaults,
     check: validate::PeerCheck,
+}
+
+/// The planted transaction faults in force (see [`crate::config::Fault`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct TxnFaults {
+    stale_reads: bool,
+    split: bool,
+    lost_update: bool,
 }
 
 /// Starts a raft-register node and serves until the process is killed.
@@ -133,6 +144,11 @@ pub async fn run(args: RaftArgs) -> anyhow::Result<()> {
             client,
             timeout: Duration::from_millis(node.request_timeout_ms),
             faults: node.faults.iter().map(|f| f.name()).collect(),
+            txn_faults: TxnFaults {
+                stale_reads: node.has(Fault::TxnStaleReads),
+                split: node.has(Fault::TxnSplit),
+                lost_update: node.has(Fault::TxnLostUpdate),
+            },
             check: validate::PeerCheck::new(node.id, &voters, args.max_state_bytes),
         }),
     };
@@ -239,6 +255,122 @@ impl RaftBackend {
     }
 }
 
+/// The values a transaction's `ok` answer read, one per micro-operation (`null` for the
+/// writes and appends); `None` if the answer is not such an answer for `n` of them.
+fn reads_of(a: &Answer, n: usize) -> Option<Vec<Value>> {
+    if a.outcome != Outcome::Ok {
+        return None;
+    }
+    let mops = a.txn.as_ref()?.as_array()?;
+    if mops.len() != n {
+        return None;
+    }
+    mops.iter()
+        .map(|m| m.as_array().and_then(|m| m.get(2)).cloned())
+        .collect()
+}
+
+impl RaftBackend {
+    /// Sends `input` (made with a reply sender) to the loop and waits for the reply.
+    async fn ask<T>(&self, input: Input, rx: oneshot::Receiver<T>) -> Result<T, Answer> {
+        let me = &self.inner.name;
+        if self.inner.tx.send(input).is_err() {
+            return Err(Answer::fail(me, "shutting-down"));
+        }
+        match tokio::time::timeout(self.inner.timeout, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(Answer::unknown(me, "dropped-internally")),
+            Err(_) => Err(Answer::unknown(me, "timeout")),
+        }
+    }
+
+    /// Runs `txn` as one log entry: proposed here if this node leads, otherwise forwarded
+    /// to the leader (once).
+    async fn txn_entry(&self, txn: &Txn, forwarded: bool) -> Answer {
+        let me = self.inner.name.clone();
+        let (reply, rx) = oneshot::channel();
+        let input = Input::Txn {
+            mops: txn.mops.clone(),
+            reply,
+        };
+        match self.ask(input, rx).await {
+            Ok(Reply::Txn(TxnApplied::Ok(reads))) => txn.ok(&me, &reads),
+            Ok(Reply::Txn(TxnApplied::NotAList(i))) => txn.not_a_list(&me, i),
+            Ok(Reply::Txn(TxnApplied::Full)) => Answer::fail(&me, "state-full"),
+            Ok(Reply::Answer(a)) => *a,
+            Err(a) => a,
+            Ok(Reply::NotLeader(leader)) => {
+                let addr = leader
+                    .filter(|l| *l != self.inner.id)
+                    .and_then(|l| self.inner.peers.get(&l));
+                match addr {
+                    Some(addr) if !forwarded => {
+                        forward_txn(
+                            &self.inner.client,
+                            &me,
+                            addr,
+                            txn,
+                            self.inner.timeout,
+                            "leader-unreachable",
+                        )
+                        .await
+                    }
+                    Some(addr) => {
+                        let mut a = Answer::fail(&me, "not-leader");
+                        a.leader = Some(addr.clone());
+                        a
+                    }
+                    None => Answer::fail(&me, "no-leader"),
+                }
+            }
+        }
+    }
+
+    /// Runs `txn` through the log: one entry, or under `txn-split` one entry per
+    /// micro-operation, each proposed once the previous one is applied.
+    async fn txn_entries(&self, txn: &Txn, forwarded: bool) -> Answer {
+        if !self.inner.txn_faults.split || txn.mops.len() == 1 {
+            return self.txn_entry(txn, forwarded).await;
+        }
+        let me = &self.inner.name;
+        let mut reads = vec![Value::Null; txn.mops.len()];
+        let mut wrote = false;
+        for (i, read) in reads.iter_mut().enumerate() {
+            let a = self.txn_entry(&txn.select(&[i]), forwarded).await;
+            match reads_of(&a, 1) {
+                Some(mut r) => *read = r.pop().unwrap_or(Value::Null),
+                None if !wrote => return remap(a, &[i]),
+                None => {
+                    return Answer::unknown(me, "partial").with_detail(format!(
+                        "micro-operation {i} ended {:?} {} after earlier ones were applied",
+                        a.outcome,
+                        a.error.as_deref().unwrap_or("")
+                    ))
+                }
+            }
+            wrote |= txn.mops.get(i).is_some_and(|m| m.kind() != MopKind::Read);
+        }
+        txn.ok(me, &reads)
+    }
+
+    /// Evaluates `txn` on this node's applied state, proposing nothing.
+    async fn evaluate_here(&self, txn: &Txn) -> Result<Result<Vec<Value>, usize>, Answer> {
+        let (reply, rx) = oneshot::channel();
+        let input = Input::Evaluate {
+            mops: txn.mops.clone(),
+            reply,
+        };
+        self.ask(input, rx).await
+    }
+}
+
+/// `a`, an answer about a sub-transaction made of the micro-operations at `positions`,
+/// with its `index` turned into a position in the whole transaction.
+fn remap(mut a: Answer, positions: &[usize]) -> Answer {
+    a.index = a.index.and_then(|i| positions.get(i).copied());
+    a
+}
+
 impl Backend for RaftBackend {
     fn name(&self) -> &str {
         &self.inner.name
@@ -247,8 +379,10 @@ impl Backend for RaftBackend {
     async fn execute(&self, key: String, op: Op, forwarded: bool) -> Response {
         let me = self.inner.name.clone();
         match self.ask_loop(key.clone(), op.clone()).await {
-            Ok(Reply::Answer(a)) => a.into_response(),
+            Ok(Reply::Answer(a)) => (*a).into_response(),
             Err(a) => a.into_response(),
+            // The loop answers a single-key operation with Answer or NotLeader only.
+            Ok(Reply::Txn(_)) => Answer::unknown(&me, "dropped-internally").into_response(),
             Ok(Reply::NotLeader(leader)) => {
                 let addr = leader
                     .filter(|l| *l != self.inner.id)
@@ -275,6 +409,66 @@ impl Backend for RaftBackend {
                 }
             }
         }
+    }
+
+    async fn execute_txn(&self, txn: Txn, forwarded: bool) -> Response {
+        let me = self.inner.name.clone();
+        let faults = self.inner.txn_faults;
+        let orig = txn.clone();
+        let mut txn = txn;
+        if faults.lost_update && txn.mops.iter().any(|m| m.kind() == MopKind::Append) {
+            // The planted bug: every append becomes a write of the list this node holds
+            // now (with the transaction's own earlier effects) plus the value.
+            let mut rewritten = txn.clone();
+            for i in 0..txn.mops.len() {
+                if txn.mops[i].kind() != MopKind::Append {
+                    continue;
+                }
+                let upto = txn.select(&(0..=i).collect::<Vec<_>>());
+                let mut probe = upto.clone();
+                probe.mops.push(crate::api::Mop(
+                    MopKind::Read,
+                    txn.mops[i].key().to_owned(),
+                    Value::Null,
+                ));
+                match self.evaluate_here(&probe).await {
+                    Ok(Ok(mut r)) => {
+                        let list = r.pop().unwrap_or(Value::Null);
+                        rewritten.mops[i] =
+                            crate::api::Mop(MopKind::Write, txn.mops[i].key().to_owned(), list);
+                    }
+                    Ok(Err(j)) => return txn.not_a_list(&me, j).into_response(),
+                    Err(a) => return a.into_response(),
+                }
+            }
+            txn = rewritten;
+        }
+        if !faults.stale_reads {
+            let a = self.txn_entries(&txn, forwarded).await;
+            // Answer with the request as sent (appends stay appends).
+            return match reads_of(&a, txn.mops.len()) {
+                // The node that served it (the leader, for a forwarded one) answers.
+                Some(reads) => orig.ok(&a.node, &reads).into_response(),
+                None => a.into_response(),
+            };
+        }
+        // The planted bug: reads from this node's applied state as it is now; only the
+        // writes and appends go through the log.
+        let local = match self.evaluate_here(&txn).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(j)) => return txn.not_a_list(&me, j).into_response(),
+            Err(a) => return a.into_response(),
+        };
+        let writes: Vec<usize> = (0..txn.mops.len())
+            .filter(|i| txn.mops[*i].kind() != MopKind::Read)
+            .collect();
+        if !writes.is_empty() {
+            let a = self.txn_entries(&txn.select(&writes), forwarded).await;
+            if a.outcome != Outcome::Ok {
+                return remap(a, &writes).into_response();
+            }
+        }
+        orig.ok(&me, &local).into_response()
     }
 
     async fn health(&self) -> Response {

@@ -13,9 +13,9 @@ use raft::{RawNode, ReadState, StateRole};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::state::{Applied, Command, Registers};
+use super::state::{Applied, Command, Entry, Registers, TxnApplied, TxnCommand};
 use super::storage::{DiskError, DiskStorage};
-use crate::api::{Answer, Op};
+use crate::api::{Answer, Mop, Op};
 
 /// Length of one Raft tick.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -34,6 +34,21 @@ pub enum Input {
         /// Where the outcome goes.
         reply: oneshot::Sender<Reply>,
     },
+    /// A transaction, proposed as one log entry (leader only).
+    Txn {
+        /// Its micro-operations.
+        mops: Vec<Mop>,
+        /// Where the outcome goes ([`Reply::Txn`] once applied).
+        reply: oneshot::Sender<Reply>,
+    },
+    /// Evaluates a transaction on this node's applied state without proposing anything
+    /// (the `txn-stale-reads` and `txn-lost-update` faults).
+    Evaluate {
+        /// Its micro-operations.
+        mops: Vec<Mop>,
+        /// What [`Registers::evaluate`] says.
+        reply: oneshot::Sender<Result<Vec<Value>, usize>>,
+    },
     /// A Raft message from a peer.
     Raft(Box<Message>),
     /// A peer could not be reached.
@@ -50,10 +65,19 @@ pub enum Input {
 /// The loop's answer to a client operation.
 #[derive(Debug)]
 pub enum Reply {
-    /// The outcome.
-    Answer(Answer),
+    /// The outcome (boxed: an answer is much larger than the other variants).
+    Answer(Box<Answer>),
+    /// What applying a transaction did.
+    Txn(TxnApplied),
     /// This node does not lead; the leader's id if known.
     NotLeader(Option<u64>),
+}
+
+impl Reply {
+    /// [`Reply::Answer`] with `a`.
+    pub fn answer(a: Answer) -> Self {
+        Reply::Answer(Box::new(a))
+    }
 }
 
 /// The node's state as published for `/status` and `/health`.
@@ -205,6 +229,18 @@ impl RaftLoop {
     fn handle(&mut self, input: Input) {
         match input {
             Input::Client { key, op, reply } => self.on_client(key, op, reply),
+            Input::Txn { mops, reply } => {
+                if self.is_leader() {
+                    self.next_id += 1;
+                    let id = self.next_id;
+                    self.propose(Entry::Txn(TxnCommand { id, txn: mops }), reply, None);
+                } else {
+                    let _ = reply.send(Reply::NotLeader(self.leader()));
+                }
+            }
+            Input::Evaluate { mops, reply } => {
+                let _ = reply.send(self.sm.evaluate(&mops));
+            }
             Input::Raft(mut m) => {
                 let last = self.raw.raft.raft_log.last_index();
                 if let Err(e) = super::validate::make_harmless(&mut m, last, self.is_leader()) {
@@ -235,7 +271,7 @@ impl RaftLoop {
                 && self.applied >= self.raw.raft.raft_log.committed
                 && self.lease_valid();
             if self.faults.stale_reads || lease {
-                let _ = reply.send(Reply::Answer(Answer::ok(&self.name, self.sm.read(&key))));
+                let _ = reply.send(Reply::answer(Answer::ok(&self.name, self.sm.read(&key))));
             } else if self.is_leader() {
                 self.read_batch.push((key, reply));
             } else {
@@ -254,10 +290,16 @@ impl RaftLoop {
             _ => None,
         };
         let cmd = Command { id, key, op };
-        let data = match serde_json::to_vec(&cmd) {
+        self.propose(Entry::Kv(cmd), reply, early_value);
+    }
+
+    /// Proposes `entry` (made by this leader) and remembers who waits for it.
+    fn propose(&mut self, entry: Entry, reply: oneshot::Sender<Reply>, early_value: Option<Value>) {
+        let id = entry.id();
+        let data = match serde_json::to_vec(&entry) {
             Ok(d) => d,
             Err(_) => {
-                let _ = reply.send(Reply::Answer(Answer::fail(&self.name, "bad-request")));
+                let _ = reply.send(Reply::answer(Answer::fail(&self.name, "bad-request")));
                 return;
             }
         };
@@ -277,7 +319,7 @@ impl RaftLoop {
             }
             Err(e) => {
                 tracing::debug!(error = %e, "proposal dropped");
-                let _ = reply.send(Reply::Answer(Answer::fail(&self.name, "dropped")));
+                let _ = reply.send(Reply::answer(Answer::fail(&self.name, "dropped")));
             }
         }
     }
@@ -351,7 +393,7 @@ impl RaftLoop {
             self.reads_ready.drain(..).partition(|(i, _)| *i <= applied);
         self.reads_ready = later;
         for (_, (key, reply)) in now {
-            let _ = reply.send(Reply::Answer(Answer::ok(&self.name, self.sm.read(&key))));
+            let _ = reply.send(Reply::answer(Answer::ok(&self.name, self.sm.read(&key))));
         }
     }
 
@@ -386,7 +428,7 @@ impl RaftLoop {
         self.pending.retain(|i, p| {
             if *i <= index {
                 let reply = std::mem::replace(&mut p.reply, oneshot::channel().0);
-                let _ = reply.send(Reply::Answer(Answer::unknown(&name, "superseded")));
+                let _ = reply.send(Reply::answer(Answer::unknown(&name, "superseded")));
                 false
             } else {
                 true
@@ -406,31 +448,34 @@ impl RaftLoop {
                 if let Some(p) = pending {
                     let _ = p
                         .reply
-                        .send(Reply::Answer(Answer::fail(&self.name, "dropped")));
+                        .send(Reply::answer(Answer::fail(&self.name, "dropped")));
                 }
                 continue;
             }
-            let cmd: Command = match serde_json::from_slice(e.get_data()) {
+            let entry: Entry = match serde_json::from_slice(e.get_data()) {
                 Ok(c) => c,
                 Err(err) => {
                     tracing::error!(index = e.index, error = %err, "undecodable log entry skipped");
                     continue;
                 }
             };
-            let result = self.sm.apply(&cmd);
+            let reply = match &entry {
+                Entry::Kv(cmd) => Reply::answer(match self.sm.apply(cmd) {
+                    Applied::Ok(v) => Answer::ok(&self.name, v),
+                    Applied::Mismatch(cur) => Answer::mismatch(&self.name, cur),
+                    Applied::Full => Answer::fail(&self.name, "state-full"),
+                }),
+                Entry::Txn(t) => Reply::Txn(self.sm.apply_txn(&t.txn)),
+            };
             if let Some(p) = pending {
                 // A leader makes at most one entry per index in its term, so the entry at
                 // our index is ours exactly when its term and request id match.
-                let answer = if p.id != cmd.id || p.term != e.term {
-                    Answer::fail(&self.name, "dropped")
+                let reply = if p.id != entry.id() || p.term != e.term {
+                    Reply::answer(Answer::fail(&self.name, "dropped"))
                 } else {
-                    match result {
-                        Applied::Ok(v) => Answer::ok(&self.name, v),
-                        Applied::Mismatch(cur) => Answer::mismatch(&self.name, cur),
-                        Applied::Full => Answer::fail(&self.name, "state-full"),
-                    }
+                    reply
                 };
-                let _ = p.reply.send(Reply::Answer(answer));
+                let _ = p.reply.send(reply);
             }
         }
     }
@@ -440,7 +485,7 @@ impl RaftLoop {
         self.pending.retain(|_, p| match p.early_value.take() {
             Some(v) => {
                 let reply = std::mem::replace(&mut p.reply, oneshot::channel().0);
-                let _ = reply.send(Reply::Answer(Answer::ok(name, v)));
+                let _ = reply.send(Reply::answer(Answer::ok(name, v)));
                 false
             }
             None => true,

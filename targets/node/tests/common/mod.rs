@@ -464,6 +464,34 @@ impl Cluster {
         .await
     }
 
+    /// `POST /txn` with `{"txn": mops}` on node i.
+    pub async fn txn(&self, i: usize, mops: Value) -> (u16, Value) {
+        self.post_json(i, "/txn", json!({ "txn": mops })).await
+    }
+
+    /// `POST` of a JSON body on node i.
+    pub async fn post_json(&self, i: usize, path: &str, body: Value) -> (u16, Value) {
+        answer(self.http.post(self.url(i, path)).json(&body).send().await).await
+    }
+
+    /// Retries a transaction until it answers 200 (set-up steps during elections); returns
+    /// the answer's `txn`.
+    pub async fn txn_ok(&self, i: usize, mops: Value) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, body) = self.txn(i, mops.clone()).await;
+            if code == 200 {
+                return body["txn"].clone();
+            }
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "txn never acknowledged: {code} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn status(&self, i: usize) -> Value {
         self.get(i, "/status").await.1
     }
