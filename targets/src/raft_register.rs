@@ -53,7 +53,7 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
         }),
         SwitchableFault::new(
             "txn-stale-reads",
-            "transactions that only read are answered from the node's own applied state, without ReadIndex: a deposed leader or a cut-off follower serves a stale snapshot (list-append, rw-register)",
+            "the node that receives a transaction evaluates its reads on its own applied state when the request arrives (no ReadIndex, no forwarding); only its writes and appends go through the log, as one entry: a deposed leader or a lagging follower reads a stale state, and reads and writes no longer happen at one point (list-append, rw-register)",
             &["partition", "leader"],
         )
         .exposed_with(Exposure {
@@ -64,7 +64,7 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
         .for_transactions(),
         SwitchableFault::new(
             "txn-split",
-            "a transaction's micro-operations go through the Raft log one by one instead of as one entry, so other transactions interleave with them (list-append, rw-register)",
+            "each micro-operation of a transaction is its own log entry, proposed once the previous one is applied, so other transactions interleave with it (list-append, rw-register)",
             &["partition"],
         )
         .exposed_with(Exposure {
@@ -75,7 +75,7 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
         .for_transactions(),
         SwitchableFault::new(
             "txn-lost-update",
-            "a transaction's reads are taken from the leader's state before it is proposed, and its writes applied from that snapshot: concurrent read-modify-writes overwrite each other (list-append, rw-register)",
+            "an append is carried out as read-modify-write: the receiving node reads the key's list from its own applied state and proposes a plain write of the list with the value added, so concurrent appends overwrite each other (list-append)",
             &["partition", "leader"],
         )
         .exposed_with(Exposure {
@@ -124,7 +124,7 @@ impl Target for RaftRegister {
     fn txn_support(&self, _ctx: &ClaimContext<'_>) -> Option<TxnSupport> {
         Some(TxnSupport {
             models: vec!["strict-serializable".to_string()],
-            reason: "a transaction is one entry of the Raft log, applied whole on every node in log order after a majority holds it, and read-only transactions go through ReadIndex on the leader, so every transaction takes effect at one point between its invoke and its completion".to_string(),
+            reason: "a transaction (read-only ones too) is one entry of the Raft log, applied whole on every node in log order once a majority holds it, its reads evaluated when it is applied, so every transaction takes effect at one point between its invoke and its completion".to_string(),
         })
     }
     fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
