@@ -215,6 +215,19 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             errln!("{line}");
         } else {
             outln!("{line}");
+            if let Some(t) = &result.checked.txn {
+                if !t.anomalies.is_empty() {
+                    outln!(
+                        "  anomalies: {}{}",
+                        t.anomalies.join(", "),
+                        result
+                            .checked
+                            .witness_complete_s()
+                            .map(|s| format!("; the witness was complete {s:.1} s into the run"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
         }
         for row in result.checked.rows() {
             let prev = tally.remove(&row.model);
@@ -234,6 +247,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 .as_ref()
                 .and_then(|l| l.findings.first())
                 .map(|f| f.visible_at_ms / 1000.0),
+            witness_s: r.checked.witness_complete_s(),
         })
         .collect();
     let held: Vec<AnyModel> = tally
@@ -296,6 +310,9 @@ pub struct Detection {
     pub violated: bool,
     /// When the live check first saw a violation, seconds into the run.
     pub first_seen_s: Option<f64>,
+    /// A run checked only at its end (transactions): when the operations of the
+    /// deciding violation's witness had all completed, seconds into the run.
+    pub witness_s: Option<f64>,
 }
 
 /// `violated in 4 of 5 campaigns; first violation after 3.2 s (median), 11.0 s (max)`.
@@ -324,6 +341,23 @@ pub fn detection_line(runs: &[Detection]) -> String {
         if n < hits {
             line.push_str(&format!("; {} found only by the final check", hits - n));
         }
+    }
+    let mut witness: Vec<f64> = runs
+        .iter()
+        .filter(|d| d.violated && d.first_seen_s.is_none())
+        .filter_map(|d| d.witness_s)
+        .collect();
+    witness.sort_by(f64::total_cmp);
+    if let Some(max) = witness.last() {
+        let n = witness.len();
+        let median = if n % 2 == 1 {
+            witness[n / 2]
+        } else {
+            (witness[n / 2 - 1] + witness[n / 2]) / 2.0
+        };
+        line.push_str(&format!(
+            "; checked at the end: the witness was complete {median:.1} s (median), {max:.1} s (max) into the run"
+        ));
     }
     line
 }
@@ -397,6 +431,8 @@ pub fn verify_json(
                     .as_ref()
                     .and_then(|l| l.findings.first())
                     .map(|f| f.visible_at_ms / 1000.0),
+                "witness_complete_s": r.checked.witness_complete_s(),
+                "anomalies": r.checked.txn.as_ref().map(|t| t.anomalies.clone()),
                 "ops": {"total": r.ops.total, "ok": r.ops.ok, "fail": r.ops.fail, "info": r.ops.info},
             })
         })
@@ -445,6 +481,7 @@ mod tests {
         let d = |violated, t| Detection {
             violated,
             first_seen_s: t,
+            witness_s: None,
         };
         assert_eq!(
             detection_line(&[d(false, None), d(false, None)]),
@@ -457,6 +494,15 @@ mod tests {
         assert_eq!(
             detection_line(&[d(true, Some(3.0)), d(true, Some(1.0))]),
             "detection: a deciding model was violated in 2 of 2 campaign(s); first seen while running after 2.0 s (median), 3.0 s (max)"
+        );
+        let w = |violated, t| Detection {
+            violated,
+            first_seen_s: None,
+            witness_s: t,
+        };
+        assert_eq!(
+            detection_line(&[w(true, Some(12.0)), w(false, None), w(true, Some(4.0))]),
+            "detection: a deciding model was violated in 2 of 3 campaign(s); checked at the end: the witness was complete 8.0 s (median), 12.0 s (max) into the run"
         );
     }
 

@@ -202,6 +202,20 @@ impl Checked {
         }
     }
 
+    /// For a transactional run (checked only at its end): the earliest time, in seconds
+    /// into the run, at which every operation of a deciding model's witness had completed
+    /// (the violation could be seen from then on).
+    pub fn witness_complete_s(&self) -> Option<f64> {
+        let t = self.txn.as_ref()?;
+        t.verdicts
+            .iter()
+            .filter(|(m, _, _)| t.decisive.contains(m))
+            .filter_map(|(_, v, _)| v.witness())
+            .filter_map(|w| w.ops.iter().filter_map(|o| o.op.complete_time).max())
+            .min()
+            .map(|ns| ns as f64 / 1e9)
+    }
+
     /// Whether some checked model was violated.
     pub fn any_violation(&self) -> bool {
         let invalid = |v: &Verdict| matches!(v, Verdict::Invalid { .. });
