@@ -222,8 +222,8 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                         t.anomalies.join(", "),
                         result
                             .checked
-                            .witness_complete_s()
-                            .map(|s| format!("; the witness was complete {s:.1} s into the run"))
+                            .first_violation_s()
+                            .map(|s| format!("; first violated by the history up to {s:.0} s"))
                             .unwrap_or_default()
                     );
                 }
@@ -247,7 +247,7 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 .as_ref()
                 .and_then(|l| l.findings.first())
                 .map(|f| f.visible_at_ms / 1000.0),
-            witness_s: r.checked.witness_complete_s(),
+            first_violation_cut_s: r.checked.first_violation_s(),
         })
         .collect();
     let held: Vec<AnyModel> = tally
@@ -310,9 +310,9 @@ pub struct Detection {
     pub violated: bool,
     /// When the live check first saw a violation, seconds into the run.
     pub first_seen_s: Option<f64>,
-    /// A run checked only at its end (transactions): when the operations of the
-    /// deciding violation's witness had all completed, seconds into the run.
-    pub witness_s: Option<f64>,
+    /// A run checked only at its end (transactions): the first whole second at which
+    /// the history cut there already violated a deciding model.
+    pub first_violation_cut_s: Option<f64>,
 }
 
 /// `violated in 4 of 5 campaigns; first violation after 3.2 s (median), 11.0 s (max)`.
@@ -345,7 +345,7 @@ pub fn detection_line(runs: &[Detection]) -> String {
     let mut witness: Vec<f64> = runs
         .iter()
         .filter(|d| d.violated && d.first_seen_s.is_none())
-        .filter_map(|d| d.witness_s)
+        .filter_map(|d| d.first_violation_cut_s)
         .collect();
     witness.sort_by(f64::total_cmp);
     if let Some(max) = witness.last() {
@@ -356,7 +356,7 @@ pub fn detection_line(runs: &[Detection]) -> String {
             (witness[n / 2 - 1] + witness[n / 2]) / 2.0
         };
         line.push_str(&format!(
-            "; checked at the end: the witness was complete {median:.1} s (median), {max:.1} s (max) into the run"
+            "; checked at the end: first violated by the history up to {median:.1} s (median), {max:.1} s (max)"
         ));
     }
     line
@@ -431,7 +431,7 @@ pub fn verify_json(
                     .as_ref()
                     .and_then(|l| l.findings.first())
                     .map(|f| f.visible_at_ms / 1000.0),
-                "witness_complete_s": r.checked.witness_complete_s(),
+                "first_violation_cut_s": r.checked.first_violation_s(),
                 "anomalies": r.checked.txn.as_ref().map(|t| t.anomalies.clone()),
                 "ops": {"total": r.ops.total, "ok": r.ops.ok, "fail": r.ops.fail, "info": r.ops.info},
             })
@@ -481,7 +481,7 @@ mod tests {
         let d = |violated, t| Detection {
             violated,
             first_seen_s: t,
-            witness_s: None,
+            first_violation_cut_s: None,
         };
         assert_eq!(
             detection_line(&[d(false, None), d(false, None)]),
@@ -498,11 +498,11 @@ mod tests {
         let w = |violated, t| Detection {
             violated,
             first_seen_s: None,
-            witness_s: t,
+            first_violation_cut_s: t,
         };
         assert_eq!(
             detection_line(&[w(true, Some(12.0)), w(false, None), w(true, Some(4.0))]),
-            "detection: a deciding model was violated in 2 of 3 campaign(s); checked at the end: the witness was complete 8.0 s (median), 12.0 s (max) into the run"
+            "detection: a deciding model was violated in 2 of 3 campaign(s); checked at the end: first violated by the history up to 8.0 s (median), 12.0 s (max)"
         );
     }
 

@@ -46,6 +46,67 @@ pub struct TxnChecked {
     pub anomalies: Vec<String>,
     /// The workload the checker recognised (`list-append`, `rw-register`), if it could.
     pub workload: Option<String>,
+    /// When a deciding model is violated: the end of the shortest prefix of the run, in
+    /// whole seconds, whose history (operations invoked by then, those still in flight
+    /// counted as `info`) already violates one ([`first_violation_s`]).
+    pub first_violation_s: Option<f64>,
+}
+
+/// The history of the run cut at `t` ns: the operations invoked before `t`, those not
+/// completed by then counted as `info` (their reads unknown).
+pub fn cut_at(paired: &Paired, t: u64) -> Paired {
+    let ops = paired
+        .ops
+        .iter()
+        .take_while(|o| o.invoke_time < t)
+        .map(|o| {
+            let mut o = o.clone();
+            if o.complete_time.is_none_or(|c| c >= t) {
+                o.outcome = faultline_history::Outcome::Info;
+                o.result = o.argument.clone();
+                o.complete_time = None;
+                o.complete_index = None;
+                o.error = None;
+            }
+            o
+        })
+        .collect();
+    Paired {
+        ops,
+        faults: Vec::new(),
+    }
+}
+
+/// The first whole second `s` such that the history cut at `s` (see [`cut_at`])
+/// violates one of `decisive`; `None` when no cut up to the end of the run does. A
+/// violation of a cut holds for the whole history (its operations and what they read are
+/// all there), so this is when the violation could first be seen.
+pub fn first_violation_s(paired: &Paired, decisive: &[TxnModel], limit: Duration) -> Option<f64> {
+    let end = paired
+        .ops
+        .iter()
+        .map(|o| o.complete_time.unwrap_or(o.invoke_time))
+        .max()?;
+    let started = Instant::now();
+    let second = 1_000_000_000u64;
+    let mut t = second;
+    while t <= end + second && started.elapsed() < limit {
+        let cut = cut_at(paired, t);
+        let opts = txn::TxnOptions {
+            time_limit: Some(limit.saturating_sub(started.elapsed())),
+            ..txn::TxnOptions::default()
+        };
+        if let Ok(report) = txn::analyse(&cut, decisive, &opts) {
+            if decisive
+                .iter()
+                .any(|&m| txn::verdict_of(&cut, &report, m).holds() == Some(false))
+            {
+                return Some((t / second) as f64);
+            }
+        }
+        t += second;
+    }
+    None
 }
 
 /// A model of either lattice (single-key operations, or transactions).
@@ -202,18 +263,11 @@ impl Checked {
         }
     }
 
-    /// For a transactional run (checked only at its end): the earliest time, in seconds
-    /// into the run, at which every operation of a deciding model's witness had completed
-    /// (the violation could be seen from then on).
-    pub fn witness_complete_s(&self) -> Option<f64> {
-        let t = self.txn.as_ref()?;
-        t.verdicts
-            .iter()
-            .filter(|(m, _, _)| t.decisive.contains(m))
-            .filter_map(|(_, v, _)| v.witness())
-            .filter_map(|w| w.ops.iter().filter_map(|o| o.op.complete_time).max())
-            .min()
-            .map(|ns| ns as f64 / 1e9)
+    /// For a transactional run (checked only at its end): when a deciding model's
+    /// violation could first be seen, in seconds into the run (see
+    /// [`TxnChecked::first_violation_s`]).
+    pub fn first_violation_s(&self) -> Option<f64> {
+        self.txn.as_ref().and_then(|t| t.first_violation_s)
     }
 
     /// Whether some checked model was violated.
@@ -273,6 +327,9 @@ fn check_txn(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
         .collect();
     let table = txn_model_table(verdicts.clone());
     let code = txn_exit_code(&table, &request.txn_decisive);
+    let first_violation_s = (code == exit::INVALID)
+        .then(|| first_violation_s(paired, &request.txn_decisive, time_limit))
+        .flatten();
     Checked {
         verdicts: Vec::new(),
         table: model_table(Vec::new()),
@@ -285,6 +342,7 @@ fn check_txn(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
             decisive: request.txn_decisive.clone(),
             anomalies,
             workload,
+            first_violation_s,
         }),
     }
 }
@@ -595,6 +653,9 @@ mod tests {
         let bad = check(&txn_history(true), &req, Duration::from_secs(10));
         assert_eq!(bad.code, exit::INVALID);
         let t = bad.txn.as_ref().expect("transactional");
+        // The events are 10 ns apart: the first one-second cut holds the whole history.
+        assert_eq!(t.first_violation_s, Some(1.0));
+        assert_eq!(good.txn.as_ref().and_then(|t| t.first_violation_s), None);
         assert!(
             t.anomalies.iter().any(|a| a == "lost-update"),
             "{:?}",
@@ -619,6 +680,30 @@ mod tests {
         );
         // A register model is not an isolation model.
         assert!(parse_txn_check(&["linearizable".into()], &claimed).is_err());
+    }
+
+    #[test]
+    fn a_cut_keeps_what_was_invoked_and_counts_what_was_in_flight_as_info() {
+        use faultline_history::Outcome;
+        let p = txn_history(true);
+        // At 45 ns: T1 (invoked 20, done 40) is ok; T2 (invoked 30, done 50) in flight.
+        let cut = cut_at(&p, 45);
+        assert_eq!(cut.ops.len(), 3);
+        assert_eq!(cut.ops[1].outcome, Outcome::Ok);
+        assert_eq!(cut.ops[2].outcome, Outcome::Info);
+        assert_eq!(cut.ops[2].result, cut.ops[2].argument);
+        assert_eq!(cut.ops[2].complete_time, None);
+        // The lost update needs T2's read: not visible in that cut, visible in the whole.
+        let req = crate::campaign::plan::parse_txn_check(
+            &["claimed".into()],
+            &["strict-serializable".to_string()],
+        )
+        .expect("ok");
+        assert_eq!(check(&cut, &req, Duration::from_secs(5)).code, exit::VALID);
+        assert_eq!(
+            check(&cut_at(&p, 1_000), &req, Duration::from_secs(5)).code,
+            exit::INVALID
+        );
     }
 
     #[test]
