@@ -16,9 +16,10 @@
 //! | `fail`    | `method-not-allowed` (the route exists, not with this method) | 405  |
 //! | `fail`    | `too-large` (body over the route's limit)              | 413         |
 //! | `fail`    | `state-full` (raft-register: the state would pass its size limit) | 507 |
-//! | `unknown` | `timeout`, `forward-failed`, `superseded`, `quorum-not-reached`: may or may not have been applied | 504 |
+//! | `unknown` | `timeout`, `forward-failed`, `superseded`, `quorum-not-reached`, `partial` (a transaction failed part-way): may or may not have been applied | 504 |
 //!
-//! `null` as a value means "never written".
+//! `null` as a value means "never written". A transaction's `ok` answer carries `txn` (the
+//! request with what each read read) instead of `value`; see [`parse_txn`] and [`Txn`].
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

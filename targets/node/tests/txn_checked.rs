@@ -128,11 +128,10 @@ fn invalid(verdicts: &[(TxnModel, Verdict)], model: TxnModel) -> bool {
         .any(|(m, v)| *m == model && matches!(v, Verdict::Invalid { .. }))
 }
 
-/// Runs rounds of the workload on a cluster with `fault` until the checker finds the
-/// history not serializable (at most `rounds` rounds); returns the verdicts.
-async fn caught(fault: &str, rounds: usize) -> Vec<(TxnModel, Verdict)> {
-    let c = Cluster::start(Spec::new("raft-register", 3).fault(fault)).await;
-    c.wait_leader(&[0, 1, 2]).await;
+/// Runs rounds of the workload on a cluster of `spec` until the checker finds the history
+/// not serializable (at most `rounds` rounds); returns the verdicts.
+async fn caught(spec: Spec, label: &str, rounds: usize) -> Vec<(TxnModel, Verdict)> {
+    let c = Cluster::start(spec).await;
     for i in 0..3 {
         c.wait_healthy(i).await;
     }
@@ -143,7 +142,7 @@ async fn caught(fault: &str, rounds: usize) -> Vec<(TxnModel, Verdict)> {
     let mut verdicts = Vec::new();
     for round in 0..rounds {
         workload(&c, &rec, round * 6, 6, 40).await;
-        verdicts = check(&rec, fault);
+        verdicts = check(&rec, label);
         if invalid(&verdicts, TxnModel::Serializable) {
             break;
         }
@@ -152,7 +151,8 @@ async fn caught(fault: &str, rounds: usize) -> Vec<(TxnModel, Verdict)> {
 }
 
 async fn assert_caught(fault: &str) {
-    let verdicts = caught(fault, 5).await;
+    let spec = Spec::new("raft-register", 3).fault(fault);
+    let verdicts = caught(spec, fault, 5).await;
     assert!(
         invalid(&verdicts, TxnModel::Serializable),
         "{fault}: not found invalid: {verdicts:?}"
@@ -176,6 +176,16 @@ async fn the_checker_finds_txn_split() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checker_finds_txn_stale_reads() {
     assert_caught("txn-stale-reads").await;
+}
+
+/// quorum-kv offers no isolation, fault or not: the same workload is not serializable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checker_finds_quorum_kv_not_serializable() {
+    let verdicts = caught(Spec::new("quorum-kv", 3), "quorum-kv", 5).await;
+    assert!(
+        invalid(&verdicts, TxnModel::Serializable),
+        "quorum-kv: not found invalid: {verdicts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
