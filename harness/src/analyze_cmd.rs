@@ -6,13 +6,12 @@
 //! as for a campaign interrupted with Ctrl-C.
 
 use crate::args::number;
-use crate::campaign::checking::{self, Checked};
+use crate::campaign::checking::{self, Checked, Status};
 use crate::campaign::plan::{limits, parse_check, resolve, Plan};
 use crate::campaign::Workload;
 use crate::exit;
 use anyhow::Result;
 use clap::Args;
-use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
 use faultline_history::{load, Format, History};
 use faultline_results::store::{HISTORY_JSONL, RUN_JSON};
@@ -162,7 +161,12 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
         Some(c) => vec![c.clone()],
         None => stored.plan.check.clone(),
     };
-    let request = match parse_check(&check, stored.plan.workload, &stored.claims) {
+    let parsed = if stored.plan.workload.is_txn() {
+        crate::campaign::plan::parse_txn_check(&check, &stored.claims)
+    } else {
+        parse_check(&check, stored.plan.workload, &stored.claims)
+    };
+    let request = match parsed {
         Ok(r) => r,
         Err(e) => {
             errln!("error: {e}");
@@ -179,7 +183,7 @@ pub fn run(args: AnalyzeArgs) -> Result<u8> {
     let limit = Duration::from_secs_f64(args.check_time_limit);
     let checked = checking::check(&paired, &request, limit);
     let mut code = checked.code;
-    if stored.cut_short && code == exit::VALID && !checked.decisive.is_empty() {
+    if stored.cut_short && code == exit::VALID && !checked.deciding().is_empty() {
         code = exit::UNKNOWN;
     }
     let doc = checking::campaign_doc(&checked, code);
@@ -258,9 +262,19 @@ pub fn store_of(run_dir: &Path) -> Option<PathBuf> {
 }
 
 fn print_rows(checked: &Checked, claims: &[String]) {
-    for row in &checked.table.rows {
-        let ran = checked.verdicts.iter().any(|(m, _, _)| *m == row.model);
-        if !ran && !matches!(row.status, RowStatus::RuledOut { .. }) {
+    if let Some(t) = &checked.txn {
+        outln!(
+            "anomalies found: {}",
+            if t.anomalies.is_empty() {
+                "none".to_string()
+            } else {
+                t.anomalies.join(", ")
+            }
+        );
+    }
+    let rows = checked.rows();
+    for row in &rows {
+        if !row.checked && !matches!(row.status, Status::RuledOut { .. }) {
             continue;
         }
         let tag = if claims.iter().any(|c| c == row.model.as_str()) {
@@ -269,12 +283,12 @@ fn print_rows(checked: &Checked, claims: &[String]) {
             ""
         };
         let label = match &row.status {
-            RowStatus::Valid => "valid".to_string(),
-            RowStatus::Invalid => "INVALID".to_string(),
-            RowStatus::Unknown { reason } => format!("unknown: {}", visible(reason)),
-            RowStatus::Implied { by } => format!("valid (implied by {by})"),
-            RowStatus::RuledOut { by } => format!("INVALID (ruled out by {by})"),
-            RowStatus::NotChecked => "not checked".to_string(),
+            Status::Valid => "valid".to_string(),
+            Status::Invalid => "INVALID".to_string(),
+            Status::Unknown { reason } => format!("unknown: {}", visible(reason)),
+            Status::Implied { by } => format!("valid (implied by {by})"),
+            Status::RuledOut { by } => format!("INVALID (ruled out by {by})"),
+            Status::NotChecked => "not checked".to_string(),
         };
         outln!("{}{tag}: {label}", row.model);
         if let Some(Verdict::Invalid { witness }) = &row.verdict {
@@ -283,7 +297,7 @@ fn print_rows(checked: &Checked, claims: &[String]) {
             }
         }
     }
-    if checked.verdicts.is_empty() {
+    if !rows.iter().any(|r| r.checked) {
         outln!("no model checked: the target claims none under this plan (use --check all to see what holds)");
     }
 }

@@ -306,6 +306,7 @@ pub fn run(args: CheckArgs) -> Result<u8> {
                 };
                 let doc = reporting::txn_verdict_doc(
                     &result.verdicts,
+                    &[],
                     paired.ops.len() as u64,
                     result.check_ms.round() as u64,
                 );

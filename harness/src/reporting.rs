@@ -77,9 +77,15 @@ pub fn verdict_doc(
     )
 }
 
-/// The verdict document of the transactional models checked (as for an imported history:
-/// no claims, every checked model counts).
-pub fn txn_verdict_doc(verdicts: &[(TxnModel, Verdict)], ops: u64, check_ms: u64) -> VerdictDoc {
+/// The verdict document of the transactional models checked. `claims` are the isolation
+/// models the target claims (empty for an imported history: then every checked model
+/// counts).
+pub fn txn_verdict_doc(
+    verdicts: &[(TxnModel, Verdict)],
+    claims: &[TxnModel],
+    ops: u64,
+    check_ms: u64,
+) -> VerdictDoc {
     let table = txn_model_table(verdicts.to_vec());
     let entries = table
         .rows
@@ -94,7 +100,7 @@ pub fn txn_verdict_doc(verdicts: &[(TxnModel, Verdict)], ops: u64, check_ms: u64
                 row.model.to_string(),
                 kind,
                 row.verdict.as_ref(),
-                false,
+                claims.contains(&row.model),
                 ops,
                 check_ms,
             )

@@ -3,7 +3,9 @@
 //! the shards of one series into the verdict of the whole (pure; the command is in
 //! [`crate::verify_cmd`]).
 
+use crate::campaign::checking::AnyModel;
 use faultline_checkers::lattice::ModelName;
+use faultline_checkers::txn::TxnModel;
 use faultline_results::OpCounts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,6 +110,13 @@ pub struct CampaignRecord {
     pub ops: OpCounts,
     /// When the live check first saw a violation, seconds into the run.
     pub first_violation_seen_s: Option<f64>,
+    /// A run checked only at its end (transactions): the first whole second at which the
+    /// history cut there already violated a deciding model.
+    #[serde(default)]
+    pub first_violation_cut_s: Option<f64>,
+    /// The anomalies a transactional run showed (none for registers).
+    #[serde(default)]
+    pub anomalies: Option<Vec<String>>,
     /// What it said about each model it checked.
     pub models: BTreeMap<String, ModelOutcome>,
 }
@@ -342,8 +351,8 @@ pub fn fold(prev: Option<Tally>, outcome: &ModelOutcome, run: &Path) -> Tally {
 }
 
 /// The exit code from the claimed models' tallies.
-pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) -> u8 {
-    let of = |m: &ModelName| tally.get(m);
+pub fn verdict_code(tally: &BTreeMap<AnyModel, Tally>, decisive: &[AnyModel]) -> u8 {
+    let of = |m: &AnyModel| tally.get(m);
     if decisive
         .iter()
         .any(|m| matches!(of(m), Some(Tally::Violated(_))))
@@ -360,9 +369,9 @@ pub fn verdict_code(tally: &BTreeMap<ModelName, Tally>, decisive: &[ModelName]) 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     /// Every model's tally.
-    pub tally: BTreeMap<ModelName, Tally>,
+    pub tally: BTreeMap<AnyModel, Tally>,
     /// The models that decide the exit code.
-    pub decisive: Vec<ModelName>,
+    pub decisive: Vec<AnyModel>,
     /// The strongest models that held throughout.
     pub strongest: Vec<&'static str>,
     /// The assigned campaigns that did not run.
@@ -375,16 +384,29 @@ pub struct Summary {
 /// valid only when every assigned campaign ran, none failed and no Ctrl-C stopped it.
 /// A model name this build does not know is an error naming it.
 pub fn summarize(doc: &SeriesDoc) -> Result<Summary, String> {
+    // A transactional series names isolation models, any other the register models.
+    let txn = matches!(
+        doc.plan.get("workload").and_then(|w| w.as_str()),
+        Some("list-append" | "rw-register")
+    );
     let model = |name: &str| {
-        name.parse::<ModelName>()
-            .map_err(|e| format!("model {name:?}: {e}"))
+        let parsed = if txn {
+            name.parse::<TxnModel>()
+                .map(AnyModel::Txn)
+                .map_err(|e| e.to_string())
+        } else {
+            name.parse::<ModelName>()
+                .map(AnyModel::Register)
+                .map_err(|e| e.to_string())
+        };
+        parsed.map_err(|e| format!("model {name:?}: {e}"))
     };
     let decisive = doc
         .claim
         .iter()
         .map(|c| model(c))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tally: BTreeMap<ModelName, Tally> = BTreeMap::new();
+    let mut tally: BTreeMap<AnyModel, Tally> = BTreeMap::new();
     for r in &doc.runs {
         for (name, outcome) in &r.models {
             let m = model(name)?;
@@ -392,7 +414,7 @@ pub fn summarize(doc: &SeriesDoc) -> Result<Summary, String> {
             tally.insert(m, fold(prev, outcome, &r.run));
         }
     }
-    let held: Vec<ModelName> = tally
+    let held: Vec<AnyModel> = tally
         .iter()
         .filter(|(_, t)| **t == Tally::Held)
         .map(|(m, _)| *m)
@@ -445,6 +467,8 @@ mod tests {
             exit_code: 0,
             ops: OpCounts::default(),
             first_violation_seen_s: None,
+            first_violation_cut_s: None,
+            anomalies: None,
             models: models
                 .iter()
                 .map(|(m, o)| (m.to_string(), o.clone()))
@@ -539,10 +563,13 @@ mod tests {
         let s = summarize(&merged).expect("summary");
         assert_eq!(s.code, crate::exit::INVALID);
         assert_eq!(
-            s.tally[&ModelName::Linearizable],
+            s.tally[&AnyModel::Register(ModelName::Linearizable)],
             Tally::Violated("store/raft-register/run1".into())
         );
-        assert_eq!(s.tally[&ModelName::Sequential], Tally::Held);
+        assert_eq!(
+            s.tally[&AnyModel::Register(ModelName::Sequential)],
+            Tally::Held
+        );
         assert_eq!(s.strongest, vec!["sequential"]);
         // The merged document says the same as the whole series run in one go.
         let whole = doc(None, 3, merged.runs.clone());

@@ -41,11 +41,28 @@ fn claims_line(t: &dyn Target) -> String {
     }
 }
 
+/// Whether a target runs transactional workloads and the isolation it then claims.
+fn txn_line(t: &dyn Target) -> String {
+    match t.txn_support(&ClaimContext {
+        nodes: t.default_nodes(),
+        options: None,
+        clock_faults: false,
+    }) {
+        None => "no".to_string(),
+        Some(s) if s.models.is_empty() => "yes, claims no isolation model".to_string(),
+        Some(s) => format!("yes, claims {}", s.models.join(", ")),
+    }
+}
+
 /// Runs `faultline targets`.
 pub fn run_list() -> Result<u8> {
     for t in builtin_targets() {
         outln!("{}: {}", t.name(), t.description());
         outln!("  claims (default settings): {}", claims_line(t.as_ref()));
+        outln!(
+            "  transactions (list-append, rw-register): {}",
+            txn_line(t.as_ref())
+        );
         let faults: Vec<&str> = t.faults().iter().map(|f| f.name.as_str()).collect();
         if !faults.is_empty() {
             outln!("  planted faults: {}", faults.join(", "));

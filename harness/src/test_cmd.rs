@@ -1,13 +1,13 @@
 //! `faultline test`: run one campaign and exit with its verdict.
 
 use crate::args::{concurrency, duration, number, whole, Concurrency};
+use crate::campaign::checking::Status;
 use crate::campaign::plan::{limits, load_plan, resolve, Plan, Resolved};
 use crate::campaign::runner::{run_campaign, CampaignResult, Refused};
 use crate::campaign::Workload;
 use crate::exit;
 use anyhow::Result;
 use clap::Args;
-use faultline_checkers::lattice::RowStatus;
 use faultline_checkers::Verdict;
 use faultline_results::text::{shown_witness, visible};
 use faultline_targets::find_target;
@@ -30,12 +30,33 @@ pub struct TestArgs {
     /// Number of nodes. [default: 5]
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::NODES.0, limits::NODES.1))]
     pub nodes: Option<usize>,
-    /// register, cas-register or kv. [default: kv]
+    /// register, cas-register, kv, or the transactional list-append and rw-register
+    /// (checked with isolation models). [default: kv]
     #[arg(long)]
     pub workload: Option<Workload>,
-    /// Number of keys of the kv workload. [default: 5]
+    /// Number of keys of the kv workload; of keys in use at once for list-append and
+    /// rw-register (a key retires after --max-writes-per-key writes and a fresh one takes
+    /// its place). [default: 5]
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::KEYS.0, limits::KEYS.1))]
     pub keys: Option<usize>,
+    /// Fewest micro-operations per transaction (list-append, rw-register). [default: 1]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::TXN_LENGTH.0, limits::TXN_LENGTH.1))]
+    pub min_txn_length: Option<usize>,
+    /// Most micro-operations per transaction (list-append, rw-register). [default: 4]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(limits::TXN_LENGTH.0, limits::TXN_LENGTH.1))]
+    pub max_txn_length: Option<usize>,
+    /// Share of micro-operations that read, from 0 to 1; the others append (list-append)
+    /// or write (rw-register). [default: 0.5]
+    #[arg(long, allow_negative_numbers = true, value_parser = number(0.0, 1.0, "a fraction", None))]
+    pub read_fraction: Option<f64>,
+    /// How micro-operations pick among the keys in use: uniform, or exponential (each
+    /// key half as likely as the one before: a few hot keys). [default: uniform]
+    #[arg(long, value_enum)]
+    pub key_dist: Option<crate::campaign::generator::KeyDist>,
+    /// Writes after which a key retires and a fresh key takes its place (Elle's key
+    /// rotation; list-append, rw-register). [default: 32]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u64>(limits::MAX_WRITES_PER_KEY.0, limits::MAX_WRITES_PER_KEY.1))]
+    pub max_writes_per_key: Option<u64>,
     /// Client processes at once: a number, or a multiple of the node count (3n). [default: 10]
     #[arg(long, allow_negative_numbers = true, value_parser = concurrency(limits::CONCURRENCY.0, limits::CONCURRENCY.1))]
     pub concurrency: Option<Concurrency>,
@@ -56,12 +77,16 @@ pub struct TestArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = whole::<usize>(1, limits::NODES.1))]
     pub max_down: Option<usize>,
     /// A planted fault of the target to switch on (repeatable): stale-reads, early-ack,
-    /// no-fsync, lease-reads (raft-register); r1, w1, no-read-repair (quorum-kv). Without
-    /// --nemesis, the nemesis uses the families that expose the fault.
+    /// no-fsync, lease-reads, and with list-append or rw-register txn-stale-reads,
+    /// txn-split, txn-lost-update (raft-register); r1, w1, no-read-repair (quorum-kv).
+    /// Without --nemesis, the nemesis uses the families that expose the fault.
     #[arg(long)]
     pub fault: Vec<String>,
     /// Models to check: claimed, all, or names (linearizable, sequential, ccv, cm, cc,
-    /// pram, ryw, mr, mw, wfr). [default: claimed]
+    /// pram, ryw, mr, mw, wfr; for list-append and rw-register isolation models:
+    /// strict-serializable, serializable, snapshot-isolation, read-committed... see
+    /// `faultline check --help`). With a target that claims no isolation, claimed checks
+    /// every isolation model and reports which held. [default: claimed]
     #[arg(long)]
     pub check: Option<String>,
     /// Seed of the workload and the nemesis schedule. [default: random]
@@ -123,6 +148,11 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
         nodes,
         workload,
         keys,
+        min_txn_length,
+        max_txn_length,
+        read_fraction,
+        key_dist,
+        max_writes_per_key,
         rate,
         time_limit,
         nemesis_interval,
@@ -337,23 +367,22 @@ pub fn run(args: TestArgs) -> Result<u8> {
 pub fn summary_json(r: &Resolved, res: &CampaignResult) -> serde_json::Value {
     let models: Vec<serde_json::Value> = res
         .checked
-        .table
-        .rows
+        .rows()
         .iter()
         .map(|row| {
             let (result, detail) = match &row.status {
-                RowStatus::Valid => ("valid", None),
-                RowStatus::Invalid => ("invalid", None),
-                RowStatus::Unknown { reason } => ("unknown", Some(reason.clone())),
-                RowStatus::Implied { by } => ("implied", Some(by.to_string())),
-                RowStatus::RuledOut { by } => ("ruled-out", Some(by.to_string())),
-                RowStatus::NotChecked => ("not-checked", None),
+                Status::Valid => ("valid", None),
+                Status::Invalid => ("invalid", None),
+                Status::Unknown { reason } => ("unknown", Some(reason.clone())),
+                Status::Implied { by } => ("implied", Some(by.clone())),
+                Status::RuledOut { by } => ("ruled-out", Some(by.clone())),
+                Status::NotChecked => ("not-checked", None),
             };
             let mut m = serde_json::json!({
                 "model": row.model.as_str(),
                 "result": result,
                 "claimed": r.claims.models.iter().any(|c| c == row.model.as_str()),
-                "decides_exit": res.checked.decisive.contains(&row.model),
+                "decides_exit": row.decides,
             });
             if let Some(d) = detail {
                 m[if result == "unknown" { "reason" } else { "by" }] = serde_json::json!(d);
@@ -378,7 +407,8 @@ pub fn summary_json(r: &Resolved, res: &CampaignResult) -> serde_json::Value {
         "faults_applied": fault_tally(&res.actions).0,
         "claims": r.claims.models,
         "models": models,
-        "strongest": res.checked.table.strongest.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "strongest": res.checked.strongest().iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "anomalies": res.checked.txn.as_ref().map(|t| t.anomalies.clone()),
         "live_check": res.live,
         "reproduce": res.command,
     })
@@ -391,7 +421,19 @@ fn print_plan(r: &Resolved) {
         p.target,
         p.nodes,
         p.workload,
-        if p.workload == Workload::Kv { format!(" ({} keys)", p.keys) } else { String::new() },
+        match p.workload {
+            Workload::Kv => format!(" ({} keys)", p.keys),
+            w if w.is_txn() => format!(
+                " ({} active keys, {}-{} micro-ops, {:.0}% reads, {} keys, retired after {} writes)",
+                p.keys,
+                p.min_txn_length,
+                p.max_txn_length,
+                p.read_fraction * 100.0,
+                p.key_dist,
+                p.max_writes_per_key
+            ),
+            _ => String::new(),
+        },
         p.concurrency,
         if p.rate > 0.0 { format!("{} ops/s", p.rate) } else { "full speed".into() },
         p.time_limit,
@@ -441,13 +483,23 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             visible(a.error.as_deref().unwrap_or(""))
         );
     }
-    for row in &res.checked.table.rows {
-        let checked = res.checked.verdicts.iter().any(|(m, _, _)| *m == row.model);
-        if !checked && !matches!(row.status, RowStatus::RuledOut { .. }) {
+    if let Some(t) = &res.checked.txn {
+        outln!(
+            "transactions checked as {}; anomalies found: {}",
+            t.workload.as_deref().unwrap_or("(not recognised)"),
+            if t.anomalies.is_empty() {
+                "none".to_string()
+            } else {
+                t.anomalies.join(", ")
+            }
+        );
+    }
+    for row in res.checked.rows() {
+        if !row.checked && !matches!(row.status, Status::RuledOut { .. }) {
             continue;
         }
         // Deciding models are the claimed ones, or the ones the user named in --check.
-        let claimed = if !res.checked.decisive.contains(&row.model) {
+        let claimed = if !row.decides {
             ""
         } else if r.claims.models.iter().any(|m| m == row.model.as_str()) {
             " (claimed)"
@@ -455,12 +507,12 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             " (asked for; decides the exit code)"
         };
         let label = match &row.status {
-            RowStatus::Valid => "valid".to_string(),
-            RowStatus::Invalid => "INVALID".to_string(),
-            RowStatus::Unknown { reason } => format!("unknown: {reason}"),
-            RowStatus::Implied { by } => format!("valid (implied by {by})"),
-            RowStatus::RuledOut { by } => format!("INVALID (ruled out by {by})"),
-            RowStatus::NotChecked => "not checked".to_string(),
+            Status::Valid => "valid".to_string(),
+            Status::Invalid => "INVALID".to_string(),
+            Status::Unknown { reason } => format!("unknown: {reason}"),
+            Status::Implied { by } => format!("valid (implied by {by})"),
+            Status::RuledOut { by } => format!("INVALID (ruled out by {by})"),
+            Status::NotChecked => "not checked".to_string(),
         };
         outln!("{}{claimed}: {label}", row.model);
         if let Some(Verdict::Invalid { witness }) = &row.verdict {
@@ -469,14 +521,9 @@ pub fn print_summary(r: &Resolved, res: &CampaignResult) {
             }
         }
     }
-    if !res.checked.table.strongest.is_empty() {
-        let s: Vec<&str> = res
-            .checked
-            .table
-            .strongest
-            .iter()
-            .map(|m| m.as_str())
-            .collect();
+    let strongest = res.checked.strongest();
+    if !strongest.is_empty() {
+        let s: Vec<&str> = strongest.iter().map(|m| m.as_str()).collect();
         outln!("strongest models held: {}", s.join(", "));
     }
     if let Some(live) = &res.live {
@@ -543,12 +590,8 @@ pub fn fault_tally(
 /// The meaning of the exit code; when the target claims nothing under the plan, the exit
 /// code says so rather than "every claimed model valid".
 fn exit_line(res: &CampaignResult) -> String {
-    if res.checked.decisive.is_empty() && res.code == crate::exit::VALID {
-        let found = res
-            .checked
-            .verdicts
-            .iter()
-            .any(|(_, v, _)| matches!(v, Verdict::Invalid { .. }));
+    if res.checked.deciding().is_empty() && res.code == crate::exit::VALID {
+        let found = res.checked.any_violation();
         format!(
             "the target claims no model under this plan, so no verdict decides the exit code{}",
             if found {

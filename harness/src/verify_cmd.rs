@@ -3,6 +3,7 @@
 //! whether it stayed undecided; and the strongest models that held throughout.
 
 use crate::args::whole;
+use crate::campaign::checking::{AnyModel, Status};
 use crate::campaign::runner::run_campaign;
 use crate::exit;
 use crate::series::{
@@ -15,7 +16,6 @@ use crate::test_cmd::{
 };
 use anyhow::{Context, Result};
 use clap::Args;
-use faultline_checkers::lattice::{ModelName, RowStatus};
 use faultline_results::exit_meaning;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -108,15 +108,35 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    let decisive: Vec<ModelName> = match &args.claim {
-        Some(c) => match c.parse::<ModelName>() {
-            Ok(m) => vec![m],
+    let decisive: Vec<AnyModel> = match &args.claim {
+        Some(c) if first.plan.workload.is_txn() => {
+            match c.parse::<faultline_checkers::txn::TxnModel>() {
+                Ok(m) => vec![AnyModel::Txn(m)],
+                Err(e) => {
+                    errln!("error: --claim: {e}");
+                    return Ok(exit::BAD_INPUT);
+                }
+            }
+        }
+        Some(c) => match c.parse::<faultline_checkers::lattice::ModelName>() {
+            Ok(m) => vec![AnyModel::Register(m)],
             Err(e) => {
                 errln!("error: --claim: {e}");
                 return Ok(exit::BAD_INPUT);
             }
         },
-        None => first.check.decisive.clone(),
+        None if first.plan.workload.is_txn() => first
+            .check
+            .txn_decisive
+            .iter()
+            .map(|m| AnyModel::Txn(*m))
+            .collect(),
+        None => first
+            .check
+            .decisive
+            .iter()
+            .map(|m| AnyModel::Register(*m))
+            .collect(),
     };
     let rotating_mix = args.base.nemesis.is_none() && args.base.fault.is_empty();
     let store = match std::path::absolute(&first.plan.store) {
@@ -219,6 +239,16 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
             errln!("{line}");
         } else {
             outln!("{line}");
+            if let Some(anomalies) = record.anomalies.as_ref().filter(|a| !a.is_empty()) {
+                outln!(
+                    "  anomalies: {}{}",
+                    anomalies.join(", "),
+                    record
+                        .first_violation_cut_s
+                        .map(|s| format!("; first violated by the history up to {s:.0} s"))
+                        .unwrap_or_default()
+                );
+            }
         }
         doc.runs.push(record);
         write_series(&series_dir, &doc, None)?;
@@ -315,17 +345,16 @@ fn record_of(
 ) -> CampaignRecord {
     let models = result
         .checked
-        .table
-        .rows
-        .iter()
+        .rows()
+        .into_iter()
         .map(|row| {
             let outcome = match &row.status {
-                RowStatus::Valid | RowStatus::Implied { .. } => ModelOutcome::Held,
-                RowStatus::Invalid | RowStatus::RuledOut { .. } => ModelOutcome::Violated,
-                RowStatus::Unknown { reason } => ModelOutcome::Unknown {
+                Status::Valid | Status::Implied { .. } => ModelOutcome::Held,
+                Status::Invalid | Status::RuledOut { .. } => ModelOutcome::Violated,
+                Status::Unknown { reason } => ModelOutcome::Unknown {
                     reason: reason.clone(),
                 },
-                RowStatus::NotChecked => ModelOutcome::Unknown {
+                Status::NotChecked => ModelOutcome::Unknown {
                     reason: "not checked".into(),
                 },
             };
@@ -344,6 +373,8 @@ fn record_of(
             .as_ref()
             .and_then(|l| l.findings.first())
             .map(|f| f.visible_at_ms / 1000.0),
+        first_violation_cut_s: result.checked.first_violation_s(),
+        anomalies: result.checked.txn.as_ref().map(|t| t.anomalies.clone()),
         models,
     }
 }
@@ -446,6 +477,9 @@ pub struct Detection {
     pub violated: bool,
     /// When the live check first saw a violation, seconds into the run.
     pub first_seen_s: Option<f64>,
+    /// A run checked only at its end (transactions): the first whole second at which
+    /// the history cut there already violated a deciding model.
+    pub first_violation_cut_s: Option<f64>,
 }
 
 /// `violated in 4 of 5 campaigns; first violation after 3.2 s (median), 11.0 s (max)`.
@@ -474,6 +508,23 @@ pub fn detection_line(runs: &[Detection]) -> String {
         if n < hits {
             line.push_str(&format!("; {} found only by the final check", hits - n));
         }
+    }
+    let mut witness: Vec<f64> = runs
+        .iter()
+        .filter(|d| d.violated && d.first_seen_s.is_none())
+        .filter_map(|d| d.first_violation_cut_s)
+        .collect();
+    witness.sort_by(f64::total_cmp);
+    if let Some(max) = witness.last() {
+        let n = witness.len();
+        let median = if n % 2 == 1 {
+            witness[n / 2]
+        } else {
+            (witness[n / 2 - 1] + witness[n / 2]) / 2.0
+        };
+        line.push_str(&format!(
+            "; checked at the end: first violated by the history up to {median:.1} s (median), {max:.1} s (max)"
+        ));
     }
     line
 }
@@ -523,6 +574,7 @@ pub fn render_text(doc: &SeriesDoc, s: &Summary, series_dir: &Path) -> String {
         .map(|r| Detection {
             violated: r.exit_code == exit::INVALID,
             first_seen_s: r.first_violation_seen_s,
+            first_violation_cut_s: r.first_violation_cut_s,
         })
         .collect();
     line(detection_line(&caught));
@@ -581,6 +633,8 @@ pub fn verify_json(doc: &SeriesDoc, s: &Summary, series_dir: &Path) -> serde_jso
                 "run": r.run.display().to_string(),
                 "exit_code": r.exit_code,
                 "first_violation_seen_s": r.first_violation_seen_s,
+                "first_violation_cut_s": r.first_violation_cut_s,
+                "anomalies": r.anomalies,
                 "ops": {"total": r.ops.total, "ok": r.ops.ok, "fail": r.ops.fail, "info": r.ops.info},
             })
         })
@@ -632,6 +686,7 @@ mod tests {
         let d = |violated, t| Detection {
             violated,
             first_seen_s: t,
+            first_violation_cut_s: None,
         };
         assert_eq!(
             detection_line(&[d(false, None), d(false, None)]),
@@ -644,6 +699,15 @@ mod tests {
         assert_eq!(
             detection_line(&[d(true, Some(3.0)), d(true, Some(1.0))]),
             "detection: a deciding model was violated in 2 of 2 campaign(s); first seen while running after 2.0 s (median), 3.0 s (max)"
+        );
+        let w = |violated, t| Detection {
+            violated,
+            first_seen_s: None,
+            first_violation_cut_s: t,
+        };
+        assert_eq!(
+            detection_line(&[w(true, Some(12.0)), w(false, None), w(true, Some(4.0))]),
+            "detection: a deciding model was violated in 2 of 3 campaign(s); checked at the end: first violated by the history up to 8.0 s (median), 12.0 s (max)"
         );
     }
 
@@ -682,6 +746,8 @@ mod tests {
                 info: 1,
             },
             first_violation_seen_s: (code == 1).then_some(2.5),
+            first_violation_cut_s: None,
+            anomalies: None,
             models: models
                 .iter()
                 .map(|(m, o)| (m.to_string(), o.clone()))

@@ -263,3 +263,61 @@ fn without_run_json_the_header_names_the_target() {
     assert_eq!(out.status.code(), Some(254), "{}", describe(&out));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn a_transactional_run_is_analysed_with_the_isolation_models() {
+    let tmp = scratch("analyze", "txn");
+    let store = tmp.join("store");
+    let dir = run_dir(&store, "raft-register", "20261204T121212");
+    let mut plan = plan("raft-register");
+    plan["workload"] = json!("list-append");
+    std::fs::write(
+        dir.join("run.json"),
+        json!({"target": "raft-register", "plan": plan, "seed": 7, "duration_ms": 1000,
+               "interrupted": false,
+               "claims": {"models": ["strict-serializable"], "reason": "one log entry"}})
+        .to_string(),
+    )
+    .expect("run.json");
+    // T1 and T2 both read [1] and append: a lost update.
+    let lines = vec![
+        header(),
+        ev(0, 0, "invoke", "txn", json!([["append", 1, 1]])),
+        ev(1, 0, "ok", "txn", json!([["append", 1, 1]])),
+        ev(
+            2,
+            1,
+            "invoke",
+            "txn",
+            json!([["r", 1, null], ["append", 1, 2]]),
+        ),
+        ev(
+            3,
+            2,
+            "invoke",
+            "txn",
+            json!([["r", 1, null], ["append", 1, 3]]),
+        ),
+        ev(4, 1, "ok", "txn", json!([["r", 1, [1]], ["append", 1, 2]])),
+        ev(5, 2, "ok", "txn", json!([["r", 1, [1]], ["append", 1, 3]])),
+        ev(6, 0, "invoke", "txn", json!([["r", 1, null]])),
+        ev(7, 0, "ok", "txn", json!([["r", 1, [1, 2, 3]]])),
+    ];
+    write_history(&dir, &lines, None);
+    let out = analyze(&dir, &[dir.to_str().expect("utf-8")]);
+    let text = describe(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("anomalies found: ") && text.contains("lost-update"),
+        "{text}"
+    );
+    assert!(
+        text.contains("strict-serializable (claimed): INVALID"),
+        "{text}"
+    );
+    let verdict = read_json(&dir.join("verdict.json"));
+    assert_eq!(verdict["overall"], "invalid");
+    let rows = verdict["models"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 17, "{verdict}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

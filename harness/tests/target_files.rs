@@ -97,6 +97,9 @@ fn targets_lists_the_builtins_with_their_claims() {
         "claims (default settings): linearizable",
         "claims (default settings): ryw",
         "stale-reads",
+        "transactions (list-append, rw-register): yes, claims strict-serializable",
+        "transactions (list-append, rw-register): yes, claims no isolation model",
+        "txn-lost-update",
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");
     }

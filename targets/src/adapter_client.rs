@@ -356,6 +356,11 @@ impl Client for AdapterClient {
 
 impl Inner {
     async fn invoke_as(&self, process: u64, key: &str, op: &ClientOp) -> Completion {
+        if matches!(op, ClientOp::Txn(_)) {
+            // The adapter protocol has no transactions (the adapter target offers no
+            // transactional workload, so a plan never gets here): nothing is sent.
+            return Completion::fail("the adapter protocol has no transactions");
+        }
         let request = json!({
             "id": 0,
             "f": op.f(),

@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::target::{Client, ClientOp, Completion, CompletionKind, Role, TargetError};
+use crate::target::{
+    check_txn_answer, Client, ClientOp, Completion, CompletionKind, Role, TargetError,
+};
 
 /// An answer of faultline-node, as far as the client reads it.
 #[derive(Debug, Deserialize)]
@@ -26,6 +28,9 @@ struct Answer {
     error: Option<String>,
     #[serde(default)]
     node: Option<String>,
+    /// A transaction's micro-operations with the reads filled in (`POST /txn`).
+    #[serde(default)]
+    txn: Option<Value>,
 }
 
 /// Keeps a JSON `null` as `Some(Value::Null)`: only an absent field is `None`.
@@ -38,7 +43,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 /// - `"outcome":"ok"`: ok; a read's value is the answer's `value` (`null` = never
 ///   written), a write's or cas's is the invoke's argument. An ok read without `value` is
 ///   not trusted: info.
-/// - `"outcome":"fail"`: fail, with the answer's `error` (`mismatch`, `not-leader`...).
+/// - `"outcome":"ok"` of a transaction: ok with the answer's `txn` (reads filled in),
+///   when it is the list sent with its reads filled ([`check_txn_answer`]); otherwise
+///   info (the transaction may have been applied, but what it read is not known).
+/// - `"outcome":"fail"`: fail, with the answer's `error` (`mismatch`, `not-leader`,
+///   `not-a-list`...).
 /// - `"outcome":"unknown"`, or a body that is not an answer: info.
 pub fn map_answer(status: u16, body: &[u8], op: &ClientOp) -> Completion {
     let answer: Answer = match serde_json::from_slice(body) {
@@ -59,6 +68,18 @@ pub fn map_answer(status: u16, body: &[u8], op: &ClientOp) -> Completion {
                     node: None,
                 },
                 None => Completion::info("ok read without a value"),
+            },
+            ClientOp::Txn(mops) => match answer.txn {
+                Some(list) => match check_txn_answer(mops, &list) {
+                    Ok(()) => Completion {
+                        kind: CompletionKind::Ok,
+                        value: list,
+                        error: None,
+                        node: None,
+                    },
+                    Err(why) => Completion::info(format!("ok transaction answer: {why}")),
+                },
+                None => Completion::info("ok transaction without its txn"),
             },
             _ => Completion {
                 kind: CompletionKind::Ok,
@@ -177,10 +198,14 @@ impl NodeClient {
         self
     }
 
-    /// The request for `op` on `key`.
+    /// The request for `op` on `key` (a transaction is `POST /txn`; the key is not used).
     fn request(&self, key: &str, op: &ClientOp) -> reqwest::RequestBuilder {
         let url = format!("{}/kv/{key}", self.base);
         match op {
+            ClientOp::Txn(_) => self
+                .http
+                .post(format!("{}/txn", self.base))
+                .json(&json!({ "txn": op.argument() })),
             ClientOp::Read => self.http.get(url),
             ClientOp::Write(v) => self.http.put(url).json(&json!({ "value": v })),
             ClientOp::Cas { expected, new } => self
@@ -261,6 +286,59 @@ mod tests {
             CompletionKind::Info,
             "an ok read without value is not trusted"
         );
+    }
+
+    #[test]
+    fn transactions_complete_with_the_reads_filled_in() {
+        let op = ClientOp::Txn(vec![
+            crate::target::Mop::Append(1, 4),
+            crate::target::Mop::Read(1),
+            crate::target::Mop::Read(7),
+        ]);
+        let c = map_answer(
+            200,
+            br#"{"outcome":"ok","txn":[["append",1,4],["r",1,[2,4]],["r",7,null]],"node":"n3"}"#,
+            &op,
+        );
+        assert_eq!(
+            (kind(&c), c.value.clone(), c.node.as_deref()),
+            (
+                CompletionKind::Ok,
+                json!([["append", 1, 4], ["r", 1, [2, 4]], ["r", 7, null]]),
+                Some("n3")
+            )
+        );
+        // An abort (the key holds no list) did nothing: fail.
+        let c = map_answer(
+            409,
+            br#"{"outcome":"fail","error":"not-a-list","node":"n1"}"#,
+            &op,
+        );
+        assert_eq!(
+            (kind(&c), c.error.as_deref()),
+            (CompletionKind::Fail, Some("not-a-list"))
+        );
+        // Unknown, an answer without the list, or one that is not the list sent: info.
+        for body in [
+            &br#"{"outcome":"unknown","error":"timeout","node":"n1"}"#[..],
+            br#"{"outcome":"ok","node":"n1"}"#,
+            br#"{"outcome":"ok","txn":[["append",1,4]],"node":"n1"}"#,
+            br#"{"outcome":"ok","txn":[["append",1,5],["r",1,[5]],["r",7,null]]}"#,
+            b"<html>bad gateway</html>",
+        ] {
+            assert_eq!(
+                kind(&map_answer(504, body, &op)),
+                CompletionKind::Info,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let c = map_answer(
+            503,
+            br#"{"outcome":"fail","error":"not-leader","node":"n2"}"#,
+            &op,
+        );
+        assert_eq!(kind(&c), CompletionKind::Fail);
     }
 
     #[test]

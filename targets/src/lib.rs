@@ -131,6 +131,7 @@ pub mod agent;
 pub mod bundled;
 pub mod client;
 pub mod etcd;
+pub mod etcd_txn;
 pub mod file;
 pub mod quorum_kv;
 pub mod raft_register;
@@ -142,6 +143,7 @@ pub use adapter::NemesisNode;
 pub use file::{FileError, TargetFile};
 pub use registry::{builtin_targets, find_target, is_target_file, target_by_name, FindError};
 pub use target::{
-    cluster_token, node_name, ClaimContext, Claims, Client, ClientContext, ClientOp, Completion,
-    CompletionKind, DeployContext, Exposure, Program, Role, SwitchableFault, Target, TargetError,
+    check_txn_answer, cluster_token, mops_json, node_name, ClaimContext, Claims, Client,
+    ClientContext, ClientOp, Completion, CompletionKind, DeployContext, Exposure, Mop, Program,
+    Role, SwitchableFault, Target, TargetError, TxnSupport,
 };

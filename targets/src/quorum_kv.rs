@@ -27,7 +27,7 @@ use crate::client::NodeClient;
 use crate::runtime::ReadyProbe;
 use crate::target::{
     ClaimContext, Claims, Client, ClientContext, DeployContext, Program, SwitchableFault, Target,
-    TargetError,
+    TargetError, TxnSupport,
 };
 
 /// The quorum-kv target.
@@ -143,6 +143,12 @@ impl Target for QuorumKv {
             models: vec!["ryw".to_string()],
             reason: format!("R={r} + W={w} > N={n} and synchronised clocks: a process's read meets the quorum of its acknowledged write, and last-writer-wins returns it or a later write (read-your-writes); read repair runs after the answer, so a half-applied write can be seen and then missed: neither monotonic reads nor linearizability"),
         }
+    }
+    fn txn_support(&self, _ctx: &ClaimContext<'_>) -> Option<TxnSupport> {
+        Some(TxnSupport {
+            models: Vec::new(),
+            reason: "the coordinator runs a transaction's micro-operations one by one, each a quorum read or write of its own, with no isolation between transactions: it claims no isolation model, and a campaign reports which ones held".to_string(),
+        })
     }
     fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
         Ok(Arc::new(NodeClient::new(ctx.node, ctx.addr, ctx.timeout)?))

@@ -8,7 +8,7 @@ use crate::client::NodeClient;
 use crate::runtime::ReadyProbe;
 use crate::target::{
     ClaimContext, Claims, Client, ClientContext, DeployContext, Exposure, Program, SwitchableFault,
-    Target, TargetError,
+    Target, TargetError, TxnSupport,
 };
 
 /// The raft-register target.
@@ -51,6 +51,39 @@ static FAULTS: LazyLock<Vec<SwitchableFault>> = LazyLock::new(|| {
             concurrency: Some(30),
             ..Exposure::default()
         }),
+        SwitchableFault::new(
+            "txn-stale-reads",
+            "the node that receives a transaction evaluates its reads on its own applied state when the request arrives (no ReadIndex, no forwarding); only its writes and appends go through the log, as one entry: a deposed leader or a lagging follower reads a stale state, and reads and writes no longer happen at one point (list-append, rw-register)",
+            &["partition", "leader"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        })
+        .for_transactions(),
+        SwitchableFault::new(
+            "txn-split",
+            "each micro-operation of a transaction is its own log entry, proposed once the previous one is applied, so other transactions interleave with it (list-append, rw-register)",
+            &["partition"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        })
+        .for_transactions(),
+        SwitchableFault::new(
+            "txn-lost-update",
+            "an append is carried out as read-modify-write: the receiving node reads the key's list from its own applied state and proposes a plain write of the list with the value added, so concurrent appends overwrite each other (list-append)",
+            &["partition", "leader"],
+        )
+        .exposed_with(Exposure {
+            interval_ms: Some(3_000),
+            concurrency: Some(20),
+            ..Exposure::default()
+        })
+        .for_transactions(),
     ]
 });
 
@@ -87,6 +120,12 @@ impl Target for RaftRegister {
             models: vec!["linearizable".to_string()],
             reason: "every write and cas is committed through the Raft log by a majority before it is acknowledged, and every read goes through ReadIndex on the leader, so each operation takes effect at one point between its invoke and its completion whatever the faults (partitions, kills, pauses, clock jumps: nothing depends on the wall clock)".to_string(),
         }
+    }
+    fn txn_support(&self, _ctx: &ClaimContext<'_>) -> Option<TxnSupport> {
+        Some(TxnSupport {
+            models: vec!["strict-serializable".to_string()],
+            reason: "a transaction (read-only ones too) is one entry of the Raft log, applied whole on every node in log order once a majority holds it, its reads evaluated when it is applied, so every transaction takes effect at one point between its invoke and its completion".to_string(),
+        })
     }
     fn client(&self, ctx: &ClientContext<'_>) -> Result<Arc<dyn Client>, TargetError> {
         Ok(Arc::new(NodeClient::new(ctx.node, ctx.addr, ctx.timeout)?))

@@ -103,6 +103,9 @@ pub struct SwitchableFault {
     /// How the campaign is shaped when the fault chose the nemesis and the user left
     /// these settings at their defaults.
     pub exposure: Exposure,
+    /// Whether it breaks transactions only (a plan with a register workload that switches
+    /// it on is refused: it would change nothing).
+    pub txn_only: bool,
 }
 
 /// The campaign shape that exposes a planted fault best (measured with
@@ -125,7 +128,14 @@ impl SwitchableFault {
             description: description.to_string(),
             exposed_by: exposed_by.iter().map(|s| s.to_string()).collect(),
             exposure: Exposure::default(),
+            txn_only: false,
         }
+    }
+
+    /// The same fault, breaking transactions only.
+    pub fn for_transactions(mut self) -> Self {
+        self.txn_only = true;
+        self
     }
 
     /// The same fault with the campaign shape that exposes it.
@@ -209,7 +219,91 @@ pub enum CompletionKind {
     Info,
 }
 
-/// An operation a client issues against one key.
+/// One micro-operation of a transaction. Keys are non-negative integers (the bundled
+/// node echoes them as sent; etcd stores key `k` under the name `k`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mop {
+    /// Read the key (`["r", key, null]`; the completion fills in what was read).
+    Read(u64),
+    /// Write a value (`["w", key, value]`, rw-register).
+    Write(u64, u64),
+    /// Append a value to the key's list (`["append", key, value]`, list-append).
+    Append(u64, u64),
+}
+
+impl Mop {
+    /// The key the micro-operation touches.
+    pub fn key(&self) -> u64 {
+        match self {
+            Mop::Read(k) | Mop::Write(k, _) | Mop::Append(k, _) => *k,
+        }
+    }
+
+    /// The history's form: `["r", k, null]`, `["w", k, v]` or `["append", k, v]`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Mop::Read(k) => serde_json::json!(["r", k, null]),
+            Mop::Write(k, v) => serde_json::json!(["w", k, v]),
+            Mop::Append(k, v) => serde_json::json!(["append", k, v]),
+        }
+    }
+
+    /// Whether `answer` is this micro-operation as a completed transaction returns it:
+    /// the same function and key, the same value for a write or an append, and for a
+    /// read `null` or (list-append) an array.
+    pub fn matches(&self, answer: &Value) -> bool {
+        let Some([f, k, v]) = answer.as_array().map(Vec::as_slice) else {
+            return false;
+        };
+        let key_ok = k.as_u64() == Some(self.key());
+        match self {
+            Mop::Read(_) => f == "r" && key_ok && (v.is_null() || v.is_array() || v.is_u64()),
+            Mop::Write(_, w) => f == "w" && key_ok && v.as_u64() == Some(*w),
+            Mop::Append(_, w) => f == "append" && key_ok && v.as_u64() == Some(*w),
+        }
+    }
+}
+
+/// The history's value of a transaction's invoke: its micro-operations, reads `null`.
+pub fn mops_json(mops: &[Mop]) -> Value {
+    Value::Array(mops.iter().map(Mop::to_json).collect())
+}
+
+/// Checks a completed transaction's list against the request: the same length and every
+/// micro-operation [`Mop::matches`]. `Err` says what differs.
+pub fn check_txn_answer(mops: &[Mop], answer: &Value) -> Result<(), String> {
+    let Some(list) = answer.as_array() else {
+        return Err("the answer's txn is not a list".into());
+    };
+    if list.len() != mops.len() {
+        return Err(format!(
+            "the answer has {} micro-operations, the request {}",
+            list.len(),
+            mops.len()
+        ));
+    }
+    match mops.iter().zip(list).position(|(m, a)| !m.matches(a)) {
+        Some(i) => Err(format!(
+            "micro-operation {i} of the answer ({}) is not the one sent ({})",
+            list[i],
+            mops[i].to_json()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What a target offers for transactional workloads (list-append, rw-register).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TxnSupport {
+    /// The isolation models it claims (names as the transactional checker spells them:
+    /// `strict-serializable`...), strongest first; empty: it claims none, and a campaign
+    /// reports which models held.
+    pub models: Vec<String>,
+    /// Why, in plain words.
+    pub reason: String,
+}
+
+/// An operation a client issues against one key (or, for a transaction, several).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientOp {
     /// Read the key.
@@ -223,6 +317,9 @@ pub enum ClientOp {
         /// The value to store.
         new: u64,
     },
+    /// A transaction of 1 to 64 micro-operations, applied atomically where the target
+    /// offers isolation (the key the client is given is not used).
+    Txn(Vec<Mop>),
 }
 
 impl ClientOp {
@@ -232,6 +329,7 @@ impl ClientOp {
             ClientOp::Read => "read",
             ClientOp::Write(_) => "write",
             ClientOp::Cas { .. } => "cas",
+            ClientOp::Txn(_) => "txn",
         }
     }
 
@@ -241,6 +339,7 @@ impl ClientOp {
             ClientOp::Read => Value::Null,
             ClientOp::Write(v) => Value::from(*v),
             ClientOp::Cas { expected, new } => Value::from(vec![*expected, *new]),
+            ClientOp::Txn(mops) => mops_json(mops),
         }
     }
 }
@@ -398,6 +497,13 @@ pub trait Target: Send + Sync + fmt::Debug {
     }
     /// Whether the target offers compare-and-set.
     fn offers_cas(&self) -> bool;
+    /// Whether the target runs transactional workloads ([`ClientOp::Txn`]) under these
+    /// settings, and which isolation it then claims; `None` (the default): it does not,
+    /// and a plan with a transactional workload is refused.
+    fn txn_support(&self, ctx: &ClaimContext<'_>) -> Option<TxnSupport> {
+        let _ = ctx;
+        None
+    }
     /// Its planted faults.
     fn faults(&self) -> &[SwitchableFault];
     /// Checks target options (`--target-opt`); the default accepts none.
@@ -463,5 +569,30 @@ mod tests {
             .f(),
             "cas"
         );
+    }
+
+    #[test]
+    fn a_transaction_is_recorded_with_null_reads_and_its_answer_is_checked() {
+        let op = ClientOp::Txn(vec![Mop::Append(3, 2), Mop::Read(3), Mop::Write(1, 9)]);
+        assert_eq!(op.f(), "txn");
+        assert_eq!(
+            op.argument(),
+            serde_json::json!([["append", 3, 2], ["r", 3, null], ["w", 1, 9]])
+        );
+        let ClientOp::Txn(mops) = &op else {
+            unreachable!()
+        };
+        let good = serde_json::json!([["append", 3, 2], ["r", 3, [1, 2]], ["w", 1, 9]]);
+        assert_eq!(check_txn_answer(mops, &good), Ok(()));
+        for bad in [
+            serde_json::json!([["append", 3, 2], ["r", 3, [1, 2]]]),
+            serde_json::json!([["append", 3, 5], ["r", 3, [1, 2]], ["w", 1, 9]]),
+            serde_json::json!([["append", 3, 2], ["r", 4, [1, 2]], ["w", 1, 9]]),
+            serde_json::json!([["append", 3, 2], ["r", 3, "x"], ["w", 1, 9]]),
+            serde_json::json!([["append", 3, 2], ["w", 3, null], ["w", 1, 9]]),
+            serde_json::json!({"txn": []}),
+        ] {
+            assert!(check_txn_answer(mops, &bad).is_err(), "{bad}");
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! command-line flags (flags win), and its validation. Pure: nothing here touches the
 //! machine.
 
-use crate::campaign::generator::Workload;
+use crate::campaign::generator::{KeyDist, TxnSpec, Workload};
 use faultline_checkers::lattice::ModelName;
+use faultline_checkers::txn::TxnModel;
 use faultline_checkers::DataModel;
 use faultline_nemesis::Family;
 use faultline_targets::{ClaimContext, Target};
@@ -21,10 +22,20 @@ pub struct Plan {
     pub target: String,
     /// Number of nodes.
     pub nodes: usize,
-    /// register, cas-register or kv.
+    /// register, cas-register, kv, list-append or rw-register.
     pub workload: Workload,
-    /// Number of keys (kv only).
+    /// Number of keys (kv), or of keys in use at once (list-append, rw-register).
     pub keys: usize,
+    /// Fewest micro-operations per transaction (list-append, rw-register).
+    pub min_txn_length: usize,
+    /// Most micro-operations per transaction (list-append, rw-register).
+    pub max_txn_length: usize,
+    /// Share of micro-operations that read, 0 to 1 (list-append, rw-register).
+    pub read_fraction: f64,
+    /// How micro-operations pick keys: uniform or exponential.
+    pub key_dist: KeyDist,
+    /// Writes after which a key retires and a fresh one takes its place.
+    pub max_writes_per_key: u64,
     /// Number of client processes running at once.
     pub concurrency: usize,
     /// Operations per second over all processes; 0 = as fast as the nodes answer.
@@ -97,6 +108,11 @@ impl Default for Plan {
             nodes: 5,
             workload: Workload::Kv,
             keys: 5,
+            min_txn_length: TxnSpec::default().min_length,
+            max_txn_length: TxnSpec::default().max_length,
+            read_fraction: TxnSpec::default().read_fraction,
+            key_dist: KeyDist::Uniform,
+            max_writes_per_key: TxnSpec::default().max_writes_per_key,
             concurrency: 10,
             rate: 200.0,
             time_limit: 60.0,
@@ -165,6 +181,25 @@ pub struct CheckRequest {
     pub others: Vec<ModelName>,
     /// The models whose verdicts decide the exit code.
     pub decisive: Vec<ModelName>,
+    /// Transactional workloads: the isolation models to check (the fields above are
+    /// then empty).
+    pub txn: Vec<TxnModel>,
+    /// The isolation models whose verdicts decide the exit code.
+    pub txn_decisive: Vec<TxnModel>,
+}
+
+impl Plan {
+    /// The transactions' shape from the plan's settings.
+    pub fn txn_spec(&self) -> TxnSpec {
+        TxnSpec {
+            active_keys: self.keys,
+            min_length: self.min_txn_length,
+            max_length: self.max_txn_length,
+            read_fraction: self.read_fraction,
+            key_dist: self.key_dist,
+            max_writes_per_key: self.max_writes_per_key,
+        }
+    }
 }
 
 /// A validated plan, with everything parsed.
@@ -221,6 +256,10 @@ pub mod limits {
     pub const REQUEST_TIMEOUT: (f64, f64) = (0.05, 60.0);
     /// Seconds of each checker.
     pub const CHECK_TIME_LIMIT: (f64, f64) = (0.1, 86_400.0);
+    /// Micro-operations of a transaction (the bundled node takes at most 64).
+    pub const TXN_LENGTH: (u64, u64) = (1, 64);
+    /// Writes of a key before it retires.
+    pub const MAX_WRITES_PER_KEY: (u64, u64) = (1, 1_000_000);
 }
 
 fn secs(name: &str, v: f64, (min, max): (f64, f64)) -> Result<Duration, PlanError> {
@@ -237,7 +276,7 @@ pub fn data_model(w: Workload) -> DataModel {
     match w {
         Workload::Register => DataModel::Register,
         Workload::CasRegister => DataModel::CasRegister,
-        Workload::Kv => DataModel::Kv,
+        Workload::Kv | Workload::ListAppend | Workload::RwRegister => DataModel::Kv,
     }
 }
 
@@ -334,6 +373,67 @@ pub fn parse_check(
             .filter(|m| *m != ModelName::Linearizable)
             .collect(),
         decisive,
+        txn: Vec::new(),
+        txn_decisive: Vec::new(),
+    })
+}
+
+/// Resolves `check` for a transactional workload: `claimed` (the isolation models the
+/// target claims), `all` (every isolation model, the claimed ones deciding) or isolation
+/// model names (each deciding).
+pub fn parse_txn_check(check: &[String], claimed: &[String]) -> Result<CheckRequest, PlanError> {
+    let parse = |m: &str| {
+        m.parse::<TxnModel>().map_err(|e| {
+            let register = m.parse::<ModelName>().is_ok();
+            PlanError::Invalid(if register {
+                format!("--check {m}: a model of single-key operations; a transactional workload is checked with isolation models such as strict-serializable, serializable or snapshot-isolation (or claimed, all)")
+            } else {
+                format!("--check: {e} (or claimed, all)")
+            })
+        })
+    };
+    let claimed: Vec<TxnModel> = claimed.iter().map(|m| parse(m)).collect::<Result<_, _>>()?;
+    let items: Vec<&str> = check
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.is_empty() {
+        return Err(PlanError::Invalid("--check names no model".into()));
+    }
+    let (mut models, mut decisive) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            "claimed" if claimed.is_empty() => {
+                // Nothing claimed: say which models held.
+                models.extend(TxnModel::ALL);
+            }
+            "claimed" => {
+                models.extend(&claimed);
+                decisive.extend(&claimed);
+            }
+            "all" => {
+                models.extend(TxnModel::ALL);
+                decisive.extend(&claimed);
+            }
+            m => {
+                let m = parse(m)?;
+                models.push(m);
+                decisive.push(m);
+            }
+        }
+    }
+    models.sort();
+    models.dedup();
+    decisive.sort();
+    decisive.dedup();
+    Ok(CheckRequest {
+        linearizable: None,
+        others: Vec::new(),
+        decisive: Vec::new(),
+        txn: models,
+        txn_decisive: decisive,
     })
 }
 
@@ -391,6 +491,34 @@ pub fn resolve_on(
             plan.rate
         ));
     }
+    if plan.workload.is_txn() {
+        let (lmin, lmax) = limits::TXN_LENGTH;
+        if !within(plan.min_txn_length, (lmin, lmax))
+            || !within(plan.max_txn_length, (lmin, lmax))
+            || plan.min_txn_length > plan.max_txn_length
+        {
+            return bad(format!(
+                "--min-txn-length and --max-txn-length must be between {lmin} and {lmax}, the minimum no larger than the maximum, got {} and {}",
+                plan.min_txn_length, plan.max_txn_length
+            ));
+        }
+        if !(0.0..=1.0).contains(&plan.read_fraction) {
+            return bad(format!(
+                "--read-fraction must be between 0 and 1, got {}",
+                plan.read_fraction
+            ));
+        }
+        if !(limits::MAX_WRITES_PER_KEY.0..=limits::MAX_WRITES_PER_KEY.1)
+            .contains(&plan.max_writes_per_key)
+        {
+            return bad(format!(
+                "--max-writes-per-key must be between {} and {}, got {}",
+                limits::MAX_WRITES_PER_KEY.0,
+                limits::MAX_WRITES_PER_KEY.1,
+                plan.max_writes_per_key
+            ));
+        }
+    }
     if plan.workload == Workload::CasRegister && !target.offers_cas() {
         return bad(format!(
             "{} offers no compare-and-set: use --workload register or kv",
@@ -428,6 +556,12 @@ pub fn resolve_on(
         let sf = target
             .check_fault(f)
             .map_err(|e| PlanError::Invalid(e.to_string()))?;
+        if sf.txn_only && !plan.workload.is_txn() {
+            return bad(format!(
+                "--fault {f} breaks transactions only, and the {} workload has none: add --workload list-append or rw-register",
+                plan.workload
+            ));
+        }
         if plan.nemesis.is_empty() {
             for fam in &sf.exposed_by {
                 families.push(
@@ -498,7 +632,30 @@ pub fn resolve_on(
         options: Some(&plan.target_options),
         clock_faults: families.contains(&Family::Clock),
     });
-    let check = parse_check(&plan.check, plan.workload, &claims.models)?;
+    let (claims, check) = if plan.workload.is_txn() {
+        let Some(support) = target.txn_support(&ClaimContext {
+            nodes: plan.nodes,
+            options: Some(&plan.target_options),
+            clock_faults: families.contains(&Family::Clock),
+        }) else {
+            return bad(format!(
+                "{} does not run transactional workloads: --workload {} needs a target that does (raft-register, quorum-kv, etcd); use register, cas-register or kv here",
+                target.name(),
+                plan.workload
+            ));
+        };
+        let check = parse_txn_check(&plan.check, &support.models)?;
+        (
+            faultline_targets::Claims {
+                models: support.models,
+                reason: support.reason,
+            },
+            check,
+        )
+    } else {
+        let check = parse_check(&plan.check, plan.workload, &claims.models)?;
+        (claims, check)
+    };
     let seed = plan.seed.unwrap_or(fallback_seed);
     let mut plan = shaped;
     plan.seed = Some(seed);
@@ -523,11 +680,19 @@ pub fn resolve_on(
 pub fn reproduce_command(r: &Resolved) -> String {
     let p = &r.plan;
     let mut c = format!(
-        "faultline test --target {} --nodes {} --workload {} --keys {} --concurrency {} --rate {} --time-limit {} --nemesis {} --nemesis-interval {}",
+        "faultline test --target {} --nodes {} --workload {} --keys {}{} --concurrency {} --rate {} --time-limit {} --nemesis {} --nemesis-interval {}",
         p.target,
         p.nodes,
         p.workload,
         p.keys,
+        if p.workload.is_txn() {
+            format!(
+                " --min-txn-length {} --max-txn-length {} --read-fraction {} --key-dist {} --max-writes-per-key {}",
+                p.min_txn_length, p.max_txn_length, p.read_fraction, p.key_dist, p.max_writes_per_key
+            )
+        } else {
+            String::new()
+        },
         p.concurrency,
         p.rate,
         p.time_limit,
@@ -819,5 +984,146 @@ mod tests {
         assert!(reproduce_command(&r).contains(" --runtime kubernetes"));
         let r = resolve(&Plan::default(), target.as_ref(), 1).expect("resolves");
         assert!(!reproduce_command(&r).contains("--runtime"));
+    }
+
+    #[test]
+    fn transactional_plans_resolve_against_the_isolation_claims() {
+        let txn = |target: &str, extra: Plan| {
+            let t = target_by_name(target).expect("known");
+            resolve_on(
+                &Plan {
+                    target: target.into(),
+                    nodes: 3,
+                    workload: Workload::ListAppend,
+                    nemesis: vec!["partition".into()],
+                    ..extra
+                },
+                t.as_ref(),
+                1,
+                true,
+            )
+        };
+        let r = txn("raft-register", Plan::default()).expect("resolves");
+        assert_eq!(r.claims.models, vec!["strict-serializable"]);
+        assert_eq!(r.check.txn, vec![TxnModel::StrictSerializable]);
+        assert_eq!(r.check.txn_decisive, vec![TxnModel::StrictSerializable]);
+        assert!(r.check.linearizable.is_none() && r.check.others.is_empty());
+        assert!(reproduce_command(&r).contains("--workload list-append --keys 5 --min-txn-length 1 --max-txn-length 4 --read-fraction 0.5 --key-dist uniform --max-writes-per-key 32"));
+        let r = txn("quorum-kv", Plan::default()).expect("resolves");
+        assert!(r.claims.models.is_empty());
+        assert_eq!(r.check.txn.len(), TxnModel::ALL.len(), "reports which held");
+        assert!(r.check.txn_decisive.is_empty());
+        let r = txn(
+            "etcd",
+            Plan {
+                check: vec!["serializable,read-committed".into()],
+                ..Plan::default()
+            },
+        )
+        .expect("resolves");
+        assert_eq!(
+            r.check.txn_decisive,
+            vec![TxnModel::Serializable, TxnModel::ReadCommitted]
+        );
+        let err = |p: Plan| {
+            txn("raft-register", p)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(Plan {
+            check: vec!["linearizable".into()],
+            ..Plan::default()
+        })
+        .contains("isolation models"));
+        assert!(err(Plan {
+            min_txn_length: 5,
+            max_txn_length: 2,
+            ..Plan::default()
+        })
+        .contains("--min-txn-length"));
+        assert!(err(Plan {
+            max_txn_length: 65,
+            ..Plan::default()
+        })
+        .contains("--max-txn-length"));
+        assert!(err(Plan {
+            read_fraction: 1.5,
+            ..Plan::default()
+        })
+        .contains("--read-fraction"));
+        assert!(err(Plan {
+            max_writes_per_key: 0,
+            ..Plan::default()
+        })
+        .contains("--max-writes-per-key"));
+    }
+
+    #[test]
+    fn a_txn_fault_needs_a_transactional_workload_and_brings_its_exposure() {
+        let t = raft();
+        let kv = resolve_on(
+            &Plan {
+                fault: vec!["txn-lost-update".into()],
+                nemesis: Vec::new(),
+                ..Plan::default()
+            },
+            t.as_ref(),
+            1,
+            true,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(kv.contains("--workload list-append or rw-register"), "{kv}");
+        let r = resolve_on(
+            &Plan {
+                workload: Workload::ListAppend,
+                fault: vec!["txn-lost-update".into()],
+                nemesis: Vec::new(),
+                ..Plan::default()
+            },
+            t.as_ref(),
+            1,
+            true,
+        )
+        .expect("resolves");
+        assert!(r.families_from_fault);
+        assert_eq!(r.families, vec![Family::Partition, Family::Leader]);
+        assert_eq!(r.plan.concurrency, 20);
+        assert_eq!(r.interval, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_target_without_transactions_is_refused_for_a_transactional_workload() {
+        // A target file: neither of its client protocols has transactions.
+        let dir = std::env::temp_dir().join(format!("fl-plan-txn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("plain.toml");
+        std::fs::write(
+            &file,
+            "name = \"plain\"\n[program]\nimage = \"plain:1\"\n[node]\ncommand = [\"serve\"]\nport = 80\n[readiness]\ntcp = 80\n[client]\ntype = \"http-kv\"\n[[claims]]\nmodels = []\nreason = \"none\"\n",
+        )
+        .expect("write");
+        let names: Vec<&str> = ModelName::ALL.iter().map(|m| m.as_str()).collect();
+        let t = faultline_targets::TargetFile::load(&file, &names);
+        std::fs::remove_dir_all(&dir).ok();
+        let t = t.expect("the target file loads");
+        let e = resolve_on(
+            &Plan {
+                target: file.display().to_string(),
+                nodes: 3,
+                workload: Workload::RwRegister,
+                nemesis: vec!["partition".into()],
+                ..Plan::default()
+            },
+            &t,
+            1,
+            true,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("does not run transactional workloads"), "{e}");
     }
 }

@@ -34,6 +34,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+/// Why a transactional campaign has no live check (printed, and kept in run.json as
+/// `live_check_skipped`).
+pub const TXN_LIVE_NOTE: &str = "the live check follows single-key histories only: this transactional history is checked once, at the end of the run (--stop-on-violation has no effect)";
+
 /// An error that maps to an exit code other than 255 (a plan the machine cannot run).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -382,6 +386,8 @@ pub async fn run_campaign(
     extra.insert("interrupted".into(), json!(phases.interrupted));
     if let Some(live) = &phases.live {
         extra.insert("live_check".into(), json!(live));
+    } else if plan.live_check && plan.workload.is_txn() {
+        extra.insert("live_check_skipped".into(), json!(TXN_LIVE_NOTE));
     }
     extra.insert(
         "phases".into(),
@@ -657,7 +663,7 @@ async fn run_phases(
     };
 
     let gen = Generator::new(
-        GeneratorSpec::new(plan.workload, plan.keys, target.offers_cas()),
+        GeneratorSpec::new(plan.workload, plan.keys, target.offers_cas()).with_txn(plan.txn_spec()),
         r.seed,
     );
     let keys = gen.key_names();
@@ -700,7 +706,10 @@ async fn run_phases(
         })
     };
     let progress = Progress::start(stats.clone(), r.time_limit, start);
-    let live = if plan.live_check {
+    if plan.live_check && plan.workload.is_txn() {
+        errln!("note: {TXN_LIVE_NOTE}");
+    }
+    let live = if plan.live_check && !plan.workload.is_txn() {
         Some(
             LiveChecker::start(
                 recorder.clone(),
@@ -811,6 +820,7 @@ impl Resolved {
             v.push(format!("linearizable ({dm})"));
         }
         v.extend(self.check.others.iter().map(|m| m.to_string()));
+        v.extend(self.check.txn.iter().map(|m| m.to_string()));
         if v.is_empty() {
             "no model (the target claims none; use --check all to see what holds)".into()
         } else {

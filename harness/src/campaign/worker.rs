@@ -101,7 +101,8 @@ pub struct Workers {
     pub max_process: AtomicU64,
 }
 
-/// The client operation and HTTP key of a generated request.
+/// The client operation and HTTP key of a generated request (a transaction's key is not
+/// used: each micro-operation names its own).
 pub fn to_client_op(op: &OpRequest) -> (String, ClientOp) {
     let key = op.key().unwrap_or(REGISTER_KEY).to_string();
     let cop = match op {
@@ -111,6 +112,7 @@ pub fn to_client_op(op: &OpRequest) -> (String, ClientOp) {
             expected: *expected,
             new: *new,
         },
+        OpRequest::Txn { mops } => ClientOp::Txn(mops.clone()),
     };
     (key, cop)
 }
@@ -257,14 +259,17 @@ mod tests {
     use crate::campaign::generator::{GeneratorSpec, Workload};
     use async_trait::async_trait;
     use faultline_history::{JsonlReader, Value};
+    use faultline_targets::Mop;
     use serde_json::Map;
     use std::collections::HashMap;
 
-    /// A linearizable in-memory register per key that answers `info` to every third write.
+    /// A linearizable in-memory register per key that answers `info` to every third write;
+    /// transactions are applied atomically under one lock (lists and registers).
     #[derive(Debug, Default)]
     struct MemClient {
         state: Mutex<HashMap<String, u64>>,
         writes: AtomicU64,
+        lists: Mutex<HashMap<u64, Vec<u64>>>,
     }
 
     #[async_trait]
@@ -295,8 +300,90 @@ mod tests {
                         Completion::fail("mismatch")
                     }
                 }
+                ClientOp::Txn(mops) => {
+                    let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+                    let done: Vec<Value> = mops
+                        .iter()
+                        .map(|m| match m {
+                            Mop::Read(k) => serde_json::json!(["r", k, lists.get(k)]),
+                            Mop::Append(k, v) => {
+                                lists.entry(*k).or_default().push(*v);
+                                m.to_json()
+                            }
+                            Mop::Write(k, v) => {
+                                lists.insert(*k, vec![*v]);
+                                m.to_json()
+                            }
+                        })
+                        .collect();
+                    ok(Value::Array(done))
+                }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn transactions_are_recorded_as_txn_and_an_atomic_store_is_strict_serializable() {
+        use crate::campaign::checking;
+        use crate::campaign::generator::TxnSpec;
+        use crate::campaign::plan::parse_txn_check;
+        let dir = std::env::temp_dir().join(format!("fl-workers-txn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history.jsonl");
+        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
+        let spec = GeneratorSpec::new(Workload::ListAppend, 1, false).with_txn(TxnSpec {
+            active_keys: 3,
+            max_writes_per_key: 8,
+            ..TxnSpec::default()
+        });
+        let gen = Generator::new(spec, 3);
+        assert!(gen.key_names().is_empty());
+        let client: Arc<dyn Client> = Arc::new(MemClient::default());
+        let w = Arc::new(Workers {
+            recorder: recorder.clone(),
+            generator: Mutex::new(gen),
+            clients: vec![client.clone(), client],
+            concurrency: 4,
+            period: Duration::from_millis(1),
+            stats: Arc::new(Stats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            max_process: AtomicU64::new(0),
+        });
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let tasks: Vec<_> = (0..4)
+            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
+            .collect();
+        for t in tasks {
+            t.await.expect("worker");
+        }
+        recorder.sync().expect("sync");
+        let history = JsonlReader::new(
+            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
+            "h",
+        )
+        .read_all()
+        .expect("parses");
+        let paired = history.pair("h").expect("pairs");
+        assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
+        assert!(paired.ops.iter().all(|o| o.f == "txn" && o.key.is_none()));
+        // Invokes carry null reads; completions carry what was read.
+        let first = &paired.ops[0];
+        let list = first
+            .argument
+            .as_array()
+            .expect("a list of micro-operations");
+        assert!(
+            list.iter().all(|m| m[0] != "r" || m[2].is_null()),
+            "{list:?}"
+        );
+        let req = parse_txn_check(&["claimed".into()], &["strict-serializable".into()])
+            .expect("resolves");
+        let c = checking::check(&paired, &req, Duration::from_secs(20));
+        let t = c.txn.as_ref().expect("checked as transactions");
+        assert_eq!(t.workload.as_deref(), Some("list-append"));
+        assert_eq!(c.code, crate::exit::VALID, "{:?}", t.verdicts);
+        assert!(t.anomalies.is_empty(), "{:?}", t.anomalies);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

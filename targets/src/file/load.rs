@@ -489,6 +489,7 @@ pub(super) fn parse(
                 .map(|s| s.get_ref().clone())
                 .collect(),
             exposure: crate::target::Exposure::default(),
+            txn_only: false,
         });
         switches.insert(fname.clone(), FaultSwitch { args, env: fenv });
     }
