@@ -16,9 +16,28 @@ async fn five_nodes_are_ready_in_under_five_seconds_and_clean_removes_all() {
     let Some(rt) = runtime_or_skip("five_nodes_are_ready_in_under_five_seconds").await else {
         return;
     };
+    // An untagged base image, as a lost race between two processes importing the same
+    // content leaves: preparing the image (even when it is reused) removes it.
+    let untagged = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "tar -c -f - -T /dev/null | docker import --change 'LABEL faultline=1' -",
+        ])
+        .output()
+        .expect("docker import");
+    assert!(untagged.status.success(), "{untagged:?}");
+    let untagged = String::from_utf8_lossy(&untagged.stdout).trim().to_string();
+    let exists = |id: &str| {
+        std::process::Command::new("docker")
+            .args(["image", "inspect", id])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(exists(&untagged));
     let image = image(&rt).await;
     let again = self::image(&rt).await;
     assert!(again.reused);
+    assert!(!exists(&untagged), "the untagged image {untagged} is left");
 
     let spec = spec(&rt, "tfive", 5, &image).await;
     let run = spec.run.clone();

@@ -19,6 +19,7 @@ pub mod models;
 mod parse;
 mod register;
 mod search;
+mod strict;
 mod table;
 
 pub use explain::Finding;
@@ -194,7 +195,7 @@ fn analyse_history(
     findings.sort_by_key(|f| rank(f.anomaly));
     findings.dedup_by_key(|f| f.anomaly);
     let proof = if h.workload == Workload::RwRegister {
-        serial_proof(h, &g, variants)
+        serial_proof(h, &g, variants, deadline)
     } else {
         None
     };
@@ -278,7 +279,12 @@ fn unseen_orders(
 /// process and real-time edges for the stronger proofs), ties broken by invoke order,
 /// replayed against one register per key; `info` transactions count as committed when
 /// a read saw one of their writes and are left out otherwise.
-fn serial_proof(h: &TxnHistory, g: &Graph, v: Variants) -> Option<TxnModel> {
+fn serial_proof(
+    h: &TxnHistory,
+    g: &Graph,
+    v: Variants,
+    deadline: Option<Instant>,
+) -> Option<TxnModel> {
     let tries = [
         (v.realtime, DATA | PROC | RT, TxnModel::StrictSerializable),
         (v.process, DATA | PROC, TxnModel::StrongSessionSerializable),
@@ -320,8 +326,16 @@ fn serial_proof(h: &TxnHistory, g: &Graph, v: Variants) -> Option<TxnModel> {
             return Some(model);
         }
     }
-    None
+    // The graph leaves too much unordered: search for a strict serialization, and trust
+    // it only once replayed and checked against real time.
+    let budget = (h.txns.len() as u64).saturating_mul(STRICT_SEARCH_PER_TXN) + 100_000;
+    strict::strict_order(h, &included, budget, deadline)
+        .filter(|order| strict::verified(h, &included, order))
+        .map(|_| TxnModel::StrictSerializable)
 }
+
+/// How many placements the strict-serialization search may make per transaction.
+const STRICT_SEARCH_PER_TXN: u64 = 400;
 
 fn topological(g: &Graph, mask: u8, h: &TxnHistory, included: &[bool]) -> Option<Vec<u32>> {
     use std::cmp::Reverse;

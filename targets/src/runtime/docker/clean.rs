@@ -202,7 +202,7 @@ pub(crate) async fn clean(
 /// Removes untagged base images (left when two imports of the same content
 /// raced and the tag moved to the second). Tagged images stay: they are
 /// reused by the next run. An image still in use is skipped.
-async fn remove_dangling_images(
+pub(crate) async fn remove_dangling_images(
     docker: &Docker,
     report: &mut CleanReport,
 ) -> Result<(), RuntimeError> {

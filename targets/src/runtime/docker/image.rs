@@ -132,6 +132,7 @@ pub(crate) async fn prepare_image(
     let _guard = IMPORT_LOCK.lock().await;
     if docker.inspect_image(&reference).await.is_ok() {
         tracing::debug!("reusing image {reference}");
+        remove_untagged(docker).await;
         return Ok(PreparedImage {
             reference,
             reused: true,
@@ -166,12 +167,25 @@ pub(crate) async fn prepare_image(
         .inspect_image(&reference)
         .await
         .map_err(|e| RuntimeError::engine(format!("inspect imported image {reference}"), e))?;
+    remove_untagged(docker).await;
     Ok(PreparedImage {
         reference,
         reused: false,
         libraries,
         capabilities,
     })
+}
+
+/// Removes untagged base images: another process importing the same content at the
+/// same time (the import lock is this process's only) leaves the image that lost the tag
+/// untagged. One still in use is kept; a failure is only logged.
+async fn remove_untagged(docker: &Docker) {
+    let mut removed = crate::runtime::CleanReport::default();
+    if let Err(e) = super::clean::remove_dangling_images(docker, &mut removed).await {
+        tracing::warn!("cannot remove untagged base images: {e}");
+    } else if !removed.images.is_empty() {
+        tracing::debug!("removed untagged base images {:?}", removed.images);
+    }
 }
 
 /// An image the engine already has, used as it is: checked to exist, nothing built.
