@@ -172,7 +172,8 @@ pub(crate) fn strict_order(
             continue;
         };
         if budget == 0
-            || (budget % 4096 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d))
+            || (budget.is_multiple_of(4096)
+                && deadline.is_some_and(|d| std::time::Instant::now() >= d))
         {
             return None;
         }
