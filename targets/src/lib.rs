@@ -132,6 +132,7 @@ pub mod bundled;
 pub mod client;
 pub mod etcd;
 pub mod file;
+pub mod nats;
 pub mod quorum_kv;
 pub mod raft_register;
 pub mod registry;
