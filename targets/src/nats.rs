@@ -48,6 +48,12 @@
 //!   monotonic reads, and says read-your-writes is *not* guaranteed because direct gets
 //!   may be served by followers or mirrors.
 //!
+//! Measured on 2.9.10 (ARCHITECTURE.md, NATS section, has the witnesses and the commands
+//! that reproduce them), neither claim holds: a cas racing a write on the same key is
+//! accepted against a superseded revision (linearizability fails with no fault at all), a
+//! paused stream leader answers gets from its stale state after it resumes, and direct
+//! gets of one process can go back in time during a partition (monotonic reads fail).
+//!
 //! # Clock faults
 //!
 //! They do not reach nats-server ([`Target::clock_faults`] says why): it is a Go program
