@@ -94,6 +94,7 @@ fn targets_lists_the_builtins_with_their_claims() {
         "raft-register:",
         "quorum-kv:",
         "etcd:",
+        "nats:",
         "claims (default settings): linearizable",
         "claims (default settings): ryw",
         "stale-reads",

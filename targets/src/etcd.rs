@@ -665,6 +665,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             options,
             log_dir: std::path::Path::new("/tmp"),
+            nodes: 3,
         };
         assert!(t.client(&ctx(&serializable)).is_ok());
         assert!(t.client(&ctx(&stale)).is_err());

@@ -133,6 +133,7 @@ pub mod client;
 pub mod etcd;
 pub mod etcd_txn;
 pub mod file;
+pub mod nats;
 pub mod quorum_kv;
 pub mod raft_register;
 pub mod registry;

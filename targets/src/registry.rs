@@ -6,13 +6,19 @@ use std::sync::Arc;
 
 use crate::etcd::Etcd;
 use crate::file::{FileError, TargetFile};
+use crate::nats::Nats;
 use crate::quorum_kv::QuorumKv;
 use crate::raft_register::RaftRegister;
 use crate::target::{Target, TargetError};
 
 /// The targets compiled into faultline.
 pub fn builtin_targets() -> Vec<Arc<dyn Target>> {
-    vec![Arc::new(RaftRegister), Arc::new(QuorumKv), Arc::new(Etcd)]
+    vec![
+        Arc::new(RaftRegister),
+        Arc::new(QuorumKv),
+        Arc::new(Etcd),
+        Arc::new(Nats),
+    ]
 }
 
 /// The built-in target called `name`.
@@ -65,7 +71,7 @@ mod tests {
 
     #[test]
     fn builtins_are_found_by_name_and_unknown_ones_are_listed() {
-        for name in ["raft-register", "quorum-kv", "etcd"] {
+        for name in ["raft-register", "quorum-kv", "etcd", "nats"] {
             assert_eq!(
                 target_by_name(name).map(|t| t.name().to_string()).ok(),
                 Some(name.to_string())
@@ -75,7 +81,10 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("raft-register, quorum-kv, etcd"), "{err}");
+        assert!(
+            err.contains("raft-register, quorum-kv, etcd, nats"),
+            "{err}"
+        );
         assert!(is_target_file("./x.toml") && is_target_file("dir/x"));
         assert!(!is_target_file("etcd"));
     }

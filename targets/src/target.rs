@@ -185,6 +185,9 @@ pub struct ClientContext<'a> {
     pub options: &'a BTreeMap<String, String>,
     /// The run's log folder (a client that starts programs sends their stderr there).
     pub log_dir: &'a Path,
+    /// How many nodes the cluster has (a client that creates replicated state at setup
+    /// sizes it with this: the nats target's bucket has one replica per node).
+    pub nodes: usize,
 }
 
 /// The settings a target's claims depend on.

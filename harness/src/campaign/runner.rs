@@ -641,6 +641,7 @@ async fn run_phases(
             timeout: r.request_timeout,
             options: &plan.target_options,
             log_dir: &run_dir.join("logs"),
+            nodes: cluster.nodes().len(),
         })?);
     }
     let mut nemesis = Nemesis::new(nodes, caps)?;
