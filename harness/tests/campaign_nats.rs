@@ -72,7 +72,7 @@ fn bad_nats_plans_exit_254_with_a_clear_message() {
 }
 
 #[test]
-fn a_short_campaign_against_nats_is_linearizable_and_stored() {
+fn a_short_campaign_against_nats_is_decided_and_stored() {
     let Some(_slot) = campaign_slot() else {
         return;
     };
@@ -88,10 +88,39 @@ fn a_short_campaign_against_nats_is_linearizable_and_stored() {
         .arg(&store)
         .output()
         .expect("faultline runs");
-    assert_valid_run(&out, "faultline test --target nats", 7);
+    // The harness must run the campaign and decide: valid (exit 0), or a violation of
+    // the claim with its witness (exit 1). A violation is a finding about nats-server
+    // (ARCHITECTURE.md's nats section records the ones seen), not a harness failure, so
+    // it does not fail this test; it is printed. Undecided or an error fails.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {
+            assert_valid_run(&out, "faultline test --target nats", 7);
+            assert_linearizable_verdict(&store);
+        }
+        Some(1) => {
+            let verdict: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(store.join("latest").join("verdict.json"))
+                    .expect("verdict.json"),
+            )
+            .expect("json");
+            let lin = verdict["models"]
+                .as_array()
+                .and_then(|m| m.iter().find(|e| e["model"] == "linearizable"))
+                .cloned()
+                .expect("row");
+            assert_eq!(lin["result"], "invalid", "{verdict:#}");
+            assert!(
+                stdout.contains("reproduce: faultline test --target nats"),
+                "{stdout}"
+            );
+            eprintln!("NOTE: nats-server violated linearizability in this campaign (a finding, see ARCHITECTURE.md):\n{stdout}");
+        }
+        other => panic!("exit {other:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"),
+    }
 
     let run = store.join("latest");
-    assert_linearizable_verdict(&store);
 
     let history = stored_history(&store);
     assert_eq!(history.meta.get("target"), Some(&serde_json::json!("nats")));

@@ -524,6 +524,10 @@ impl NatsClient {
                 self.publish(&c, key, *new, Some(revision), sent).await?;
                 Ok(op.argument())
             }
+            // The nats target offers no transactional workload: a plan never gets here.
+            ClientOp::Txn(_) => Err(Failure::NotSent(
+                "the nats target runs no transactions".to_string(),
+            )),
         }
     }
 }
