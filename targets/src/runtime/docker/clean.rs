@@ -219,7 +219,9 @@ pub(crate) async fn remove_dangling_images(
         .await
         .map_err(|e| RuntimeError::engine("list images", e))?;
     for image in images {
-        if !in_scope(&image.labels, &CleanScope::All) || !image.repo_tags.is_empty() {
+        // Engines list an untagged image with no tags or with `<none>:<none>`.
+        let tagged = image.repo_tags.iter().any(|t| t != "<none>:<none>");
+        if !in_scope(&image.labels, &CleanScope::All) || tagged {
             continue;
         }
         match docker
