@@ -478,6 +478,28 @@ pub fn verdict_with(
     }
 }
 
+/// Each of `models`' verdicts from the result of [`analyse`], the witnesses' operations
+/// given by `op_of`: a history that could not be analysed is unknown for every model.
+pub fn verdicts_with(
+    report: &Result<TxnReport, TxnInputError>,
+    models: &[TxnModel],
+    op_of: &dyn Fn(usize) -> Option<Operation>,
+) -> Vec<(TxnModel, Verdict)> {
+    models
+        .iter()
+        .map(|&m| {
+            let v = match report {
+                Ok(report) => verdict_with(op_of, report, m),
+                Err(e) => Verdict::Unknown {
+                    reason: format!("{m}: cannot check this history: {e}"),
+                    undecided: Vec::new(),
+                },
+            };
+            (m, v)
+        })
+        .collect()
+}
+
 /// Checks `models` on a transactional history: one analysis, a verdict per model. A
 /// history that is not transactional, or malformed, is unknown for every model.
 pub fn check_txn(
@@ -485,22 +507,6 @@ pub fn check_txn(
     models: &[TxnModel],
     opts: &TxnOptions,
 ) -> Vec<(TxnModel, Verdict)> {
-    match analyse(paired, models, opts) {
-        Ok(report) => models
-            .iter()
-            .map(|&m| (m, verdict_of(paired, &report, m)))
-            .collect(),
-        Err(e) => models
-            .iter()
-            .map(|&m| {
-                (
-                    m,
-                    Verdict::Unknown {
-                        reason: format!("{m}: cannot check this history: {e}"),
-                        undecided: Vec::new(),
-                    },
-                )
-            })
-            .collect(),
-    }
+    let report = analyse(paired, models, opts);
+    verdicts_with(&report, models, &|t| paired.ops.get(t).cloned())
 }

@@ -287,39 +287,19 @@ fn check_txn(paired: &Paired, request: &CheckRequest, time_limit: Duration) -> C
         time_limit: Some(time_limit),
         ..txn::TxnOptions::default()
     };
-    let (workload, anomalies, verdicts): (_, _, Vec<(TxnModel, Verdict)>) =
-        match txn::analyse(paired, &request.txn, &opts) {
-            Ok(report) => (
-                Some(report.workload.to_string()),
-                report
-                    .findings
-                    .iter()
-                    .map(|f| f.anomaly.to_string())
-                    .collect(),
-                request
-                    .txn
-                    .iter()
-                    .map(|&m| (m, txn::verdict_of(paired, &report, m)))
-                    .collect(),
-            ),
-            Err(e) => (
-                None,
-                Vec::new(),
-                request
-                    .txn
-                    .iter()
-                    .map(|&m| {
-                        (
-                            m,
-                            Verdict::Unknown {
-                                reason: format!("{m}: cannot check this history: {e}"),
-                                undecided: Vec::new(),
-                            },
-                        )
-                    })
-                    .collect(),
-            ),
-        };
+    let report = txn::analyse(paired, &request.txn, &opts);
+    let verdicts = txn::verdicts_with(&report, &request.txn, &|t| paired.ops.get(t).cloned());
+    let (workload, anomalies) = match &report {
+        Ok(report) => (
+            Some(report.workload.to_string()),
+            report
+                .findings
+                .iter()
+                .map(|f| f.anomaly.to_string())
+                .collect(),
+        ),
+        Err(_) => (None, Vec::new()),
+    };
     let ms = started.elapsed().as_millis() as u64;
     let verdicts: Vec<(TxnModel, Verdict)> = verdicts
         .iter()

@@ -49,7 +49,8 @@ pub(super) fn txn_result(
     txns: usize,
     started: Instant,
 ) -> TxnFileResult {
-    let (workload, anomalies, verdicts): (_, _, Vec<(TxnModel, Verdict)>) = match report {
+    let verdicts = txn::verdicts_with(&report, &request.txn, op_of);
+    let (workload, anomalies) = match &report {
         Ok(report) => (
             Some(report.workload),
             report
@@ -57,29 +58,8 @@ pub(super) fn txn_result(
                 .iter()
                 .map(|f| f.anomaly.to_string())
                 .collect(),
-            request
-                .txn
-                .iter()
-                .map(|&m| (m, txn::verdict_with(op_of, &report, m)))
-                .collect(),
         ),
-        Err(e) => (
-            None,
-            Vec::new(),
-            request
-                .txn
-                .iter()
-                .map(|&m| {
-                    (
-                        m,
-                        Verdict::Unknown {
-                            reason: format!("{m}: cannot check this history: {e}"),
-                            undecided: Vec::new(),
-                        },
-                    )
-                })
-                .collect(),
-        ),
+        Err(_) => (None, Vec::new()),
     };
     TxnFileResult {
         workload,
