@@ -76,6 +76,7 @@
 //!             ],
 //!             env: clock_env.clone(),
 //!             ready: Some(ReadyProbe::health(7001)),
+//!             files: Vec::new(),
 //!         });
 //!     }
 //!
@@ -139,6 +140,7 @@ pub mod raft_register;
 pub mod registry;
 pub mod runtime;
 pub mod target;
+pub mod zookeeper;
 
 pub use adapter::NemesisNode;
 pub use file::{FileError, TargetFile};

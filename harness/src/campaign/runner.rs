@@ -89,9 +89,37 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Optio
         }
         return Ok(None);
     }
+    if let Program::HostTree {
+        program,
+        trees,
+        hint,
+    } = &program
+    {
+        if explicit.is_some() {
+            return Err(Refused {
+                message: format!(
+                    "{} runs {} from the trees it carries into its image: --node-binary does not apply",
+                    target.name(),
+                    program.display()
+                ),
+            }
+            .into());
+        }
+        if let Some(missing) = std::iter::once(program).chain(trees).find(|p| !p.exists()) {
+            return Err(Refused {
+                message: format!(
+                    "{} needs {}, which is not there: {hint}",
+                    target.name(),
+                    missing.display()
+                ),
+            }
+            .into());
+        }
+        return Ok(Some(program.clone()));
+    }
     let hint = match &program {
         Program::Bundled { build_hint, .. } => build_hint.clone(),
-        Program::HostBinary { hint, .. } => hint.clone(),
+        Program::HostBinary { hint, .. } | Program::HostTree { hint, .. } => hint.clone(),
         Program::Image { .. } => String::new(),
     };
     if let Some(p) = explicit {
@@ -124,7 +152,7 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Optio
             return Ok(Some(path));
         }
         Program::Bundled { file_name, .. } => file_name,
-        Program::Image { .. } => return Ok(None),
+        Program::Image { .. } | Program::HostTree { .. } => return Ok(None),
     };
     let exe = std::env::current_exe().context("cannot find the faultline executable")?;
     let mut dirs = Vec::new();
@@ -201,9 +229,12 @@ pub async fn run_campaign(
     };
     let image =
         match (&binary, target.program()) {
-            (Some(binary), _) => {
+            (Some(binary), program) => {
                 let mut image_spec = ImageSpec::new(binary);
                 image_spec.agent = agent.as_ref().map(|a| a.binary.clone());
+                if let Program::HostTree { trees, .. } = program {
+                    image_spec.trees = trees;
+                }
                 runtime
                     .prepare_image(&image_spec)
                     .await
@@ -525,6 +556,8 @@ fn cluster_spec(
     let plan = &r.plan;
     let mut spec = ClusterSpec::new(run.clone(), run_dir, binary.unwrap_or(Path::new("/")));
     spec.image_program = binary.is_none();
+    spec.binary_in_image = matches!(target.program(), Program::HostTree { .. });
+    spec.ready_timeout = target.ready_timeout();
     spec.subnet = subnet;
     // Only this run's objects: other runs on the machine are left alone (`faultline clean`
     // removes leftovers of every run).
@@ -554,6 +587,7 @@ fn cluster_spec(
             args: target.node_args(&ctx),
             env: node_env,
             ready: Some(target.ready_probe(&ctx)),
+            files: target.node_files(&ctx),
         });
     }
     Ok(spec)
