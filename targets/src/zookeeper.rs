@@ -194,6 +194,10 @@ pub fn program_in(home: &Path) -> Program {
             home.join("conf"),
             home.join("lib"),
             PathBuf::from(JAVA_LIBRARIES),
+            // Within the folder above; named so that a missing ZooKeeper is refused with
+            // the install hint before anything starts.
+            PathBuf::from(ZK_JAR),
+            PathBuf::from(SLF4J_SIMPLE_JAR),
         ],
         hint: ZK_INSTALL_HINT.to_string(),
     }

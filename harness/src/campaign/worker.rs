@@ -322,15 +322,71 @@ mod tests {
         }
     }
 
+    /// Workers that ran `concurrency` slots of `generator` for 300 ms against two nodes of
+    /// one in-memory store, with the history they recorded (in a scratch folder removed
+    /// on drop).
+    struct WorkerRun {
+        workers: Arc<Workers>,
+        dir: std::path::PathBuf,
+        path: std::path::PathBuf,
+    }
+
+    impl WorkerRun {
+        /// The recorded history, parsed.
+        fn history(&self) -> faultline_history::History {
+            self.workers.recorder.sync().expect("sync");
+            JsonlReader::new(
+                std::io::BufReader::new(std::fs::File::open(&self.path).expect("open")),
+                "h",
+            )
+            .read_all()
+            .expect("parses")
+        }
+    }
+
+    impl Drop for WorkerRun {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
+    }
+
+    async fn run_workers(
+        tag: &str,
+        generator: Generator,
+        concurrency: usize,
+        period: Duration,
+    ) -> WorkerRun {
+        let dir =
+            std::env::temp_dir().join(format!("fl-workers-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history.jsonl");
+        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
+        let client: Arc<dyn Client> = Arc::new(MemClient::default());
+        let workers = Arc::new(Workers {
+            recorder,
+            generator: Mutex::new(generator),
+            clients: vec![client.clone(), client],
+            concurrency,
+            period,
+            stats: Arc::new(Stats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            max_process: AtomicU64::new(0),
+        });
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|s| tokio::spawn(workers.clone().run_slot(s, deadline)))
+            .collect();
+        for t in tasks {
+            t.await.expect("worker");
+        }
+        WorkerRun { workers, dir, path }
+    }
+
     #[tokio::test]
     async fn transactions_are_recorded_as_txn_and_an_atomic_store_is_strict_serializable() {
         use crate::campaign::checking;
         use crate::campaign::generator::TxnSpec;
         use crate::campaign::plan::parse_txn_check;
-        let dir = std::env::temp_dir().join(format!("fl-workers-txn-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
         let spec = GeneratorSpec::new(Workload::ListAppend, 1, false).with_txn(TxnSpec {
             active_keys: 3,
             max_writes_per_key: 8,
@@ -338,31 +394,8 @@ mod tests {
         });
         let gen = Generator::new(spec, 3);
         assert!(gen.key_names().is_empty());
-        let client: Arc<dyn Client> = Arc::new(MemClient::default());
-        let w = Arc::new(Workers {
-            recorder: recorder.clone(),
-            generator: Mutex::new(gen),
-            clients: vec![client.clone(), client],
-            concurrency: 4,
-            period: Duration::from_millis(1),
-            stats: Arc::new(Stats::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            max_process: AtomicU64::new(0),
-        });
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let tasks: Vec<_> = (0..4)
-            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
-            .collect();
-        for t in tasks {
-            t.await.expect("worker");
-        }
-        recorder.sync().expect("sync");
-        let history = JsonlReader::new(
-            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
-            "h",
-        )
-        .read_all()
-        .expect("parses");
+        let run = run_workers("txn", gen, 4, Duration::from_millis(1)).await;
+        let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
         assert!(paired.ops.iter().all(|o| o.f == "txn" && o.key.is_none()));
@@ -383,7 +416,6 @@ mod tests {
         assert_eq!(t.workload.as_deref(), Some("list-append"));
         assert_eq!(c.code, crate::exit::VALID, "{:?}", t.verdicts);
         assert!(t.anomalies.is_empty(), "{:?}", t.anomalies);
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -395,46 +427,19 @@ mod tests {
 
     #[tokio::test]
     async fn workers_record_paired_operations_and_move_on_after_info() {
-        let dir = std::env::temp_dir().join(format!("fl-workers-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
         let spec = GeneratorSpec::new(Workload::Kv, 2, true);
         let gen = Generator::new(spec, 5);
         let keys = gen.key_names();
-        let client: Arc<dyn Client> = Arc::new(MemClient::default());
-        let w = Arc::new(Workers {
-            recorder: recorder.clone(),
-            generator: Mutex::new(gen),
-            clients: vec![client.clone(), client],
-            concurrency: 3,
-            period: Duration::from_millis(2),
-            stats: Arc::new(Stats::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            max_process: AtomicU64::new(0),
-        });
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let tasks: Vec<_> = (0..3)
-            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
-            .collect();
-        for t in tasks {
-            t.await.expect("worker");
-        }
+        let run = run_workers("kv", gen, 3, Duration::from_millis(2)).await;
+        let w = run.workers.clone();
         let finals = w.clone().final_reads(keys).await;
         assert_eq!(finals, 4, "2 keys through 2 nodes");
-        recorder.sync().expect("sync");
-        let history = JsonlReader::new(
-            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
-            "h",
-        )
-        .read_all()
-        .expect("parses");
+        let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
         assert!(w.stats.info.load(Ordering::Relaxed) > 0);
         // After an info the slot's process id grows by the concurrency.
         assert!(w.max_process.load(Ordering::Relaxed) >= 3);
         assert_eq!(w.stats.completed() as usize, paired.ops.len());
-        std::fs::remove_dir_all(&dir).ok();
     }
 }
