@@ -82,7 +82,14 @@ fn zookeeper_keeps_sequential_consistency_under_faults() {
         .args(["test", "--target", "zookeeper", "--nodes", "3"])
         .args(["--time-limit", "20", "--concurrency", "10", "--rate", "200"])
         .args(["--nemesis", "partition,kill,pause,clock"])
-        .args(["--nemesis-interval", "4", "--recovery", "15", "--seed", "11"])
+        .args([
+            "--nemesis-interval",
+            "4",
+            "--recovery",
+            "15",
+            "--seed",
+            "11",
+        ])
         .args(["--check", "linearizable,sequential"])
         .arg("--store")
         .arg(&store)

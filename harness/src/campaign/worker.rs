@@ -356,8 +356,7 @@ mod tests {
         concurrency: usize,
         period: Duration,
     ) -> WorkerRun {
-        let dir =
-            std::env::temp_dir().join(format!("fl-workers-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("fl-workers-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("history.jsonl");
         let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
