@@ -211,28 +211,35 @@ impl Workers {
         }
     }
 
-    /// The final reads: every key through every node, each node by a fresh process of
-    /// its own, all nodes at once. Returns how many reads completed ok.
-    pub async fn final_reads(self: Arc<Self>, keys: Vec<Option<String>>) -> u64 {
+    /// The final reads ([`Generator::final_reads`]: every key, or transactions reading
+    /// every key used) through every node, each node by a fresh process of its own, all
+    /// nodes at once. Returns how many completed ok, and how many there were.
+    pub async fn final_reads(self: Arc<Self>) -> (u64, u64) {
+        let ops = self
+            .generator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .final_reads();
+        let total = (ops.len() * self.clients.len()) as u64;
         let base = self.max_process.load(Ordering::Relaxed) + 1;
         let mut tasks = Vec::new();
         for (i, client) in self.clients.iter().enumerate() {
             let client = client.clone();
-            let keys = keys.clone();
+            let ops = ops.clone();
             let this = self.clone();
             let process = base + i as u64;
             tasks.push(tokio::spawn(async move {
                 let mut ok = 0;
                 let mut process = process;
-                for key in &keys {
-                    let http_key = key.as_deref().unwrap_or(REGISTER_KEY);
+                for req in &ops {
+                    let (http_key, op) = to_client_op(req);
                     let done = perform(
                         &this.recorder,
                         client.as_ref(),
                         process,
-                        key.as_deref(),
-                        http_key,
-                        &ClientOp::Read,
+                        req.key(),
+                        &http_key,
+                        &op,
                     )
                     .await;
                     this.stats.count(done.kind);
@@ -249,7 +256,7 @@ impl Workers {
         for t in tasks {
             ok += t.await.unwrap_or(0);
         }
-        ok
+        (ok, total)
     }
 }
 
@@ -394,6 +401,15 @@ mod tests {
         let gen = Generator::new(spec, 3);
         assert!(gen.key_names().is_empty());
         let run = run_workers("txn", gen, 4, Duration::from_millis(1)).await;
+        let used = run
+            .workers
+            .generator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .final_reads();
+        assert!(!used.is_empty());
+        let (ok, total) = run.workers.clone().final_reads().await;
+        assert_eq!((ok, total), (total, 2 * used.len() as u64), "every final txn ok");
         let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
@@ -428,11 +444,10 @@ mod tests {
     async fn workers_record_paired_operations_and_move_on_after_info() {
         let spec = GeneratorSpec::new(Workload::Kv, 2, true);
         let gen = Generator::new(spec, 5);
-        let keys = gen.key_names();
         let run = run_workers("kv", gen, 3, Duration::from_millis(2)).await;
         let w = run.workers.clone();
-        let finals = w.clone().final_reads(keys).await;
-        assert_eq!(finals, 4, "2 keys through 2 nodes");
+        let finals = w.clone().final_reads().await;
+        assert_eq!(finals, (4, 4), "2 keys through 2 nodes");
         let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
