@@ -306,6 +306,9 @@ impl Target for ZooKeeper {
             "-Xmx192m",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
+            // Several servers share a few cores: one compiler thread, one GC thread, and
+            // thread pools sized for one processor.
+            "-XX:ActiveProcessorCount=1",
             "-XX:-UsePerfData",
             "-Djava.net.preferIPv4Stack=true",
             "-Dzookeeper.admin.enableServer=false",
@@ -466,7 +469,14 @@ pub struct ZkClient {
     timeout: Duration,
     reads: ReadMode,
     sessions: tokio::sync::Mutex<HashMap<u64, zk::Client>>,
+    /// When the server last refused a session: the next attempt waits until
+    /// [`SESSION_RETRY_PAUSE`] has passed, so that processes of a server that does not
+    /// serve (no quorum) do not hammer it with connections.
+    refused_at: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How long after a refused session the next attempt on the same server waits.
+pub const SESSION_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 impl ZkClient {
     /// A client for server `node` at `addr`, reading in `reads`; every operation is
@@ -478,6 +488,7 @@ impl ZkClient {
             timeout,
             reads,
             sessions: tokio::sync::Mutex::new(HashMap::new()),
+            refused_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -486,12 +497,21 @@ impl ZkClient {
         if let Some(s) = self.sessions.lock().await.get(&process) {
             return Ok(s.clone());
         }
+        let refused = *self.refused_at.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = refused {
+            tokio::time::sleep_until(at + SESSION_RETRY_PAUSE).await;
+        }
         let session = zk::Client::connector()
             .with_session_timeout(SESSION_TIMEOUT)
             .with_fail_eagerly()
             .connect(&self.addr.to_string())
             .await
-            .map_err(|e| Failure::NoSession(e.to_string()))?;
+            .map_err(|e| {
+                *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(tokio::time::Instant::now());
+                Failure::NoSession(e.to_string())
+            })?;
+        *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.sessions.lock().await.insert(process, session.clone());
         Ok(session)
     }

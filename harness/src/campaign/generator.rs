@@ -470,7 +470,11 @@ mod tests {
             .iter()
             .flat_map(|op| {
                 let m = mops(op.clone());
-                assert!(!m.is_empty() && m.len() <= FINAL_READS_PER_TXN, "{}", m.len());
+                assert!(
+                    !m.is_empty() && m.len() <= FINAL_READS_PER_TXN,
+                    "{}",
+                    m.len()
+                );
                 m
             })
             .map(|m| match m {
@@ -478,8 +482,14 @@ mod tests {
                 other => panic!("a final transaction only reads: {other:?}"),
             })
             .collect();
-        assert!(finals.len() > 1, "hundreds of keys take several transactions");
-        assert!(used.iter().all(|k| read.contains(k)), "every key used is read");
+        assert!(
+            finals.len() > 1,
+            "hundreds of keys take several transactions"
+        );
+        assert!(
+            used.iter().all(|k| read.contains(k)),
+            "every key used is read"
+        );
         let distinct: HashSet<u64> = read.iter().copied().collect();
         assert_eq!(distinct.len(), read.len(), "each key once");
     }

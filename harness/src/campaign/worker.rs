@@ -409,7 +409,11 @@ mod tests {
             .final_reads();
         assert!(!used.is_empty());
         let (ok, total) = run.workers.clone().final_reads().await;
-        assert_eq!((ok, total), (total, 2 * used.len() as u64), "every final txn ok");
+        assert_eq!(
+            (ok, total),
+            (total, 2 * used.len() as u64),
+            "every final txn ok"
+        );
         let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
