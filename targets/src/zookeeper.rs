@@ -30,8 +30,11 @@
 //!   leader as of the sync.
 //!
 //! A write is `setData` (or `create` when the key's znode does not exist yet); a cas is a
-//! `getData` and, when the value is the expected one, a `setData` conditioned on the
-//! version read, which the leader refuses (`BadVersion`) if the znode changed in between.
+//! read as above (with `reads=sync`, after a sync) and, when the value is the expected
+//! one, a `setData` conditioned on the version read, which the leader refuses
+//! (`BadVersion`) if the znode changed in between. A cas whose read was stale and saw
+//! another value fails without writing: with plain reads that is what sequential
+//! consistency allows.
 //!
 //! # What it claims, and why
 //!
@@ -570,16 +573,14 @@ impl ZkClient {
                 Ok(op.argument())
             }
             ClientOp::Cas { expected, new } => {
-                let version = match s.get_data(&path).await {
-                    Ok((data, stat)) if parse_value(&data) == Some(*expected) => stat.version,
-                    Ok(_) | Err(zk::Error::NoNode) => return Err(Failure::ValueMismatch),
+                // The read is made as reads are (after a sync with reads=sync): a stale
+                // read here would make the cas fail on a value the key no longer holds.
+                let version = match self.read(s, &path).await {
+                    Ok(Some((v, version))) if v == *expected => version,
+                    Ok(_) => return Err(Failure::ValueMismatch),
                     // The read changed nothing and nothing was written.
-                    Err(e) => {
-                        return Err(match failure_of(&e) {
-                            f @ Failure::SessionLost(_) => f,
-                            other => Failure::Refused(format!("{other:?}")),
-                        })
-                    }
+                    Err(f @ (Failure::SessionLost(_) | Failure::BadValue(_))) => return Err(f),
+                    Err(other) => return Err(Failure::Refused(format!("{other:?}"))),
                 };
                 s.set_data(&path, new.to_string().as_bytes(), Some(version))
                     .await
