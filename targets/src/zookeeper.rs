@@ -15,7 +15,8 @@
 //! ([`Target::node_files`]): `zoo.cfg` (tick 500 ms, `initLimit` 20 ticks, `syncLimit` 4
 //! ticks, data in `/data/zk`, client port 2181, `server.N=<ip>:2888:3888` for every
 //! node, quorum ports on all interfaces, the `srvr` four-letter word allowed, the admin
-//! server off) and `zk/myid`. The transaction log is fsynced before a write is
+//! server off, local sessions: a new session is created by its server alone, not by a
+//! quorum commit, as every process's session stays on one server) and `zk/myid`. The transaction log is fsynced before a write is
 //! acknowledged (ZooKeeper's default, `forceSync=yes`).
 //!
 //! Readiness is the four-letter word `srvr` on the client port: its answer carries
@@ -219,6 +220,8 @@ pub fn zoo_cfg(ips: &[Ipv4Addr], data_dir: &str) -> String {
          clientPortAddress=0.0.0.0\n\
          quorumListenOnAllIPs=true\n\
          maxClientCnxns=0\n\
+         localSessionsEnabled=true\n\
+         localSessionsUpgradingEnabled=true\n\
          4lw.commands.whitelist=srvr,ruok\n\
          admin.enableServer=false\n\
          preAllocSize=4096\n\
