@@ -132,6 +132,21 @@ pub struct TestArgs {
     /// Where the nodes run: docker (this machine's engine) or kubernetes. [default: docker]
     #[arg(long)]
     pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
+    /// On Kubernetes: the API's base URL. [default: the plan's kube_api, else
+    /// FAULTLINE_KUBE_API, else kubectl proxy's http://127.0.0.1:8001]
+    #[arg(long, value_name = "URL")]
+    pub kube_api: Option<String>,
+    /// On Kubernetes: the namespace of the run's objects. [default: the plan's
+    /// k8s_namespace, else default]
+    #[arg(long, value_name = "NS")]
+    pub k8s_namespace: Option<String>,
+    /// On Kubernetes: the image holding /usr/local/bin/faultline that each node Pod
+    /// copies the agent from. [default: the plan's k8s_agent_image]
+    #[arg(long, value_name = "IMAGE")]
+    pub k8s_agent_image: Option<String>,
+    /// On Kubernetes: put each node on its own host (Pod anti-affinity).
+    #[arg(long)]
+    pub k8s_anti_affinity: bool,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -195,6 +210,18 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
     }
     if let Some(k) = args.runtime {
         p.runtime = k;
+    }
+    if let Some(url) = &args.kube_api {
+        p.kube_api = Some(url.clone());
+    }
+    if let Some(ns) = &args.k8s_namespace {
+        p.k8s_namespace = Some(ns.clone());
+    }
+    if let Some(image) = &args.k8s_agent_image {
+        p.k8s_agent_image = Some(image.clone());
+    }
+    if args.k8s_anti_affinity {
+        p.k8s_anti_affinity = true;
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();

@@ -79,6 +79,13 @@ pub struct Plan {
     /// runs the harness Job and which each node Pod's init container copies from
     /// (`faultline k8s manifest --k8s-agent-image`).
     pub k8s_agent_image: Option<String>,
+    /// On Kubernetes: the API's base URL (default: `FAULTLINE_KUBE_API`, else `kubectl
+    /// proxy` at http://127.0.0.1:8001).
+    pub kube_api: Option<String>,
+    /// On Kubernetes: the namespace of the run's objects (default: `default`).
+    pub k8s_namespace: Option<String>,
+    /// On Kubernetes: put each node on its own host (required Pod anti-affinity).
+    pub k8s_anti_affinity: bool,
 }
 
 /// Where faults are carried out from.
@@ -135,6 +142,9 @@ impl Default for Plan {
             faults: FaultPath::default(),
             runtime: faultline_targets::runtime::RuntimeKind::default(),
             k8s_agent_image: None,
+            kube_api: None,
+            k8s_namespace: None,
+            k8s_anti_affinity: false,
         }
     }
 }
@@ -726,6 +736,17 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     if p.faults != d.faults {
         c.push_str(&format!(" --faults {}", p.faults));
+    }
+    if p.runtime != d.runtime {
+        if let Some(image) = &p.k8s_agent_image {
+            c.push_str(&format!(" --k8s-agent-image {image}"));
+        }
+        if let Some(ns) = &p.k8s_namespace {
+            c.push_str(&format!(" --k8s-namespace {ns}"));
+        }
+        if p.k8s_anti_affinity {
+            c.push_str(" --k8s-anti-affinity");
+        }
     }
     c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
     c

@@ -156,8 +156,10 @@ pub async fn run_campaign(
     // `None`: the target runs an image that holds its program.
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
     // An image that holds its own program runs without an agent (its entry point is the
-    // image's): its faults come from the host.
-    let agents = plan.faults == FaultPath::Agent && binary.is_some();
+    // image's), unless the runtime puts the agent into any image: its faults then come
+    // from the host.
+    let agents =
+        plan.faults == FaultPath::Agent && (binary.is_some() || plan.runtime.agent_in_any_image());
     // Probe first: refuse a plan this machine cannot run before starting anything. With
     // node agents the nodes are probed once they run (through the agent); the host only
     // has to hold libfaketime, which goes into the image.
@@ -184,6 +186,10 @@ pub async fn run_campaign(
     let (runtime, engine) = faultline_targets::runtime::connect(&RuntimeOptions {
         kind: plan.runtime,
         require_root: !agents,
+        kube_api: plan.kube_api.clone(),
+        namespace: plan.k8s_namespace.clone(),
+        agent_image: plan.k8s_agent_image.clone(),
+        anti_affinity: plan.k8s_anti_affinity,
     })
     .await
     .with_context(|| format!("cannot use the {} runtime", plan.runtime))?;

@@ -142,6 +142,14 @@ pub enum RuntimeError {
         /// The API's message (its `Status.message`), or the transport's error.
         message: String,
     },
+    /// A node's agent, through which a runtime acts on the node's program, failed.
+    #[error("node {node}: {message}")]
+    Agent {
+        /// The node.
+        node: String,
+        /// The agent client's error.
+        message: String,
+    },
     /// A runtime answered a cluster's creation with the wrong number of node addresses
     /// (a defect of the runtime).
     #[error("the {runtime} runtime gave {addresses} addresses for {nodes} nodes")]
