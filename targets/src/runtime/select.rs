@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::docker::{DockerConfig, DockerRuntime};
 use super::error::RuntimeError;
-use super::kube::{KubeConfig, KubeRuntime, DEFAULT_NAMESPACE};
+use super::kube::{KubeConfig, KubeRuntime};
 use super::{EngineInfo, Runtime};
 
 /// Which runtime hosts the nodes.
@@ -74,7 +74,8 @@ pub struct RuntimeOptions {
     /// Kubernetes: the API's base URL (`--kube-api`); `None`: `FAULTLINE_KUBE_API`, else
     /// `kubectl proxy`'s [`super::kube::DEFAULT_KUBE_API`].
     pub kube_api: Option<String>,
-    /// Kubernetes: the namespace of the run's objects; `None`: `default`.
+    /// Kubernetes: the namespace of the run's objects; `None`: `FAULTLINE_NAMESPACE`, else
+    /// `default`.
     pub namespace: Option<String>,
     /// Kubernetes: the image the node Pods copy the agent from (`k8s_agent_image`).
     pub agent_image: Option<String>,
@@ -98,15 +99,13 @@ pub async fn connect(
             Ok((Arc::new(docker), engine))
         }
         RuntimeKind::Kubernetes => {
-            let kube = KubeRuntime::new(KubeConfig {
-                namespace: options
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
-                agent_image: options.agent_image.clone(),
-                anti_affinity: options.anti_affinity,
-                ..KubeConfig::new(options.kube_api.as_deref())
-            })?;
+            let mut config = KubeConfig::new(options.kube_api.as_deref());
+            if let Some(ns) = &options.namespace {
+                config.namespace = ns.clone();
+            }
+            config.agent_image = options.agent_image.clone();
+            config.anti_affinity = options.anti_affinity;
+            let kube = KubeRuntime::new(config)?;
             let engine = kube.check().await?;
             Ok((Arc::new(kube), engine))
         }

@@ -8,6 +8,8 @@ use crate::runtime::names::{NodeName, RunId, LABEL_FAULTLINE, LABEL_NODE, LABEL_
 use crate::runtime::rootfs::{AGENT_PATH, CLOCK_MOUNT, DATA_MOUNT};
 use crate::runtime::spec::ReadyProbe;
 
+use super::runtime::NAMESPACE_ENV;
+
 /// Where an agent image holds the `faultline` binary (the init container copies it from
 /// there; the harness Job runs it from there).
 pub const AGENT_IMAGE_PATH: &str = "/usr/local/bin/faultline";
@@ -320,9 +322,12 @@ pub fn config_map(j: &HarnessJob) -> Value {
 }
 
 /// The Job running the harness: `faultline <args> --plan <PLAN_DIR>/plan.toml --runtime
-/// kubernetes --store <STORE_DIR>`; with shards an Indexed Job of N completions, all at
-/// once, each Pod adding `--shard <its index>/N`. Never retried: a campaign that failed
-/// says why in its log, and running it again is the user's call.
+/// kubernetes --k8s-agent-image <image> --store <STORE_DIR>` in its namespace
+/// (`FAULTLINE_NAMESPACE`), reaching the API through `kubectl proxy` in a sidecar (an
+/// init container that keeps running, from the same image, which must hold `kubectl`;
+/// Kubernetes 1.29 or later); with shards an Indexed Job of N completions, all at once,
+/// each Pod adding `--shard <its index>/N`. Never retried: a campaign that failed says
+/// why in its log, and running it again is the user's call.
 pub fn harness_job(j: &HarnessJob) -> Value {
     let mut args = j.args.clone();
     args.extend([
@@ -330,11 +335,13 @@ pub fn harness_job(j: &HarnessJob) -> Value {
         format!("{PLAN_DIR}/plan.toml"),
         "--runtime".to_string(),
         "kubernetes".to_string(),
+        "--k8s-agent-image".to_string(),
+        j.image.clone(),
         "--store".to_string(),
         STORE_DIR.to_string(),
     ]);
     let mut env = vec![json!({
-        "name": "FAULTLINE_NAMESPACE",
+        "name": NAMESPACE_ENV,
         "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
     })];
     if let Some(n) = j.shards {
@@ -356,6 +363,19 @@ pub fn harness_job(j: &HarnessJob) -> Value {
             "spec": {
                 "serviceAccountName": j.name,
                 "restartPolicy": "Never",
+                // `kubectl proxy` with the Pod's service account, where the harness
+                // expects the API (http://127.0.0.1:8001); it ends with the Job's Pod.
+                "initContainers": [{
+                    "name": "api-proxy",
+                    "image": j.image,
+                    "restartPolicy": "Always",
+                    "command": ["kubectl", "proxy", "--port=8001"],
+                    "startupProbe": {
+                        "tcpSocket": {"port": 8001},
+                        "periodSeconds": 1,
+                        "failureThreshold": 30,
+                    },
+                }],
                 "containers": [{
                     "name": "faultline",
                     "image": j.image,

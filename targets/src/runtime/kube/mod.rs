@@ -21,7 +21,9 @@ mod runtime;
 
 pub use api::{collection_path, deploy, pod_readiness, teardown_run, KubeApi, ObjectRef};
 
-pub use runtime::{KubeConfig, KubeRuntime, DEFAULT_KUBE_API, DEFAULT_NAMESPACE, KUBE_API_ENV};
+pub use runtime::{
+    KubeConfig, KubeRuntime, DEFAULT_KUBE_API, DEFAULT_NAMESPACE, KUBE_API_ENV, NAMESPACE_ENV,
+};
 
 pub use manifest::{
     agent_args, config_map, harness_job, headless_service, node_dns, node_pod, pod_name, role,

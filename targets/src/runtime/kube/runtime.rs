@@ -58,6 +58,9 @@ pub const DEFAULT_KUBE_API: &str = "http://127.0.0.1:8001";
 pub const KUBE_API_ENV: &str = "FAULTLINE_KUBE_API";
 /// The namespace used when none is given.
 pub const DEFAULT_NAMESPACE: &str = "default";
+/// The environment variable naming the namespace when no option does (the harness Job
+/// sets it to its own namespace).
+pub const NAMESPACE_ENV: &str = "FAULTLINE_NAMESPACE";
 /// How many log lines an error about a node shows.
 const LOG_TAIL_LINES: usize = 20;
 /// The Pod annotation holding the harness id (see the manifest).
@@ -81,15 +84,17 @@ pub struct KubeConfig {
 
 impl KubeConfig {
     /// The defaults with the API at `api`, else `FAULTLINE_KUBE_API`, else
-    /// [`DEFAULT_KUBE_API`].
+    /// [`DEFAULT_KUBE_API`]; the namespace `FAULTLINE_NAMESPACE`, else
+    /// [`DEFAULT_NAMESPACE`].
     pub fn new(api: Option<&str>) -> KubeConfig {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let api = api
             .map(str::to_string)
-            .or_else(|| std::env::var(KUBE_API_ENV).ok().filter(|v| !v.is_empty()))
+            .or_else(|| env(KUBE_API_ENV))
             .unwrap_or_else(|| DEFAULT_KUBE_API.to_string());
         KubeConfig {
             api,
-            namespace: DEFAULT_NAMESPACE.to_string(),
+            namespace: env(NAMESPACE_ENV).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
             agent_image: None,
             anti_affinity: false,
             poll: Duration::from_millis(500),
@@ -418,14 +423,23 @@ impl Runtime for KubeRuntime {
             })?
             .ok_or_else(|| unreachable(&base, &RuntimeError::UnknownNode("/version".into())))?;
         let ns = &self.config.namespace;
-        let found = self
+        let found = match self
             .api
             .get_json(
                 &format!("read namespace {ns}"),
                 &format!("/api/v1/namespaces/{ns}"),
             )
-            .await?;
-        if found.is_none() {
+            .await
+        {
+            // A harness whose Role is its namespace's only (the Job of `faultline k8s
+            // manifest`) may not read namespaces: it runs in that one.
+            Err(RuntimeError::Api {
+                status: Some(403), ..
+            }) => true,
+            Err(e) => return Err(e),
+            Ok(found) => found.is_some(),
+        };
+        if !found {
             return Err(RuntimeError::Unavailable {
                 runtime: "kubernetes",
                 reason: format!(
@@ -653,7 +667,11 @@ mod tests {
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DEFAULT_KUBE_API.to_string());
         assert_eq!(c.api, expected);
-        assert_eq!(c.namespace, "default");
+        let ns = std::env::var(NAMESPACE_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        assert_eq!(c.namespace, ns);
     }
 
     #[test]
