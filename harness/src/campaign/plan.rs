@@ -733,11 +733,6 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     if p.runtime != d.runtime {
         c.push_str(&format!(" --runtime {}", p.runtime));
-    }
-    if p.faults != d.faults {
-        c.push_str(&format!(" --faults {}", p.faults));
-    }
-    if p.runtime != d.runtime {
         if let Some(image) = &p.k8s_agent_image {
             c.push_str(&format!(" --k8s-agent-image {image}"));
         }
@@ -747,6 +742,9 @@ pub fn reproduce_command(r: &Resolved) -> String {
         if p.k8s_anti_affinity {
             c.push_str(" --k8s-anti-affinity");
         }
+    }
+    if p.faults != d.faults {
+        c.push_str(&format!(" --faults {}", p.faults));
     }
     c.push_str(&format!(" --check {} --seed {}", p.check.join(","), r.seed));
     c
@@ -1005,6 +1003,25 @@ mod tests {
         assert!(reproduce_command(&r).contains(" --runtime kubernetes"));
         let r = resolve(&Plan::default(), target.as_ref(), 1).expect("resolves");
         assert!(!reproduce_command(&r).contains("--runtime"));
+        // The cluster's settings come from the plan too; all but the API's URL (where
+        // this machine's proxy listens) are reproduced.
+        let p = parse_plan(
+            "runtime = \"kubernetes\"\nk8s_agent_image = \"reg/faultline:1\"\n\
+             k8s_namespace = \"jepsen\"\nk8s_anti_affinity = true\n\
+             kube_api = \"http://127.0.0.1:8001\"",
+        )
+        .expect("plan");
+        assert_eq!(p.kube_api.as_deref(), Some("http://127.0.0.1:8001"));
+        let r = resolve(&p, target.as_ref(), 1).expect("resolves");
+        let c = reproduce_command(&r);
+        assert!(
+            c.contains(
+                " --runtime kubernetes --k8s-agent-image reg/faultline:1 \
+                 --k8s-namespace jepsen --k8s-anti-affinity"
+            ),
+            "{c}"
+        );
+        assert!(!c.contains("--kube-api"), "{c}");
     }
 
     #[test]
