@@ -292,21 +292,35 @@ pub fn check_store(store: &Path, target: &str) -> Result<(), String> {
 
 /// Installs the Ctrl-C handler: the first press asks the campaign to stop, heal, tear down
 /// and check what was recorded; a second press exits at once (leftovers, if any, are
-/// removed by `faultline clean`).
+/// removed by `faultline clean`). SIGTERM counts as a press (what Kubernetes sends the
+/// harness Job's Pod when it is deleted).
 pub fn ctrl_c_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        if interrupted(&mut term).await {
             errln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
             f.store(true, Ordering::Relaxed);
         }
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted(&mut term).await {
             errln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
             std::process::exit(i32::from(exit::HARNESS_FAILURE));
         }
     });
     flag
+}
+
+/// Waits for one interruption: Ctrl-C, or SIGTERM when its handler could be installed.
+async fn interrupted(term: &mut Option<tokio::signal::unix::Signal>) -> bool {
+    match term.as_mut() {
+        Some(t) => tokio::select! {
+            c = tokio::signal::ctrl_c() => c.is_ok(),
+            t = t.recv() => t.is_some(),
+        },
+        None => tokio::signal::ctrl_c().await.is_ok(),
+    }
 }
 
 /// Maps a campaign error to an exit code, printing it.
