@@ -77,7 +77,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+                // A client library's own warnings (zookeeper-client reports every failed
+                // connection attempt) are the history's business: the operation records
+                // them as fail or info. They show from -vv on.
+                .unwrap_or_else(|_| {
+                    let quiet = if cli.verbose >= 2 { level } else { "error" };
+                    tracing_subscriber::EnvFilter::new(format!("{level},zookeeper_client={quiet}"))
+                }),
         )
         .with_writer(std::io::stderr)
         // A closed stderr must not end the run (tracing would report the failed write

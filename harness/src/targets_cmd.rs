@@ -104,6 +104,9 @@ fn check(file: &std::path::Path) -> Result<u8> {
             Program::HostBinary { path, .. } => format!("host binary {}", path.display()),
             Program::Image { reference } => format!("image {reference}"),
             Program::Bundled { file_name, .. } => format!("bundled {file_name}"),
+            Program::HostTree { program, .. } => {
+                format!("{} with the trees it needs", program.display())
+            }
         }
     );
     outln!(

@@ -23,7 +23,7 @@ pub struct TestArgs {
     /// A TOML plan file with the same settings (field names as in run.json's plan).
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// The system under test: a built-in (raft-register, quorum-kv, etcd, nats; see `faultline
+    /// The system under test: a built-in (raft-register, quorum-kv, etcd, nats, zookeeper; see `faultline
     /// targets`) or a target file (a path ending in .toml). [default: raft-register]
     #[arg(long)]
     pub target: Option<String>,

@@ -275,6 +275,7 @@ async fn every_fault_family_works_through_the_agents_and_the_host_is_untouched()
             args: vec!["--listen".into(), format!("0.0.0.0:{PORT}")],
             env: env.clone(),
             ready: Some(ReadyProbe::health(PORT)),
+            files: Vec::new(),
         })
         .collect();
     let runtime: Arc<dyn Runtime> = rt.clone();

@@ -118,17 +118,10 @@ impl ReadMode {
 
     /// The read mode the target options ask for (`reads`); `Err` says what is wrong.
     pub fn from_options(options: &BTreeMap<String, String>) -> Result<ReadMode, String> {
-        if let Some(k) = options.keys().find(|k| k.as_str() != "reads") {
-            return Err(format!(
-                "unknown option {k:?} (etcd takes reads=linearizable or reads=serializable)"
-            ));
-        }
-        match options.get("reads").map(String::as_str) {
-            None | Some("linearizable") => Ok(ReadMode::Linearizable),
-            Some("serializable") => Ok(ReadMode::Serializable),
-            Some(other) => Err(format!(
-                "reads={other}: must be linearizable (the default) or serializable"
-            )),
+        let choices = ["linearizable", "serializable"];
+        match crate::target::choice_option("etcd", options, "reads", &choices)? {
+            "serializable" => Ok(ReadMode::Serializable),
+            _ => Ok(ReadMode::Linearizable),
         }
     }
 }

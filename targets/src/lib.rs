@@ -81,6 +81,7 @@
 //!             ],
 //!             env: clock_env.clone(),
 //!             ready: Some(ReadyProbe::health(7001)),
+//!             files: Vec::new(),
 //!         });
 //!     }
 //!
@@ -144,6 +145,7 @@ pub mod raft_register;
 pub mod registry;
 pub mod runtime;
 pub mod target;
+pub mod zookeeper;
 
 pub use adapter::NemesisNode;
 pub use file::{FileError, TargetFile};

@@ -135,17 +135,9 @@ impl ReadMode {
 
     /// The read mode the target options ask for (`reads`); `Err` says what is wrong.
     pub fn from_options(options: &BTreeMap<String, String>) -> Result<ReadMode, String> {
-        if let Some(k) = options.keys().find(|k| k.as_str() != "reads") {
-            return Err(format!(
-                "unknown option {k:?} (nats takes reads=leader or reads=direct)"
-            ));
-        }
-        match options.get("reads").map(String::as_str) {
-            None | Some("leader") => Ok(ReadMode::Leader),
-            Some("direct") => Ok(ReadMode::Direct),
-            Some(other) => Err(format!(
-                "reads={other}: must be leader (the default) or direct"
-            )),
+        match crate::target::choice_option("nats", options, "reads", &["leader", "direct"])? {
+            "direct" => Ok(ReadMode::Direct),
+            _ => Ok(ReadMode::Leader),
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::nats::Nats;
 use crate::quorum_kv::QuorumKv;
 use crate::raft_register::RaftRegister;
 use crate::target::{Target, TargetError};
+use crate::zookeeper::ZooKeeper;
 
 /// The targets compiled into faultline.
 pub fn builtin_targets() -> Vec<Arc<dyn Target>> {
@@ -18,6 +19,7 @@ pub fn builtin_targets() -> Vec<Arc<dyn Target>> {
         Arc::new(QuorumKv),
         Arc::new(Etcd),
         Arc::new(Nats),
+        Arc::new(ZooKeeper),
     ]
 }
 
@@ -71,18 +73,18 @@ mod tests {
 
     #[test]
     fn builtins_are_found_by_name_and_unknown_ones_are_listed() {
-        for name in ["raft-register", "quorum-kv", "etcd", "nats"] {
+        for name in ["raft-register", "quorum-kv", "etcd", "nats", "zookeeper"] {
             assert_eq!(
                 target_by_name(name).map(|t| t.name().to_string()).ok(),
                 Some(name.to_string())
             );
         }
-        let err = target_by_name("zookeeper")
+        let err = target_by_name("cassandra")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.contains("raft-register, quorum-kv, etcd, nats"),
+            err.contains("raft-register, quorum-kv, etcd, nats, zookeeper"),
             "{err}"
         );
         assert!(is_target_file("./x.toml") && is_target_file("dir/x"));

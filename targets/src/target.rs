@@ -166,6 +166,18 @@ pub enum Program {
         /// How to get it, for the error message when it is missing.
         hint: String,
     },
+    /// A program that needs whole directory trees of this host (a JVM and its class
+    /// libraries): the trees go into the node image at the same paths (symlinks
+    /// followed, with the libraries of every ELF file in them) and `program`, which lies
+    /// in one of them, runs from there.
+    HostTree {
+        /// The program's absolute path (`/usr/lib/jvm/java-17-openjdk-amd64/bin/java`).
+        program: PathBuf,
+        /// The directories (or single files) carried into the image.
+        trees: Vec<PathBuf>,
+        /// How to get them, for the error message when one is missing.
+        hint: String,
+    },
     /// A container image the engine already has, used as it is (nothing is mounted but
     /// the data and clock folders; the node command is the container's command).
     Image {
@@ -461,6 +473,44 @@ pub enum TargetError {
     },
 }
 
+/// The value of a target's one option `key`, among `choices` (the first is the default,
+/// taken when the option is absent): the shape of the third-party targets' `reads`
+/// option. `Err` names an unknown option or a value out of `choices`, in the words the
+/// user sees (`target` is the target's name).
+pub fn choice_option<'c>(
+    target: &str,
+    options: &BTreeMap<String, String>,
+    key: &str,
+    choices: &[&'c str],
+) -> Result<&'c str, String> {
+    let listed = |sep: &str| {
+        choices
+            .iter()
+            .map(|c| format!("{key}={c}"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    if let Some(k) = options.keys().find(|k| k.as_str() != key) {
+        return Err(format!(
+            "unknown option {k:?} ({target} takes {})",
+            listed(" or ")
+        ));
+    }
+    let Some(default) = choices.first() else {
+        return Err(format!("{target} takes no option {key:?}"));
+    };
+    match options.get(key).map(String::as_str) {
+        None => Ok(default),
+        Some(v) => choices.iter().find(|c| **c == v).copied().ok_or_else(|| {
+            let rest: Vec<&str> = choices[1..].to_vec();
+            format!(
+                "{key}={v}: must be {default} (the default) or {}",
+                rest.join(" or ")
+            )
+        }),
+    }
+}
+
 /// A system under test.
 pub trait Target: Send + Sync + fmt::Debug {
     /// The target's name (`raft-register`).
@@ -484,6 +534,11 @@ pub trait Target: Send + Sync + fmt::Debug {
     fn port(&self) -> u16;
     /// How to tell that the node is ready to serve.
     fn ready_probe(&self, ctx: &DeployContext<'_>) -> ReadyProbe;
+    /// How long every node has to pass its readiness probe after the cluster starts
+    /// (a JVM that must also elect a leader needs longer than the default).
+    fn ready_timeout(&self) -> Duration {
+        crate::runtime::DEFAULT_READY_TIMEOUT
+    }
     /// The smallest cluster the target runs on.
     fn min_nodes(&self) -> usize {
         1
@@ -495,6 +550,12 @@ pub trait Target: Send + Sync + fmt::Debug {
     /// The node's command line (without the program for a host binary; the container's
     /// whole command for an image).
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String>;
+    /// Files the node's program finds in its data folder (`ctx.data_dir`) when it first
+    /// starts, such as a configuration file it reads: paths relative to that folder.
+    fn node_files(&self, ctx: &DeployContext<'_>) -> Vec<crate::runtime::NodeFile> {
+        let _ = ctx;
+        Vec::new()
+    }
     /// The node's environment, besides the clock-fault variables the harness adds.
     fn node_env(&self, ctx: &DeployContext<'_>) -> Vec<(String, String)> {
         let _ = ctx;
@@ -599,5 +660,33 @@ mod tests {
         ] {
             assert!(check_txn_answer(mops, &bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_choice_option_takes_its_default_one_of_its_values_or_says_why_not() {
+        let opts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let choices = ["plain", "sync"];
+        assert_eq!(
+            choice_option("zk", &opts(&[]), "reads", &choices),
+            Ok("plain")
+        );
+        assert_eq!(
+            choice_option("zk", &opts(&[("reads", "sync")]), "reads", &choices),
+            Ok("sync")
+        );
+        assert_eq!(
+            choice_option("zk", &opts(&[("reads", "fast")]), "reads", &choices),
+            Err("reads=fast: must be plain (the default) or sync".to_string())
+        );
+        assert_eq!(
+            choice_option("zk", &opts(&[("read", "sync")]), "reads", &choices),
+            Err("unknown option \"read\" (zk takes reads=plain or reads=sync)".to_string())
+        );
+        assert!(choice_option("zk", &opts(&[]), "reads", &[]).is_err());
     }
 }

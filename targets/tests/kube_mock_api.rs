@@ -549,6 +549,7 @@ fn kube_spec(runtime: &dyn Runtime, run: &RunId, n: usize, port: u16) -> Cluster
             args: vec!["raft-register".into(), "--peers".into(), peers.clone()],
             env: vec![],
             ready: Some(ReadyProbe::health(port)),
+            files: vec![],
         })
         .collect();
     spec.agent = Some(AgentSpec {

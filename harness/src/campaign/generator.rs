@@ -221,6 +221,9 @@ impl GeneratorSpec {
     }
 }
 
+/// Keys read by one final transaction (the longest transaction a plan may ask for).
+pub const FINAL_READS_PER_TXN: usize = 64;
+
 /// The state of a transactional workload: the pool of active keys and each key's
 /// write count (which is also its last written value: values count up from 1).
 #[derive(Debug, Clone)]
@@ -318,6 +321,28 @@ impl Generator {
         }
     }
 
+    /// The operations read at the end of a campaign, through every node: a read of each
+    /// key (of the single register), or for a transactional workload transactions that
+    /// read every key used so far (retired ones included: an acknowledged append or
+    /// write that no later read saw is visible only to such a read), at most
+    /// [`FINAL_READS_PER_TXN`] keys each.
+    pub fn final_reads(&self) -> Vec<OpRequest> {
+        match &self.txn {
+            Some(state) => (0..state.next_key)
+                .collect::<Vec<u64>>()
+                .chunks(FINAL_READS_PER_TXN)
+                .map(|keys| OpRequest::Txn {
+                    mops: keys.iter().map(|k| Mop::Read(*k)).collect(),
+                })
+                .collect(),
+            None => self
+                .key_names()
+                .into_iter()
+                .map(|key| OpRequest::Read { key })
+                .collect(),
+        }
+    }
+
     /// The next transaction.
     fn next_txn(&mut self) -> OpRequest {
         let t = &self.spec.txn;
@@ -409,6 +434,64 @@ mod tests {
             OpRequest::Txn { mops } => mops,
             other => panic!("not a transaction: {other:?}"),
         }
+    }
+
+    #[test]
+    fn final_reads_cover_every_key_used() {
+        // A register workload reads its keys; a kv workload each of its keys.
+        let kv = Generator::new(GeneratorSpec::new(Workload::Kv, 3, true), 1);
+        assert_eq!(
+            kv.final_reads(),
+            (0..3)
+                .map(|k| OpRequest::Read {
+                    key: Some(key_name(k))
+                })
+                .collect::<Vec<_>>()
+        );
+        // A transactional workload reads every key it used, retired ones included, in
+        // transactions of at most FINAL_READS_PER_TXN reads.
+        let mut g = Generator::new(
+            txn_spec(
+                Workload::ListAppend,
+                TxnSpec {
+                    active_keys: 4,
+                    max_writes_per_key: 2,
+                    ..TxnSpec::default()
+                },
+            ),
+            9,
+        );
+        let mut used = HashSet::new();
+        for _ in 0..400 {
+            used.extend(mops(g.next_op()).iter().map(Mop::key));
+        }
+        let finals = g.final_reads();
+        let read: Vec<u64> = finals
+            .iter()
+            .flat_map(|op| {
+                let m = mops(op.clone());
+                assert!(
+                    !m.is_empty() && m.len() <= FINAL_READS_PER_TXN,
+                    "{}",
+                    m.len()
+                );
+                m
+            })
+            .map(|m| match m {
+                Mop::Read(k) => k,
+                other => panic!("a final transaction only reads: {other:?}"),
+            })
+            .collect();
+        assert!(
+            finals.len() > 1,
+            "hundreds of keys take several transactions"
+        );
+        assert!(
+            used.iter().all(|k| read.contains(k)),
+            "every key used is read"
+        );
+        let distinct: HashSet<u64> = read.iter().copied().collect();
+        assert_eq!(distinct.len(), read.len(), "each key once");
     }
 
     #[test]

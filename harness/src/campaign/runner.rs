@@ -64,7 +64,8 @@ pub struct CampaignResult {
     pub interrupted: bool,
     /// Length of the main phase as run.
     pub main_phase: Duration,
-    /// Ok final reads, out of keys x nodes.
+    /// Ok final reads, out of how many were sent (keys, or final transactions, x nodes;
+    /// 0 when the run was interrupted before them).
     pub final_reads: (u64, u64),
     /// What the live check found, if it ran.
     pub live: Option<LiveCheck>,
@@ -88,9 +89,37 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Optio
         }
         return Ok(None);
     }
+    if let Program::HostTree {
+        program,
+        trees,
+        hint,
+    } = &program
+    {
+        if explicit.is_some() {
+            return Err(Refused {
+                message: format!(
+                    "{} runs {} from the trees it carries into its image: --node-binary does not apply",
+                    target.name(),
+                    program.display()
+                ),
+            }
+            .into());
+        }
+        if let Some(missing) = std::iter::once(program).chain(trees).find(|p| !p.exists()) {
+            return Err(Refused {
+                message: format!(
+                    "{} needs {}, which is not there: {hint}",
+                    target.name(),
+                    missing.display()
+                ),
+            }
+            .into());
+        }
+        return Ok(Some(program.clone()));
+    }
     let hint = match &program {
         Program::Bundled { build_hint, .. } => build_hint.clone(),
-        Program::HostBinary { hint, .. } => hint.clone(),
+        Program::HostBinary { hint, .. } | Program::HostTree { hint, .. } => hint.clone(),
         Program::Image { .. } => String::new(),
     };
     if let Some(p) = explicit {
@@ -123,7 +152,7 @@ pub fn find_binary(explicit: Option<&Path>, target: &dyn Target) -> Result<Optio
             return Ok(Some(path));
         }
         Program::Bundled { file_name, .. } => file_name,
-        Program::Image { .. } => return Ok(None),
+        Program::Image { .. } | Program::HostTree { .. } => return Ok(None),
     };
     let exe = std::env::current_exe().context("cannot find the faultline executable")?;
     let mut dirs = Vec::new();
@@ -206,9 +235,12 @@ pub async fn run_campaign(
     };
     let image =
         match (&binary, target.program()) {
-            (Some(binary), _) => {
+            (Some(binary), program) => {
                 let mut image_spec = ImageSpec::new(binary);
                 image_spec.agent = agent.as_ref().map(|a| a.binary.clone());
+                if let Program::HostTree { trees, .. } = program {
+                    image_spec.trees = trees;
+                }
                 runtime
                     .prepare_image(&image_spec)
                     .await
@@ -531,6 +563,8 @@ fn cluster_spec(
     let plan = &r.plan;
     let mut spec = ClusterSpec::new(run.clone(), run_dir, binary.unwrap_or(Path::new("/")));
     spec.image_program = binary.is_none();
+    spec.binary_in_image = matches!(target.program(), Program::HostTree { .. });
+    spec.ready_timeout = target.ready_timeout();
     spec.subnet = addresses.subnet;
     // Only this run's objects: other runs on the machine are left alone (`faultline clean`
     // removes leftovers of every run).
@@ -563,6 +597,7 @@ fn cluster_spec(
             args: target.node_args(&ctx),
             env: node_env,
             ready: Some(target.ready_probe(&ctx)),
+            files: target.node_files(&ctx),
         });
     }
     Ok(spec)
@@ -676,7 +711,6 @@ async fn run_phases(
         GeneratorSpec::new(plan.workload, plan.keys, target.offers_cas()).with_txn(plan.txn_spec()),
         r.seed,
     );
-    let keys = gen.key_names();
     let mut meta = Map::new();
     meta.insert("target".into(), json!(target.name()));
     meta.insert("seed".into(), json!(r.seed));
@@ -786,7 +820,7 @@ async fn run_phases(
     actions
         .extend(driver::final_heal(&mut nemesis, &recorder, &r.families, &names, at, &stats).await);
     let interrupted = interrupt.load(Ordering::Relaxed);
-    let mut final_reads = (0, (keys.len() * names.len()) as u64);
+    let mut final_reads = (0, 0);
     if !interrupted {
         mark("recovery");
         if let Err(e) = cluster.wait_ready(Duration::from_secs(30)).await {
@@ -798,7 +832,7 @@ async fn run_phases(
         }
         if !interrupt.load(Ordering::Relaxed) {
             mark("final reads");
-            final_reads.0 = workers.clone().final_reads(keys).await;
+            final_reads = workers.clone().final_reads().await;
         }
     }
     let interrupted = interrupt.load(Ordering::Relaxed);

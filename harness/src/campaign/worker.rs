@@ -211,28 +211,35 @@ impl Workers {
         }
     }
 
-    /// The final reads: every key through every node, each node by a fresh process of
-    /// its own, all nodes at once. Returns how many reads completed ok.
-    pub async fn final_reads(self: Arc<Self>, keys: Vec<Option<String>>) -> u64 {
+    /// The final reads ([`Generator::final_reads`]: every key, or transactions reading
+    /// every key used) through every node, each node by a fresh process of its own, all
+    /// nodes at once. Returns how many completed ok, and how many there were.
+    pub async fn final_reads(self: Arc<Self>) -> (u64, u64) {
+        let ops = self
+            .generator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .final_reads();
+        let total = (ops.len() * self.clients.len()) as u64;
         let base = self.max_process.load(Ordering::Relaxed) + 1;
         let mut tasks = Vec::new();
         for (i, client) in self.clients.iter().enumerate() {
             let client = client.clone();
-            let keys = keys.clone();
+            let ops = ops.clone();
             let this = self.clone();
             let process = base + i as u64;
             tasks.push(tokio::spawn(async move {
                 let mut ok = 0;
                 let mut process = process;
-                for key in &keys {
-                    let http_key = key.as_deref().unwrap_or(REGISTER_KEY);
+                for req in &ops {
+                    let (http_key, op) = to_client_op(req);
                     let done = perform(
                         &this.recorder,
                         client.as_ref(),
                         process,
-                        key.as_deref(),
-                        http_key,
-                        &ClientOp::Read,
+                        req.key(),
+                        &http_key,
+                        &op,
                     )
                     .await;
                     this.stats.count(done.kind);
@@ -249,7 +256,7 @@ impl Workers {
         for t in tasks {
             ok += t.await.unwrap_or(0);
         }
-        ok
+        (ok, total)
     }
 }
 
@@ -322,15 +329,70 @@ mod tests {
         }
     }
 
+    /// Workers that ran `concurrency` slots of `generator` for 300 ms against two nodes of
+    /// one in-memory store, with the history they recorded (in a scratch folder removed
+    /// on drop).
+    struct WorkerRun {
+        workers: Arc<Workers>,
+        dir: std::path::PathBuf,
+        path: std::path::PathBuf,
+    }
+
+    impl WorkerRun {
+        /// The recorded history, parsed.
+        fn history(&self) -> faultline_history::History {
+            self.workers.recorder.sync().expect("sync");
+            JsonlReader::new(
+                std::io::BufReader::new(std::fs::File::open(&self.path).expect("open")),
+                "h",
+            )
+            .read_all()
+            .expect("parses")
+        }
+    }
+
+    impl Drop for WorkerRun {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
+    }
+
+    async fn run_workers(
+        tag: &str,
+        generator: Generator,
+        concurrency: usize,
+        period: Duration,
+    ) -> WorkerRun {
+        let dir = std::env::temp_dir().join(format!("fl-workers-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("history.jsonl");
+        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
+        let client: Arc<dyn Client> = Arc::new(MemClient::default());
+        let workers = Arc::new(Workers {
+            recorder,
+            generator: Mutex::new(generator),
+            clients: vec![client.clone(), client],
+            concurrency,
+            period,
+            stats: Arc::new(Stats::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            max_process: AtomicU64::new(0),
+        });
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|s| tokio::spawn(workers.clone().run_slot(s, deadline)))
+            .collect();
+        for t in tasks {
+            t.await.expect("worker");
+        }
+        WorkerRun { workers, dir, path }
+    }
+
     #[tokio::test]
     async fn transactions_are_recorded_as_txn_and_an_atomic_store_is_strict_serializable() {
         use crate::campaign::checking;
         use crate::campaign::generator::TxnSpec;
         use crate::campaign::plan::parse_txn_check;
-        let dir = std::env::temp_dir().join(format!("fl-workers-txn-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
         let spec = GeneratorSpec::new(Workload::ListAppend, 1, false).with_txn(TxnSpec {
             active_keys: 3,
             max_writes_per_key: 8,
@@ -338,31 +400,21 @@ mod tests {
         });
         let gen = Generator::new(spec, 3);
         assert!(gen.key_names().is_empty());
-        let client: Arc<dyn Client> = Arc::new(MemClient::default());
-        let w = Arc::new(Workers {
-            recorder: recorder.clone(),
-            generator: Mutex::new(gen),
-            clients: vec![client.clone(), client],
-            concurrency: 4,
-            period: Duration::from_millis(1),
-            stats: Arc::new(Stats::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            max_process: AtomicU64::new(0),
-        });
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let tasks: Vec<_> = (0..4)
-            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
-            .collect();
-        for t in tasks {
-            t.await.expect("worker");
-        }
-        recorder.sync().expect("sync");
-        let history = JsonlReader::new(
-            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
-            "h",
-        )
-        .read_all()
-        .expect("parses");
+        let run = run_workers("txn", gen, 4, Duration::from_millis(1)).await;
+        let used = run
+            .workers
+            .generator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .final_reads();
+        assert!(!used.is_empty());
+        let (ok, total) = run.workers.clone().final_reads().await;
+        assert_eq!(
+            (ok, total),
+            (total, 2 * used.len() as u64),
+            "every final txn ok"
+        );
+        let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
         assert!(paired.ops.iter().all(|o| o.f == "txn" && o.key.is_none()));
@@ -383,7 +435,6 @@ mod tests {
         assert_eq!(t.workload.as_deref(), Some("list-append"));
         assert_eq!(c.code, crate::exit::VALID, "{:?}", t.verdicts);
         assert!(t.anomalies.is_empty(), "{:?}", t.anomalies);
-        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -395,46 +446,18 @@ mod tests {
 
     #[tokio::test]
     async fn workers_record_paired_operations_and_move_on_after_info() {
-        let dir = std::env::temp_dir().join(format!("fl-workers-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("history.jsonl");
-        let recorder = Recorder::create(&path, &Map::new(), Instant::now()).expect("recorder");
         let spec = GeneratorSpec::new(Workload::Kv, 2, true);
         let gen = Generator::new(spec, 5);
-        let keys = gen.key_names();
-        let client: Arc<dyn Client> = Arc::new(MemClient::default());
-        let w = Arc::new(Workers {
-            recorder: recorder.clone(),
-            generator: Mutex::new(gen),
-            clients: vec![client.clone(), client],
-            concurrency: 3,
-            period: Duration::from_millis(2),
-            stats: Arc::new(Stats::default()),
-            stop: Arc::new(AtomicBool::new(false)),
-            max_process: AtomicU64::new(0),
-        });
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let tasks: Vec<_> = (0..3)
-            .map(|s| tokio::spawn(w.clone().run_slot(s, deadline)))
-            .collect();
-        for t in tasks {
-            t.await.expect("worker");
-        }
-        let finals = w.clone().final_reads(keys).await;
-        assert_eq!(finals, 4, "2 keys through 2 nodes");
-        recorder.sync().expect("sync");
-        let history = JsonlReader::new(
-            std::io::BufReader::new(std::fs::File::open(&path).expect("open")),
-            "h",
-        )
-        .read_all()
-        .expect("parses");
+        let run = run_workers("kv", gen, 3, Duration::from_millis(2)).await;
+        let w = run.workers.clone();
+        let finals = w.clone().final_reads().await;
+        assert_eq!(finals, (4, 4), "2 keys through 2 nodes");
+        let history = run.history();
         let paired = history.pair("h").expect("pairs");
         assert!(paired.ops.len() > 20, "only {} ops", paired.ops.len());
         assert!(w.stats.info.load(Ordering::Relaxed) > 0);
         // After an info the slot's process id grows by the concurrency.
         assert!(w.max_process.load(Ordering::Relaxed) >= 3);
         assert_eq!(w.stats.completed() as usize, paired.ops.len());
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -337,7 +337,8 @@ impl Drop for Cluster {
 }
 
 /// Creates `<run_dir>/nodes` with its marker, and each node's data and clock
-/// dirs with `rc` = `+0` (libfaketime exits the node on an unparsable file).
+/// dirs with `rc` = `+0` (libfaketime exits the node on an unparsable file), and
+/// writes each node's files into its data dir.
 fn prepare_dirs(spec: &ClusterSpec) -> Result<(), RuntimeError> {
     let nodes_dir = spec.nodes_dir();
     std::fs::create_dir_all(&nodes_dir).map_err(|e| RuntimeError::io(&nodes_dir, e))?;
@@ -350,6 +351,13 @@ fn prepare_dirs(spec: &ClusterSpec) -> Result<(), RuntimeError> {
             std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(dir, e))?;
         }
         write_offset(&dirs.clock, NO_OFFSET).map_err(|e| RuntimeError::io(&dirs.clock, e))?;
+        for file in &node.files {
+            let path = dirs.data.join(&file.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io(parent, e))?;
+            }
+            std::fs::write(&path, &file.contents).map_err(|e| RuntimeError::io(&path, e))?;
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use thiserror::Error;
 use super::ldd::RunLddError;
 use super::names::NameError;
 use super::net::PlanError;
+use super::rootfs::TreeError;
 use super::spec::SpecError;
 use super::state::{Action, NodeState};
 
@@ -83,6 +84,9 @@ pub enum RuntimeError {
     /// The cluster description is inconsistent.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A directory tree the image must carry cannot be read.
+    #[error("cannot carry the program's files into the node image: {0}")]
+    Tree(#[from] TreeError),
     /// The address plan is unusable.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -104,7 +108,7 @@ pub enum RuntimeError {
     },
     /// A node did not answer its readiness probe in time.
     #[error(
-        "node {node} never became ready: {url} did not answer 200 within {waited:?} \
+        "node {node} never became ready: {url} did not pass within {waited:?} \
          (last: {last_error}); last log lines:\n{log_tail}"
     )]
     NotReady {

@@ -59,15 +59,15 @@ pub use probe::{
     describe, http_get, probe_once, wait_http_ok, wait_ready, HttpResponse, ProbeError,
 };
 pub use rootfs::{
-    content_tag, load_plan, rootfs_plan, rootfs_plan_with, write_tar, LoadedEntry, RootfsEntry,
-    AGENT_MOUNT, AGENT_PATH, AGENT_TOOLS, BINARY_DIR, CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB,
-    XTABLES_DIR,
+    content_tag, load_plan, rootfs_plan, rootfs_plan_carrying, rootfs_plan_with, walk_trees,
+    write_tar, CarriedFile, LoadedEntry, RootfsEntry, TreeError, AGENT_MOUNT, AGENT_PATH,
+    AGENT_TOOLS, BINARY_DIR, CLOCK_MOUNT, DATA_MOUNT, FAKETIME_LIB, XTABLES_DIR,
 };
 pub use select::{connect, RuntimeKind, RuntimeOptions};
 pub use spec::{
-    node_dirs, AddressPlan, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeSpec,
-    PreparedImage, ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT,
-    NODES_DIR, NODES_MARKER,
+    node_dirs, AddressPlan, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeFile,
+    NodeSpec, PreparedImage, ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY,
+    DEFAULT_READY_TIMEOUT, NODES_DIR, NODES_MARKER,
 };
 pub use state::{plan_step, Action, NodeFacts, NodeState, NodeStatus, Step};
 

@@ -139,6 +139,12 @@ pub fn describe(ip: IpAddr, probe: &ReadyProbe) -> String {
             format!("http://{}{path}", SocketAddr::from((ip, *port)))
         }
         ReadyProbe::Tcp { port } => format!("tcp://{}", SocketAddr::from((ip, *port))),
+        ReadyProbe::TcpExchange { port, send, expect } => {
+            format!(
+                "tcp://{} (sending {send:?}, expecting {expect:?})",
+                SocketAddr::from((ip, *port))
+            )
+        }
         ReadyProbe::Command { argv } => format!("command {}", argv.join(" ")),
     }
 }
@@ -158,6 +164,35 @@ pub async fn probe_once(ip: IpAddr, probe: &ReadyProbe, timeout: Duration) -> Re
             match tokio::time::timeout(timeout, TcpStream::connect((ip, *port))).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(ProbeError::Timeout(timeout).to_string()),
+            }
+        }
+        ReadyProbe::TcpExchange { port, send, expect } => {
+            let exchange = async {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut stream = TcpStream::connect((ip, *port))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream
+                    .write_all(send.as_bytes())
+                    .await
+                    .map_err(|e| format!("sending {send:?}: {e}"))?;
+                let mut answer = Vec::new();
+                stream
+                    .take(64 * 1024)
+                    .read_to_end(&mut answer)
+                    .await
+                    .map_err(|e| format!("reading the answer to {send:?}: {e}"))?;
+                let text = String::from_utf8_lossy(&answer);
+                if text.contains(expect.as_str()) {
+                    Ok(())
+                } else {
+                    let first: String = text.trim().chars().take(200).collect();
+                    Err(format!("answer to {send:?} lacks {expect:?}: {first:?}"))
+                }
+            };
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(r) => r,
                 Err(_) => Err(ProbeError::Timeout(timeout).to_string()),
             }
         }
@@ -291,5 +326,43 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.to_lowercase().contains("refused"), "{err}");
+    }
+
+    /// A one-shot line server on loopback: reads the request, answers `answer`, closes.
+    async fn word_server(answer: &'static str) -> (IpAddr, u16) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut word = [0u8; 4];
+                if s.read_exact(&mut word).await.is_ok() && &word == b"srvr" {
+                    let _ = s.write_all(answer.as_bytes()).await;
+                }
+            }
+        });
+        (IpAddr::from([127, 0, 0, 1]), port)
+    }
+
+    #[tokio::test]
+    async fn a_tcp_exchange_passes_only_with_the_expected_answer() {
+        let probe = |port| ReadyProbe::TcpExchange {
+            port,
+            send: "srvr".into(),
+            expect: "Mode: ".into(),
+        };
+        let (ip, serving) = word_server("Zxid: 0x100000002\nMode: follower\n").await;
+        let t = Duration::from_secs(2);
+        assert_eq!(probe_once(ip, &probe(serving), t).await, Ok(()));
+        let (ip, idle) =
+            word_server("This ZooKeeper instance is not currently serving requests\n").await;
+        let err = probe_once(ip, &probe(idle), t).await.unwrap_err();
+        assert!(err.contains("not currently serving"), "{err}");
+        assert!(describe(ip, &probe(idle)).contains("expecting \"Mode: \""));
+        // Nobody listening: the connection error.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        assert!(probe_once(ip, &probe(port), t).await.is_err());
     }
 }

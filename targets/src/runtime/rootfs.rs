@@ -110,11 +110,158 @@ pub fn rootfs_plan_with(
     faketime: Option<&Path>,
     extra: &[(PathBuf, PathBuf)],
 ) -> Vec<RootfsEntry> {
+    rootfs_plan_carrying(libraries, faketime, extra, &[])
+}
+
+/// `path` without `.` and with each `..` taking the name before it away
+/// (`/usr/lib/jvm/x/bin/../lib/libjli.so` → `/usr/lib/jvm/x/lib/libjli.so`, as `ldd`
+/// reports a library found through `$ORIGIN/../lib`). A tar entry may not hold `..`.
+pub fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// One file of a carried directory tree ([`walk_trees`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedFile {
+    /// Its path in the image: the path it was reached by on the host (through
+    /// symlinks, which are followed).
+    pub path: PathBuf,
+    /// The host file whose bytes it gets (the same path; read through its symlinks).
+    pub source: PathBuf,
+    /// The host file's permission bits.
+    pub mode: u32,
+    /// Whether it is an ELF object (a program or shared library whose libraries
+    /// `ldd` must add to the image).
+    pub elf: bool,
+}
+
+/// Why a tree cannot be carried.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// A root is not an absolute path.
+    #[error("{0}: a carried tree must be an absolute path")]
+    NotAbsolute(PathBuf),
+    /// A root, or something in it, cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Lists the files of `roots` (each a directory or a single file, carried at the
+/// same path in the image), following symlinks: a link to a file becomes a copy of
+/// that file at the link's path, a link to a directory a copy of its tree. A dangling
+/// link, or a link to a directory already on the way down (a cycle), is skipped.
+/// Sorted by path, without duplicates.
+pub fn walk_trees(roots: &[PathBuf]) -> Result<Vec<CarriedFile>, TreeError> {
+    let mut out = Vec::new();
+    for root in roots {
+        if !root.is_absolute() {
+            return Err(TreeError::NotAbsolute(root.clone()));
+        }
+        let meta = std::fs::metadata(root).map_err(|source| TreeError::Io {
+            path: root.clone(),
+            source,
+        })?;
+        let mut chain = Vec::new();
+        walk_one(root, &meta, &mut chain, &mut out)?;
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.dedup_by(|a, b| a.path == b.path);
+    Ok(out)
+}
+
+fn walk_one(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    chain: &mut Vec<PathBuf>,
+    out: &mut Vec<CarriedFile>,
+) -> Result<(), TreeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| TreeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if meta.is_file() {
+        out.push(CarriedFile {
+            path: path.to_path_buf(),
+            source: path.to_path_buf(),
+            mode: meta.permissions().mode() & 0o7777,
+            elf: is_elf(path),
+        });
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        // Sockets, fifos, devices: nothing to carry.
+        return Ok(());
+    }
+    let real = std::fs::canonicalize(path).map_err(io)?;
+    if chain.contains(&real) {
+        tracing::debug!("{}: a link back up its own tree, skipped", path.display());
+        return Ok(());
+    }
+    chain.push(real);
+    let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    children.sort();
+    for child in children {
+        match std::fs::metadata(&child) {
+            Ok(m) => walk_one(&child, &m, chain, out)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!("{}: dangling link, skipped", child.display());
+            }
+            Err(source) => {
+                return Err(TreeError::Io {
+                    path: child,
+                    source,
+                })
+            }
+        }
+    }
+    chain.pop();
+    Ok(())
+}
+
+/// Whether the file starts with the ELF magic number.
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"\x7fELF"
+}
+
+/// [`rootfs_plan_with`] plus the `carried` files of whole directory trees (a runtime
+/// such as a JVM with its class libraries), each at its own path with its host mode.
+pub fn rootfs_plan_carrying(
+    libraries: &[PathBuf],
+    faketime: Option<&Path>,
+    extra: &[(PathBuf, PathBuf)],
+    carried: &[CarriedFile],
+) -> Vec<RootfsEntry> {
     let mut files: Vec<RootfsEntry> = libraries
         .iter()
         .filter(|p| p.is_absolute())
         .map(|p| RootfsEntry::HostFile {
-            path: p.clone(),
+            path: lexically_normal(p),
             source: p.clone(),
             mode: 0o755,
         })
@@ -123,6 +270,11 @@ pub fn rootfs_plan_with(
         path: path.clone(),
         source: source.clone(),
         mode: 0o755,
+    }));
+    files.extend(carried.iter().map(|c| RootfsEntry::HostFile {
+        path: c.path.clone(),
+        source: c.source.clone(),
+        mode: c.mode,
     }));
     if let Some(lib) = faketime {
         files.push(RootfsEntry::HostFile {
@@ -395,5 +547,111 @@ mod tests {
             bytes,
             "tar must be reproducible"
         );
+    }
+
+    #[test]
+    fn library_paths_through_origin_are_normalised() {
+        assert_eq!(
+            lexically_normal(Path::new("/usr/lib/jvm/x/bin/../lib/./libjli.so")),
+            PathBuf::from("/usr/lib/jvm/x/lib/libjli.so")
+        );
+        let plan = rootfs_plan(&[PathBuf::from("/opt/j/bin/../lib/libjli.so")], None);
+        assert!(plan.iter().any(|e| *e
+            == RootfsEntry::HostFile {
+                path: PathBuf::from("/opt/j/lib/libjli.so"),
+                source: PathBuf::from("/opt/j/bin/../lib/libjli.so"),
+                mode: 0o755,
+            }));
+        assert!(!paths(&plan).iter().any(|p| p.contains("..")));
+    }
+
+    #[test]
+    fn trees_are_walked_through_their_links() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let root = std::env::temp_dir().join(format!("fl-tree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let outside = root.join("etc-like");
+        let tree = root.join("jvm");
+        std::fs::create_dir_all(tree.join("bin")).unwrap();
+        std::fs::create_dir_all(tree.join("lib/sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(tree.join("bin/java"), b"\x7fELF rest").unwrap();
+        std::fs::set_permissions(
+            tree.join("bin/java"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::write(tree.join("lib/sub/modules"), b"classes").unwrap();
+        std::fs::set_permissions(
+            tree.join("lib/sub/modules"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        std::fs::write(outside.join("jvm.cfg"), b"-server KNOWN").unwrap();
+        std::fs::set_permissions(
+            outside.join("jvm.cfg"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        // A link to a file outside, a link to a directory, a dangling link, a cycle.
+        symlink(outside.join("jvm.cfg"), tree.join("lib/jvm.cfg")).unwrap();
+        symlink(&outside, tree.join("conf")).unwrap();
+        symlink(root.join("missing"), tree.join("lib/src.zip")).unwrap();
+        symlink(&tree, tree.join("lib/sub/loop")).unwrap();
+        let files = walk_trees(std::slice::from_ref(&tree)).unwrap();
+        let rel: Vec<(String, u32, bool)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f.path.strip_prefix(&tree).unwrap().display().to_string(),
+                    f.mode,
+                    f.elf,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rel,
+            vec![
+                ("bin/java".to_string(), 0o755, true),
+                ("conf/jvm.cfg".to_string(), 0o640, false),
+                ("lib/jvm.cfg".to_string(), 0o640, false),
+                ("lib/sub/modules".to_string(), 0o644, false),
+            ]
+        );
+        // A single file is a tree of one; a relative or missing root is refused.
+        let one = walk_trees(&[tree.join("bin/java")]).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(matches!(
+            walk_trees(&[PathBuf::from("relative/dir")]),
+            Err(TreeError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            walk_trees(&[root.join("missing")]),
+            Err(TreeError::Io { .. })
+        ));
+        // The plan carries each file at its path, with its mode, parents included.
+        let plan = rootfs_plan_carrying(&[], None, &[], &files);
+        let java = plan
+            .iter()
+            .find(|e| e.path() == tree.join("bin/java"))
+            .cloned();
+        assert_eq!(
+            java,
+            Some(RootfsEntry::HostFile {
+                path: tree.join("bin/java"),
+                source: tree.join("bin/java"),
+                mode: 0o755,
+            })
+        );
+        assert!(plan
+            .iter()
+            .any(|e| matches!(e, RootfsEntry::Dir { path, .. } if *path == tree.join("conf"))));
+        let loaded = load_plan(&plan).unwrap();
+        let cfg = loaded
+            .iter()
+            .find(|e| e.path == tree.join("conf/jvm.cfg"))
+            .and_then(|e| e.data.clone());
+        assert_eq!(cfg.as_deref(), Some(&b"-server KNOWN"[..]));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -31,6 +31,11 @@ pub struct ImageSpec {
     /// The node agent (the `faultline` binary): its libraries and the fault tools
     /// ([`super::rootfs::AGENT_TOOLS`], the iptables extensions) go into the image.
     pub agent: Option<PathBuf>,
+    /// Host directories (or files) carried whole into the image at the same paths,
+    /// symlinks followed, with the libraries of every ELF file in them (a JVM and its
+    /// class libraries). When [`ImageSpec::binary`] lies inside one of them, the image
+    /// holds the program itself.
+    pub trees: Vec<PathBuf>,
 }
 
 impl ImageSpec {
@@ -42,6 +47,7 @@ impl ImageSpec {
             faketime_lib: Some(PathBuf::from(FAKETIME_LIB)),
             repository: DEFAULT_IMAGE_REPOSITORY.to_string(),
             agent: None,
+            trees: Vec::new(),
         }
     }
 }
@@ -83,6 +89,18 @@ pub enum ReadyProbe {
         /// The TCP port.
         port: u16,
     },
+    /// A TCP connection to `<ip>:<port>` opens, `send` is written, and what the node
+    /// answers (read until it closes, at most 64 KiB) contains `expect`: a line protocol's
+    /// health word (ZooKeeper's `srvr`, whose answer has `Mode:` only while the server
+    /// serves).
+    TcpExchange {
+        /// The TCP port.
+        port: u16,
+        /// The bytes written once connected.
+        send: String,
+        /// The text the answer must contain.
+        expect: String,
+    },
     /// A command run on the host exits 0 (its arguments already name the node).
     Command {
         /// The program and its arguments.
@@ -102,7 +120,9 @@ impl ReadyProbe {
     /// The port the probe connects to, if it connects to the node.
     pub fn port(&self) -> Option<u16> {
         match self {
-            ReadyProbe::Http { port, .. } | ReadyProbe::Tcp { port } => Some(*port),
+            ReadyProbe::Http { port, .. }
+            | ReadyProbe::Tcp { port }
+            | ReadyProbe::TcpExchange { port, .. } => Some(*port),
             ReadyProbe::Command { .. } => None,
         }
     }
@@ -136,6 +156,38 @@ pub struct NodeSpec {
     pub env: Vec<(String, String)>,
     /// Readiness probe; `None` means ready once started.
     pub ready: Option<ReadyProbe>,
+    /// Files written into the node's data folder before it first starts (a
+    /// configuration file the program reads at start).
+    pub files: Vec<NodeFile>,
+}
+
+/// A file a node's program finds in its data folder when it first starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFile {
+    /// Its path relative to the data folder (`zoo.cfg`, `zk/myid`); no `..`, not
+    /// absolute.
+    pub path: PathBuf,
+    /// Its contents.
+    pub contents: String,
+}
+
+impl NodeFile {
+    /// A file at `path` (relative to the data folder) holding `contents`.
+    pub fn new(path: impl Into<PathBuf>, contents: impl Into<String>) -> Self {
+        NodeFile {
+            path: path.into(),
+            contents: contents.into(),
+        }
+    }
+
+    /// Whether the path stays inside the data folder: relative, made of plain names.
+    pub fn is_contained(&self) -> bool {
+        !self.path.as_os_str().is_empty()
+            && self
+                .path
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+    }
 }
 
 impl NodeSpec {
@@ -185,6 +237,9 @@ pub struct ClusterSpec {
     /// folders, and each node's arguments are the container's command (after the image's
     /// entrypoint, if it has one).
     pub image_program: bool,
+    /// The binary is in the base image already, at its own path (carried with a tree,
+    /// [`ImageSpec::trees`]): it is run there and nothing is bind-mounted for it.
+    pub binary_in_image: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// How long every node has to become ready.
@@ -211,6 +266,7 @@ impl ClusterSpec {
             internal: true,
             binary: binary.into(),
             image_program: false,
+            binary_in_image: false,
             nodes: Vec::new(),
             ready_timeout: DEFAULT_READY_TIMEOUT,
             leftovers: CleanScope::orphans(),
@@ -219,8 +275,16 @@ impl ClusterSpec {
         }
     }
 
-    /// Where the binary appears inside a node: `/usr/local/bin/<file name>`.
+    /// Where the binary appears inside a node: `/usr/local/bin/<file name>`, or its own
+    /// path when the image holds it ([`ClusterSpec::binary_in_image`]).
     pub fn binary_mount(&self) -> Result<String, SpecError> {
+        if self.binary_in_image {
+            return self
+                .binary
+                .to_str()
+                .map(str::to_string)
+                .ok_or_else(|| SpecError::Binary(self.binary.clone()));
+        }
         let name = self
             .binary
             .file_name()
@@ -275,6 +339,12 @@ impl ClusterSpec {
             }
             if !hosts.insert(&node.host) {
                 return Err(SpecError::DuplicateHost(node.host.clone()));
+            }
+            if let Some(f) = node.files.iter().find(|f| !f.is_contained()) {
+                return Err(SpecError::NodeFileOutside {
+                    node: node.name.to_string(),
+                    path: f.path.clone(),
+                });
             }
             if let Some(subnet) = &self.subnet {
                 let ip = node.fixed_ip()?;
@@ -352,6 +422,14 @@ pub enum SpecError {
     /// The runtime needs a subnet (fixed node addresses) and the spec has none.
     #[error("this runtime gives each node a fixed IP in a subnet: the cluster spec needs one")]
     NoSubnet,
+    /// A node file's path leaves the node's data folder.
+    #[error("node {node}: file {path} must be a relative path inside the data folder")]
+    NodeFileOutside {
+        /// The node.
+        node: String,
+        /// The file's path.
+        path: PathBuf,
+    },
     /// A node's IP is not a node address of the subnet.
     #[error(
         "node {node}: {ip} is not a usable address of {subnet} (not network, gateway or broadcast)"
@@ -377,6 +455,7 @@ mod tests {
             args: vec![],
             env: vec![],
             ready: Some(ReadyProbe::health(7001)),
+            files: Vec::new(),
         }
     }
 
@@ -468,5 +547,34 @@ mod tests {
         let mut s = spec();
         s.binary = PathBuf::from("/");
         assert_eq!(s.validate(), Err(SpecError::Binary("/".into())));
+    }
+
+    #[test]
+    fn node_files_stay_inside_the_data_folder() {
+        assert!(NodeFile::new("zoo.cfg", "").is_contained());
+        assert!(NodeFile::new("zk/myid", "1").is_contained());
+        for bad in ["", "/etc/passwd", "../x", "zk/../../x", "./zoo.cfg"] {
+            assert!(!NodeFile::new(bad, "").is_contained(), "{bad:?}");
+        }
+        let mut spec = spec();
+        spec.nodes[0].files = vec![NodeFile::new("../escape", "x")];
+        assert!(matches!(
+            spec.validate(),
+            Err(SpecError::NodeFileOutside { .. })
+        ));
+        spec.nodes[0].files = vec![NodeFile::new("zk/myid", "1\n")];
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_binary_in_the_image_runs_at_its_own_path() {
+        let mut spec = ClusterSpec::new(
+            RunId::new("r1").unwrap(),
+            "/tmp/run",
+            "/usr/lib/jvm/j/bin/java",
+        );
+        assert_eq!(spec.binary_mount().unwrap(), "/usr/local/bin/java");
+        spec.binary_in_image = true;
+        assert_eq!(spec.binary_mount().unwrap(), "/usr/lib/jvm/j/bin/java");
     }
 }

@@ -153,6 +153,7 @@ pub fn spec_on(run: &str, subnet: Subnet, count: usize, image: &PreparedImage) -
             args: vec!["--listen".into(), format!("0.0.0.0:{PORT}")],
             env: env.clone(),
             ready: Some(ReadyProbe::health(PORT)),
+            files: Vec::new(),
         })
         .collect();
     spec

@@ -67,13 +67,17 @@ pub(crate) fn container_body(
         }
         (None, false) => {
             let mount = spec.binary_mount()?;
-            binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            if !spec.binary_in_image {
+                binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            }
             binds.push(format!("{}:{CLOCK_MOUNT}:ro", dirs.clock.display()));
             (Some(vec![mount]), node.args.clone(), node_env, None)
         }
         (Some(agent), false) => {
             let mount = spec.binary_mount()?;
-            binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            if !spec.binary_in_image {
+                binds.insert(0, format!("{}:{mount}:ro", spec.binary.display()));
+            }
             binds.push(format!("{}:{CLOCK_MOUNT}", dirs.clock.display()));
             binds.push(format!("{}:{AGENT_MOUNT}:ro", agent.binary.display()));
             let mut cmd = vec![
@@ -246,6 +250,7 @@ mod tests {
             args: vec!["raft-register".into(), "--id".into(), "1".into()],
             env: vec![("FAKETIME_NO_CACHE".into(), "1".into())],
             ready: Some(ReadyProbe::health(7001)),
+            files: Vec::new(),
         }];
         s
     }

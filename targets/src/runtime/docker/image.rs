@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use crate::runtime::ldd::{library_union, run_ldd};
 use crate::runtime::names::LABEL_FAULTLINE;
 use crate::runtime::rootfs::{
-    content_tag, load_plan, rootfs_plan_with, write_tar, AGENT_TOOLS, XTABLES_DIR,
+    content_tag, load_plan, rootfs_plan_carrying, walk_trees, write_tar, AGENT_TOOLS, XTABLES_DIR,
 };
 use crate::runtime::spec::{Capabilities, ImageSpec, PreparedImage};
 use crate::runtime::RuntimeError;
@@ -121,8 +121,18 @@ pub(crate) async fn prepare_image(
             extra.push((m.clone(), m));
         }
     }
+    let carried = walk_trees(&spec.trees)?;
+    for file in carried.iter().filter(|f| f.elf) {
+        // A library of the tree that needs what this host lacks (a JVM's X11 toolkit
+        // on a headless machine) is one the program does not load here: carried
+        // without its dependencies.
+        match run_ldd(&file.source).await {
+            Ok(report) => reports.push(report),
+            Err(e) => tracing::debug!("{}: {e}", file.source.display()),
+        }
+    }
     let libraries = library_union(&reports);
-    let plan = rootfs_plan_with(&libraries, faketime.as_deref(), &extra);
+    let plan = rootfs_plan_carrying(&libraries, faketime.as_deref(), &extra, &carried);
     let entries = load_plan(&plan).map_err(|(path, e)| RuntimeError::io(path, e))?;
     let tag = content_tag(&entries);
     let reference = format!("{}:{tag}", spec.repository);

@@ -161,6 +161,9 @@ fn readiness(probe: &ReadyProbe) -> Option<Value> {
     let check = match probe {
         ReadyProbe::Http { port, path } => json!({"httpGet": {"path": path, "port": port}}),
         ReadyProbe::Tcp { port } => json!({"tcpSocket": {"port": port}}),
+        // Kubernetes has no send-and-expect probe: the port accepting connections is
+        // the closest it checks (the harness probes the exchange itself as well).
+        ReadyProbe::TcpExchange { port, .. } => json!({"tcpSocket": {"port": port}}),
         ReadyProbe::Command { .. } => return None,
     };
     let mut v = check;
