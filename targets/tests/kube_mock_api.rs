@@ -16,8 +16,8 @@ use axum::body::Bytes;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use faultline_targets::runtime::kube::{
-    deploy, headless_service, node_pod, pod_readiness, teardown_run, token_secret, KubeApi,
-    KubeNode, KubeRun,
+    deploy, headless_service, node_files, node_pod, pod_readiness, teardown_run, token_secret,
+    KubeApi, KubeNode, KubeRun,
 };
 use faultline_targets::runtime::{NodeName, ReadyProbe, RunId, RuntimeError};
 use serde_json::{json, Value};
@@ -235,6 +235,7 @@ fn objects(k: &KubeRun, nodes: usize) -> Vec<Value> {
                 command: vec!["/usr/local/bin/mydb".into()],
                 env: Vec::new(),
                 ready: Some(ReadyProbe::health(7001)),
+                files: vec![],
             },
         ));
     }
@@ -322,6 +323,7 @@ async fn a_run_is_created_read_and_torn_down_through_the_api() {
             "DELETE /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run%3Dr1764900000-42",
             "DELETE /api/v1/namespaces/jepsen/services?labelSelector=faultline.run%3Dr1764900000-42",
             "DELETE /api/v1/namespaces/jepsen/secrets?labelSelector=faultline.run%3Dr1764900000-42",
+            "DELETE /api/v1/namespaces/jepsen/configmaps?labelSelector=faultline.run%3Dr1764900000-42",
         ]
     );
     assert!(fake.lock().expect("fake").objects.is_empty());
@@ -408,8 +410,8 @@ use faultline_nemesis::rules::NetRules;
 use faultline_nemesis::{Confirmed, Mechanism, Node as _};
 use faultline_targets::agent::AgentClient;
 use faultline_targets::runtime::{
-    connect, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec, NodeSpec, NodeState, Runtime,
-    RuntimeKind, RuntimeOptions,
+    connect, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec, NodeFile, NodeSpec, NodeState,
+    Runtime, RuntimeKind, RuntimeOptions,
 };
 use faultline_targets::NemesisNode;
 
@@ -598,7 +600,9 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
     );
     let run = RunId::new("rk1").expect("run");
     pod_ips(&fake, &run, &[Some(agents[0].0), Some(agents[1].0)]);
-    let spec = kube_spec(runtime.as_ref(), &run, 2, port);
+    let mut spec = kube_spec(runtime.as_ref(), &run, 2, port);
+    // n1 has a file to find in its data folder when it starts.
+    spec.nodes[0].files = vec![NodeFile::new("conf/node.cfg", "id=1\n")];
     // Peers name each other by DNS; no subnet.
     assert_eq!(spec.subnet, None);
     assert_eq!(spec.nodes[1].host, "n2.faultline-rk1.jepsen.svc");
@@ -621,10 +625,16 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
         vec![
             "POST /api/v1/namespaces/jepsen/secrets",
             "POST /api/v1/namespaces/jepsen/services",
+            "POST /api/v1/namespaces/jepsen/configmaps",
             "POST /api/v1/namespaces/jepsen/pods",
             "POST /api/v1/namespaces/jepsen/pods",
         ]
     );
+    // n1's file: in its ConfigMap, mounted at its path under /data.
+    let files = fake.lock().expect("fake").objects
+        ["/api/v1/namespaces/jepsen/configmaps/faultline-rk1-n1-files"]
+        .clone();
+    assert_eq!(files["data"], json!({"f0": "id=1\n"}));
     assert!(seen.contains(&"GET /api/v1/namespaces/jepsen/pods/faultline-rk1-n2".to_string()));
     // The node Pod runs the host binary's name from the agent image, under the agent,
     // with the DNS peer list.
@@ -647,6 +657,14 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
             "--peers",
             "n1.faultline-rk1.jepsen.svc,n2.faultline-rk1.jepsen.svc"
         ]
+    );
+    assert!(
+        node["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .contains(&json!({"name": "files", "mountPath": "/data/conf/node.cfg",
+                              "subPath": "f0", "readOnly": true})),
+        "{node:#}"
     );
     assert_eq!(
         pod["metadata"]["annotations"]["faultline.harness"],
@@ -918,6 +936,7 @@ async fn a_dropped_cluster_is_removed_and_clean_finds_orphans() {
         command: vec!["/bin/true".into()],
         env: vec![],
         ready: None,
+        files: vec![],
     };
     api.create(&node_pod(&dead, &node)).await.expect("pod");
     api.create(&token_secret(&dead, "t")).await.expect("secret");
@@ -926,6 +945,13 @@ async fn a_dropped_cluster_is_removed_and_clean_finds_orphans() {
     api.create(&headless_service(&alone))
         .await
         .expect("service");
+    let with_files = KubeNode {
+        files: vec![("a.cfg".into(), "x".into())],
+        ..node.clone()
+    };
+    api.create(&node_files(&alone, &with_files).expect("files"))
+        .await
+        .expect("config map");
     let report = runtime
         .clean(&CleanScope::orphans(), false)
         .await
@@ -975,6 +1001,12 @@ async fn what_kubernetes_cannot_do_is_refused_before_anything_is_created() {
         .expect_err("refused");
     assert!(err.is_setup_error());
     assert!(err.to_string().contains("--faults agent"), "{err}");
+    // A program carried as host directory trees (ZooKeeper's Java tree): Docker only.
+    let mut trees = ImageSpec::new("/usr/bin/java");
+    trees.trees = vec!["/usr/share/zookeeper".into()];
+    let err = runtime.prepare_image(&trees).await.expect_err("no trees");
+    assert!(err.is_setup_error());
+    assert!(err.to_string().contains("/usr/share/zookeeper"), "{err}");
     // No agent image: said so.
     let mut o = options(&base);
     o.agent_image = None;

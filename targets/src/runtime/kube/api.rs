@@ -314,11 +314,15 @@ pub async fn deploy(api: &KubeApi, objects: &[Value]) -> Result<Vec<ObjectRef>, 
     Ok(created)
 }
 
-/// Deletes every object of `run` in `namespace` (its Pods, Service and Secret, by the
-/// run label); tries each kind even when one fails, and returns the first failure.
+/// The kinds of a run's objects, in the order [`teardown_run`] deletes them.
+pub const RUN_KINDS: [&str; 4] = ["Pod", "Service", "Secret", "ConfigMap"];
+
+/// Deletes every object of `run` in `namespace` (its Pods, Service, Secret and the nodes'
+/// ConfigMaps, by the run label); tries each kind even when one fails, and returns the
+/// first failure.
 pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result<(), RuntimeError> {
     let mut first = None;
-    for kind in ["Pod", "Service", "Secret"] {
+    for kind in RUN_KINDS {
         if let Err(e) = api.delete_run_objects(kind, namespace, run).await {
             tracing::warn!("{e}");
             first.get_or_insert(e);

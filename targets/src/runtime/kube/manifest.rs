@@ -64,6 +64,10 @@ pub struct KubeNode {
     /// How to tell the node is ready; a host command has no in-cluster form and is
     /// left out.
     pub ready: Option<ReadyProbe>,
+    /// Files the program finds in its data folder when it starts (path relative to
+    /// `/data`, contents): held by the node's ConfigMap ([`node_files`]) and mounted
+    /// read-only one by one at `/data/<path>`.
+    pub files: Vec<(String, String)>,
 }
 
 /// The labels of a run's objects (a node's also name the node).
@@ -94,6 +98,34 @@ pub fn node_dns(k: &KubeRun, node: &NodeName) -> String {
 
 fn token_secret_name(run: &RunId) -> String {
     format!("faultline-{run}-token")
+}
+
+fn files_name(run: &RunId, node: &NodeName) -> String {
+    format!("faultline-{run}-{node}-files")
+}
+
+/// The ConfigMap holding a node's files (keys `f0`, `f1`, ... in order; a path with `/`
+/// cannot be a key), or `None` when it has none.
+pub fn node_files(k: &KubeRun, node: &KubeNode) -> Option<Value> {
+    if node.files.is_empty() {
+        return None;
+    }
+    let data: Map<String, Value> = node
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, contents))| (format!("f{i}"), Value::from(contents.as_str())))
+        .collect();
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": files_name(&k.run, &node.name),
+            "namespace": k.namespace,
+            "labels": run_labels(&k.run, Some(&node.name)),
+        },
+        "data": data,
+    }))
 }
 
 /// The headless Service that gives every node of the run a DNS name, published before
@@ -205,6 +237,16 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
     if let Some(probe) = node.ready.as_ref().and_then(readiness) {
         container["readinessProbe"] = probe;
     }
+    if let Some(mounts) = container["volumeMounts"].as_array_mut() {
+        for (i, (path, _)) in node.files.iter().enumerate() {
+            mounts.push(json!({
+                "name": "files",
+                "mountPath": format!("{DATA_MOUNT}/{path}"),
+                "subPath": format!("f{i}"),
+                "readOnly": true,
+            }));
+        }
+    }
     let mut spec = json!({
         "hostname": node.name.to_string(),
         "subdomain": service_name(&k.run),
@@ -224,6 +266,14 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
             {"name": "faketime", "emptyDir": {}},
         ],
     });
+    if !node.files.is_empty() {
+        if let Some(volumes) = spec["volumes"].as_array_mut() {
+            volumes.push(json!({
+                "name": "files",
+                "configMap": {"name": files_name(&k.run, &node.name)},
+            }));
+        }
+    }
     if k.anti_affinity {
         spec["affinity"] = json!({
             "podAntiAffinity": {
@@ -282,7 +332,8 @@ pub fn service_account(j: &HarnessJob) -> Value {
 }
 
 /// What the harness may do in its namespace: create, watch and delete the runs' Pods,
-/// Services and Secrets, and read the Pods' logs. Nothing cluster-wide.
+/// Services, Secrets and ConfigMaps (the nodes' files), and read the Pods' logs. Nothing
+/// cluster-wide.
 pub fn role(j: &HarnessJob) -> Value {
     let manage = [
         "create",
@@ -297,7 +348,7 @@ pub fn role(j: &HarnessJob) -> Value {
         "kind": "Role",
         "metadata": {"name": j.name, "namespace": j.namespace, "labels": job_labels(&j.name)},
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "services", "secrets"], "verbs": manage},
+            {"apiGroups": [""], "resources": ["pods", "services", "secrets", "configmaps"], "verbs": manage},
             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         ],
     })
@@ -468,6 +519,7 @@ mod tests {
             ],
             env: vec![("FAKETIME_NO_CACHE".into(), "1".into())],
             ready: Some(ReadyProbe::health(7001)),
+            files: vec![],
         }
     }
 
@@ -492,6 +544,19 @@ mod tests {
     #[test]
     fn the_node_pod_matches_its_golden_file() {
         golden("pod", &node_pod(&run(), &node()));
+    }
+
+    #[test]
+    fn a_node_with_files_gets_them_from_its_config_map_at_their_paths() {
+        let mut n = node();
+        assert_eq!(node_files(&run(), &n), None);
+        n.files = vec![
+            ("zoo.cfg".into(), "tickTime=200\n".into()),
+            ("zk/myid".into(), "2\n".into()),
+        ];
+        let files = node_files(&run(), &n).expect("a ConfigMap");
+        golden("node-files", &files);
+        golden("pod-files", &node_pod(&run(), &n));
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //!   exist; the harness reaches each node at its Pod's IP, read from the API once the Pod
 //!   has one (the harness must run where Pod IPs are routed: inside the cluster, as the
 //!   Job of `faultline k8s manifest`).
-//! - Creation: the token Secret, the headless Service, then one Pod per node whose entry
-//!   point is the node agent ([`super::manifest::node_pod`]); a refusal midway deletes
+//! - Creation: the token Secret, the headless Service, a ConfigMap per node with files
+//!   (mounted at their paths under `/data`), then one Pod per node whose entry point is
+//!   the node agent ([`super::manifest::node_pod`]); a refusal midway deletes
 //!   what was created. A Pod that gets no IP within the readiness time (unschedulable,
 //!   an image that cannot be pulled, a Pod that ended) is a [`RuntimeError::NotReady`]
 //!   naming the node, with its log when there is one.
@@ -25,7 +26,7 @@
 //!   which must hold it at `/usr/local/bin/<file name>`. Clock faults are reported
 //!   unavailable (faultline cannot see whether the image holds libfaketime).
 //! - Logs: the Pod log API (`node` container: the agent's output and its child's).
-//! - Clean-up: a run's Pods, Services and Secrets are deleted by its label; orphans are
+//! - Clean-up: a run's Pods, Services, Secrets and ConfigMaps are deleted by its label; orphans are
 //!   runs whose Pods name a harness of this host that no longer runs.
 
 use std::collections::{BTreeSet, HashMap};
@@ -36,9 +37,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::api::{deploy, pod_readiness, teardown_run, KubeApi};
+use super::api::{deploy, pod_readiness, teardown_run, KubeApi, RUN_KINDS};
 use super::manifest::{
-    headless_service, node_pod, pod_name, service_name, token_secret, KubeNode, KubeRun,
+    headless_service, node_files, node_pod, pod_name, service_name, token_secret, KubeNode, KubeRun,
 };
 use crate::agent::{AgentClient, ProcessOp};
 use crate::runtime::error::RuntimeError;
@@ -247,23 +248,29 @@ impl KubeRuntime {
         } else {
             Some(spec.binary_mount()?)
         };
+        let nodes: Vec<KubeNode> = spec
+            .nodes
+            .iter()
+            .map(|node| KubeNode {
+                name: node.name.clone(),
+                command: program
+                    .iter()
+                    .cloned()
+                    .chain(node.args.iter().cloned())
+                    .collect(),
+                env: node.env.clone(),
+                ready: node.ready.clone(),
+                files: node
+                    .files
+                    .iter()
+                    .map(|f| (f.path.to_string_lossy().into_owned(), f.contents.clone()))
+                    .collect(),
+            })
+            .collect();
+        // The Pods last: each finds its token, its DNS subdomain and its files.
         let mut objects = vec![token_secret(&run, &agent.token), headless_service(&run)];
-        for node in &spec.nodes {
-            let command: Vec<String> = program
-                .iter()
-                .cloned()
-                .chain(node.args.iter().cloned())
-                .collect();
-            objects.push(node_pod(
-                &run,
-                &KubeNode {
-                    name: node.name.clone(),
-                    command,
-                    env: node.env.clone(),
-                    ready: node.ready.clone(),
-                },
-            ));
-        }
+        objects.extend(nodes.iter().filter_map(|n| node_files(&run, n)));
+        objects.extend(nodes.iter().map(|n| node_pod(&run, n)));
         Ok((run, objects))
     }
 
@@ -462,6 +469,17 @@ impl Runtime for KubeRuntime {
         // Nothing is built: the program comes from the agent image, which the release
         // makes with faultline and the bundled node side by side.
         let reference = self.agent_image()?;
+        if let Some(tree) = spec.trees.first() {
+            return Err(RuntimeError::Unavailable {
+                runtime: "kubernetes",
+                reason: format!(
+                    "the program needs host directory trees ({} ...) carried into its image, \
+                     which faultline builds on Docker only: on Kubernetes, run the target from \
+                     an image that holds it (a target file's image)",
+                    tree.display()
+                ),
+            });
+        }
         let name = spec
             .binary
             .file_name()
@@ -596,7 +614,8 @@ impl Runtime for KubeRuntime {
                 let here = this_host();
                 let alive = |id: &_| harness_alive(id, &here);
                 // Pods name their harness: a run with a Pod of a live harness stays. A
-                // Service or Secret goes with its run (alone, it is a run's leftover).
+                // Service, Secret or ConfigMap goes with its run (alone, it is a run's
+                // leftover).
                 let (mut runs, mut live) = (BTreeSet::new(), BTreeSet::new());
                 for item in self.api.list("Pod", ns, &selector).await? {
                     let labels = labels_of(&item);
@@ -609,7 +628,7 @@ impl Runtime for KubeRuntime {
                         live.insert(run);
                     }
                 }
-                for kind in ["Service", "Secret"] {
+                for kind in RUN_KINDS.into_iter().filter(|k| *k != "Pod") {
                     for item in self.api.list(kind, ns, &selector).await? {
                         if let Some(run) = labels_of(&item).get(LABEL_RUN) {
                             runs.insert(run.clone());
