@@ -32,8 +32,12 @@ fn entry(
 ) -> ModelEntry {
     let entry = match (kind, verdict) {
         (RowKind::RuledOut(by), _) => ModelEntry::ruled_out(&name, &by),
+        // A stronger model held: the row holds whatever the model's own checker could
+        // decide (unknown with failed cas, say), as the console and `verify` say.
+        (RowKind::Implied(by), None | Some(Verdict::Unknown { .. })) => {
+            ModelEntry::implied(&name, &by)
+        }
         (_, Some(v)) => ModelEntry::checked(&name, v),
-        (RowKind::Implied(by), _) => ModelEntry::implied(&name, &by),
         _ => ModelEntry::not_checked(&name),
     };
     let figures = verdict.is_some();
@@ -173,4 +177,49 @@ pub fn check_writable(dir: &Path, flag: &str) -> std::result::Result<(), String>
                 dir.display()
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_implied_by_a_valid_stronger_one_is_recorded_as_held_even_when_its_own_check_was_undecided(
+    ) {
+        let unknown = Verdict::Unknown {
+            reason: "failed cas not modelled".into(),
+            undecided: Vec::new(),
+        };
+        let doc = verdict_doc(
+            &[
+                (ModelName::Sequential, Verdict::Valid),
+                (ModelName::Ryw, unknown.clone()),
+                (ModelName::Mr, Verdict::Valid),
+            ],
+            &[ModelName::Sequential],
+            10,
+            1,
+        );
+        let result = |m: &str| {
+            doc.models
+                .iter()
+                .find(|e| e.model == m)
+                .map(|e| e.result.as_str().to_string())
+        };
+        assert_eq!(result("sequential").as_deref(), Some("valid"));
+        assert_eq!(result("ryw").as_deref(), Some("implied"));
+        assert_eq!(result("mr").as_deref(), Some("valid"));
+        assert_eq!(result("wfr").as_deref(), Some("implied"));
+        assert_eq!(result("linearizable").as_deref(), Some("not-checked"));
+        // Without the stronger model, the undecided check stays unknown.
+        let alone = verdict_doc(&[(ModelName::Ryw, unknown)], &[], 10, 1);
+        assert_eq!(
+            alone
+                .models
+                .iter()
+                .find(|e| e.model == "ryw")
+                .map(|e| e.result.as_str()),
+            Some("unknown")
+        );
+    }
 }

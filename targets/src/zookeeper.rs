@@ -30,8 +30,11 @@
 //!   leader as of the sync.
 //!
 //! A write is `setData` (or `create` when the key's znode does not exist yet); a cas is a
-//! `getData` and, when the value is the expected one, a `setData` conditioned on the
-//! version read, which the leader refuses (`BadVersion`) if the znode changed in between.
+//! read as above (with `reads=sync`, after a sync) and, when the value is the expected
+//! one, a `setData` conditioned on the version read, which the leader refuses
+//! (`BadVersion`) if the znode changed in between. A cas whose read was stale and saw
+//! another value fails without writing: with plain reads that is what sequential
+//! consistency allows.
 //!
 //! # What it claims, and why
 //!
@@ -306,6 +309,9 @@ impl Target for ZooKeeper {
             "-Xmx192m",
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
+            // Several servers share a few cores: one compiler thread, one GC thread, and
+            // thread pools sized for one processor.
+            "-XX:ActiveProcessorCount=1",
             "-XX:-UsePerfData",
             "-Djava.net.preferIPv4Stack=true",
             "-Dzookeeper.admin.enableServer=false",
@@ -466,7 +472,14 @@ pub struct ZkClient {
     timeout: Duration,
     reads: ReadMode,
     sessions: tokio::sync::Mutex<HashMap<u64, zk::Client>>,
+    /// When the server last refused a session: the next attempt waits until
+    /// [`SESSION_RETRY_PAUSE`] has passed, so that processes of a server that does not
+    /// serve (no quorum) do not hammer it with connections.
+    refused_at: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// How long after a refused session the next attempt on the same server waits.
+pub const SESSION_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 impl ZkClient {
     /// A client for server `node` at `addr`, reading in `reads`; every operation is
@@ -478,6 +491,7 @@ impl ZkClient {
             timeout,
             reads,
             sessions: tokio::sync::Mutex::new(HashMap::new()),
+            refused_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -486,12 +500,21 @@ impl ZkClient {
         if let Some(s) = self.sessions.lock().await.get(&process) {
             return Ok(s.clone());
         }
+        let refused = *self.refused_at.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = refused {
+            tokio::time::sleep_until(at + SESSION_RETRY_PAUSE).await;
+        }
         let session = zk::Client::connector()
             .with_session_timeout(SESSION_TIMEOUT)
             .with_fail_eagerly()
             .connect(&self.addr.to_string())
             .await
-            .map_err(|e| Failure::NoSession(e.to_string()))?;
+            .map_err(|e| {
+                *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(tokio::time::Instant::now());
+                Failure::NoSession(e.to_string())
+            })?;
+        *self.refused_at.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.sessions.lock().await.insert(process, session.clone());
         Ok(session)
     }
@@ -550,16 +573,14 @@ impl ZkClient {
                 Ok(op.argument())
             }
             ClientOp::Cas { expected, new } => {
-                let version = match s.get_data(&path).await {
-                    Ok((data, stat)) if parse_value(&data) == Some(*expected) => stat.version,
-                    Ok(_) | Err(zk::Error::NoNode) => return Err(Failure::ValueMismatch),
+                // The read is made as reads are (after a sync with reads=sync): a stale
+                // read here would make the cas fail on a value the key no longer holds.
+                let version = match self.read(s, &path).await {
+                    Ok(Some((v, version))) if v == *expected => version,
+                    Ok(_) => return Err(Failure::ValueMismatch),
                     // The read changed nothing and nothing was written.
-                    Err(e) => {
-                        return Err(match failure_of(&e) {
-                            f @ Failure::SessionLost(_) => f,
-                            other => Failure::Refused(format!("{other:?}")),
-                        })
-                    }
+                    Err(f @ (Failure::SessionLost(_) | Failure::BadValue(_))) => return Err(f),
+                    Err(other) => return Err(Failure::Refused(format!("{other:?}"))),
                 };
                 s.set_data(&path, new.to_string().as_bytes(), Some(version))
                     .await
