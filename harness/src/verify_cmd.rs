@@ -200,6 +200,12 @@ pub fn run(args: VerifyArgs) -> Result<u8> {
                 break;
             }
         };
+        // `--claim M`: M decides each campaign (its exit code, where it stops, the
+        // detection line), every model still being checked and reported; the reproduce
+        // command checks M, which decides the same way.
+        if args.claim.is_some() {
+            claim_decides(&mut resolved, &decisive);
+        }
         resolved.series = Some(serde_json::json!({
             "series": series_dir.display().to_string(),
             "campaign": i,
@@ -325,6 +331,32 @@ fn finish(series_dir: &Path, mut doc: SeriesDoc, json: bool) -> Result<u8> {
 }
 
 /// `1, 3, 5`: campaign numbers counted from 1.
+/// Makes `decisive` (the `--claim` model) the models that decide campaign `r`, instead
+/// of the target's claims; `r` still checks every model. The plan's `check` (run.json,
+/// the reproduce command) names the deciding models.
+fn claim_decides(r: &mut crate::campaign::plan::Resolved, decisive: &[AnyModel]) {
+    let register: Vec<_> = decisive
+        .iter()
+        .filter_map(|m| match m {
+            AnyModel::Register(m) => Some(*m),
+            AnyModel::Txn(_) => None,
+        })
+        .collect();
+    let txn: Vec<_> = decisive
+        .iter()
+        .filter_map(|m| match m {
+            AnyModel::Txn(m) => Some(*m),
+            AnyModel::Register(_) => None,
+        })
+        .collect();
+    if r.plan.workload.is_txn() {
+        r.check.txn_decisive = txn;
+    } else {
+        r.check.decisive = register;
+    }
+    r.plan.check = decisive.iter().map(|m| m.as_str().to_string()).collect();
+}
+
 fn list_numbers(campaigns: &[usize]) -> String {
     if campaigns.is_empty() {
         return "none".into();
@@ -656,6 +688,38 @@ pub fn verify_json(doc: &SeriesDoc, s: &Summary, series_dir: &Path) -> serde_jso
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_claim_decides_each_campaign_while_every_model_is_checked() {
+        let args = TestArgs {
+            target: Some("zookeeper".into()),
+            seed: Some(3),
+            check: Some("all".into()),
+            ..TestArgs::default()
+        };
+        let (mut r, _) = resolve_args(&args).expect("a valid plan");
+        assert_eq!(
+            r.check.decisive,
+            vec![faultline_checkers::ModelName::Sequential],
+            "the target's claim decides by default"
+        );
+        let checked_before = (r.check.linearizable, r.check.others.clone());
+        claim_decides(
+            &mut r,
+            &[AnyModel::Register(
+                faultline_checkers::ModelName::Linearizable,
+            )],
+        );
+        assert_eq!(
+            r.check.decisive,
+            vec![faultline_checkers::ModelName::Linearizable]
+        );
+        assert_eq!(
+            (r.check.linearizable, r.check.others.clone()),
+            checked_before
+        );
+        assert!(crate::campaign::plan::reproduce_command(&r).contains("--check linearizable "));
+    }
 
     #[test]
     fn violations_beat_unknowns_beat_holds() {
