@@ -531,8 +531,13 @@ fn options(base: &str) -> RuntimeOptions {
 
 /// A cluster spec of `n` nodes of the bundled node (a host binary: run from the agent
 /// image) with the runtime's addresses, readiness on the agents' port.
+/// The run folder of `run` (`Cluster::start` makes its node folders there).
+fn run_dir(run: &RunId) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("faultline-kube-mock-{run}"))
+}
+
 fn kube_spec(runtime: &dyn Runtime, run: &RunId, n: usize, port: u16) -> ClusterSpec {
-    let dir = std::env::temp_dir().join(format!("faultline-kube-mock-{run}"));
+    let dir = run_dir(run);
     let mut spec = ClusterSpec::new(run.clone(), dir, "/build/faultline-node");
     let names: Vec<NodeName> = (1..=n)
         .map(|i| NodeName::new(&format!("n{i}")).expect("name"))
@@ -777,6 +782,7 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
         Err(RuntimeError::UnknownNode(_))
     ));
     cluster.remove_node_dirs().expect("node dirs");
+    std::fs::remove_dir_all(run_dir(&run)).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -824,6 +830,7 @@ async fn a_pod_refused_midway_leaves_nothing_behind() {
         .iter()
         .any(|p| p == "DELETE /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run%3Drk2"));
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
+    std::fs::remove_dir_all(run_dir(&run)).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -863,6 +870,7 @@ async fn a_pod_without_an_ip_times_out_naming_the_node_and_everything_goes() {
         other => panic!("{other}"),
     }
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
+    std::fs::remove_dir_all(run_dir(&run)).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -890,6 +898,7 @@ async fn a_node_that_never_answers_its_probe_is_named_and_everything_goes() {
     }
     assert!(err.to_string().contains("node is Stopped"), "{err}");
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
+    std::fs::remove_dir_all(run_dir(&run)).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -973,6 +982,8 @@ async fn a_dropped_cluster_is_removed_and_clean_finds_orphans() {
         .await
         .expect("clean all");
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
+    std::fs::remove_dir_all(run_dir(&gone)).ok();
+    std::fs::remove_dir_all(run_dir(&live)).ok();
 }
 
 #[tokio::test]
@@ -1022,4 +1033,5 @@ async fn what_kubernetes_cannot_do_is_refused_before_anything_is_created() {
         .requests
         .iter()
         .all(|(m, _, _)| m != "POST"));
+    std::fs::remove_dir_all(run_dir(&run)).ok();
 }
