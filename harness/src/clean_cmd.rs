@@ -23,6 +23,13 @@ pub struct CleanArgs {
     /// The runtime whose leftovers to remove: docker or kubernetes. [default: docker]
     #[arg(long)]
     pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
+    /// On Kubernetes: the API's base URL. [default: FAULTLINE_KUBE_API, else kubectl
+    /// proxy's http://127.0.0.1:8001]
+    #[arg(long, value_name = "URL")]
+    pub kube_api: Option<String>,
+    /// On Kubernetes: the namespace to clean. [default: default]
+    #[arg(long, value_name = "NS")]
+    pub k8s_namespace: Option<String>,
 }
 
 /// Runs `faultline clean`.
@@ -44,7 +51,9 @@ pub fn run(args: CleanArgs) -> Result<u8> {
     rt.block_on(async {
         let options = RuntimeOptions {
             kind: args.runtime.unwrap_or_default(),
-            require_root: false,
+            kube_api: args.kube_api.clone(),
+            namespace: args.k8s_namespace.clone(),
+            ..RuntimeOptions::default()
         };
         let runtime = match connect(&options).await {
             Ok((runtime, _)) => runtime,

@@ -132,6 +132,21 @@ pub struct TestArgs {
     /// Where the nodes run: docker (this machine's engine) or kubernetes. [default: docker]
     #[arg(long)]
     pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
+    /// On Kubernetes: the API's base URL. [default: the plan's kube_api, else
+    /// FAULTLINE_KUBE_API, else kubectl proxy's http://127.0.0.1:8001]
+    #[arg(long, value_name = "URL")]
+    pub kube_api: Option<String>,
+    /// On Kubernetes: the namespace of the run's objects. [default: the plan's
+    /// k8s_namespace, else default]
+    #[arg(long, value_name = "NS")]
+    pub k8s_namespace: Option<String>,
+    /// On Kubernetes: the image holding /usr/local/bin/faultline that each node Pod
+    /// copies the agent from. [default: the plan's k8s_agent_image]
+    #[arg(long, value_name = "IMAGE")]
+    pub k8s_agent_image: Option<String>,
+    /// On Kubernetes: put each node on its own host (Pod anti-affinity).
+    #[arg(long)]
+    pub k8s_anti_affinity: bool,
 }
 
 /// Builds the plan: defaults, then the file, then the flags.
@@ -195,6 +210,18 @@ pub fn build_plan(args: &TestArgs) -> Result<Plan, String> {
     }
     if let Some(k) = args.runtime {
         p.runtime = k;
+    }
+    if let Some(url) = &args.kube_api {
+        p.kube_api = Some(url.clone());
+    }
+    if let Some(ns) = &args.k8s_namespace {
+        p.k8s_namespace = Some(ns.clone());
+    }
+    if let Some(image) = &args.k8s_agent_image {
+        p.k8s_agent_image = Some(image.clone());
+    }
+    if args.k8s_anti_affinity {
+        p.k8s_anti_affinity = true;
     }
     if !args.fault.is_empty() {
         p.fault = args.fault.clone();
@@ -265,21 +292,35 @@ pub fn check_store(store: &Path, target: &str) -> Result<(), String> {
 
 /// Installs the Ctrl-C handler: the first press asks the campaign to stop, heal, tear down
 /// and check what was recorded; a second press exits at once (leftovers, if any, are
-/// removed by `faultline clean`).
+/// removed by `faultline clean`). SIGTERM counts as a press (what Kubernetes sends the
+/// harness Job's Pod when it is deleted).
 pub fn ctrl_c_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        if interrupted(&mut term).await {
             errln!("\ninterrupted: stopping the workers, healing, tearing down, then checking what was recorded (Ctrl-C again to quit at once)");
             f.store(true, Ordering::Relaxed);
         }
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupted(&mut term).await {
             errln!("\ninterrupted twice: quitting now; `faultline clean` removes any leftover containers");
             std::process::exit(i32::from(exit::HARNESS_FAILURE));
         }
     });
     flag
+}
+
+/// Waits for one interruption: Ctrl-C, or SIGTERM when its handler could be installed.
+async fn interrupted(term: &mut Option<tokio::signal::unix::Signal>) -> bool {
+    match term.as_mut() {
+        Some(t) => tokio::select! {
+            c = tokio::signal::ctrl_c() => c.is_ok(),
+            t = t.recv() => t.is_some(),
+        },
+        None => tokio::signal::ctrl_c().await.is_ok(),
+    }
 }
 
 /// Maps a campaign error to an exit code, printing it.

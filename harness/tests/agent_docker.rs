@@ -249,7 +249,8 @@ async fn every_fault_family_works_through_the_agents_and_the_host_is_untouched()
     let run_dir = std::env::temp_dir().join(format!("faultline-agent-test-{run}"));
     std::fs::create_dir_all(&run_dir).expect("run dir");
     let mut spec = ClusterSpec::new(run.clone(), &run_dir, &binary);
-    spec.subnet = free_subnet(&rt).await;
+    let subnet = free_subnet(&rt).await;
+    spec.subnet = Some(subnet);
     spec.leftovers = CleanScope::Run(run.clone());
     let token = new_token();
     spec.agent = Some(AgentSpec {
@@ -263,15 +264,14 @@ async fn every_fault_family_works_through_the_agents_and_the_host_is_untouched()
     } else {
         Vec::new()
     };
-    spec.nodes = spec
-        .subnet
+    spec.nodes = subnet
         .node_ips(3)
         .expect("ips")
         .into_iter()
         .enumerate()
         .map(|(i, ip)| NodeSpec {
             name: NodeName::new(&format!("n{}", i + 1)).expect("name"),
-            ip,
+            host: ip.to_string(),
             args: vec!["--listen".into(), format!("0.0.0.0:{PORT}")],
             env: env.clone(),
             ready: Some(ReadyProbe::health(PORT)),

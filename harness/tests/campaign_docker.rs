@@ -477,3 +477,84 @@ fn a_live_campaign_survives_faultline_clean() {
     assert_eq!(run_json["final_reads"]["ok"], run_json["final_reads"]["of"]);
     std::fs::remove_dir_all(&store).ok();
 }
+
+/// The harness's containers still on the engine: those whose harness label names `pid`.
+fn containers_of(pid: u32) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_socket_defaults().expect("docker client");
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .build();
+        docker
+            .list_containers(Some(options))
+            .await
+            .expect("list containers")
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get("faultline.harness"))
+                    .is_some_and(|h| h.split('/').nth(1) == Some(pid.to_string().as_str()))
+            })
+            .flat_map(|c| c.names.unwrap_or_default())
+            .collect()
+    })
+}
+
+/// SIGTERM (what Kubernetes sends the harness Job's Pod when it is deleted) is handled like
+/// Ctrl-C: the workers stop, the cluster is healed and torn down, what was recorded is
+/// checked, and the process exits on its own with nothing left on the engine.
+#[test]
+fn sigterm_stops_the_campaign_and_tears_the_cluster_down() {
+    let Some(_slot) = campaign_slot() else {
+        return;
+    };
+    let node = node_binary();
+    let work = scratch("", "sigterm");
+    let child = faultline()
+        .args(["test", "--nodes", "3", "--time-limit", "120", "--seed", "3"])
+        .args(["--nemesis", "none", "--store", "store"])
+        .arg("--node-binary")
+        .arg(&node)
+        .current_dir(&work)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline runs");
+    let pid = child.id();
+    // The early run.json appears once the cluster runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let running = loop {
+        let found = std::fs::read_dir(work.join("store").join("raft-register"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("run.json").is_file());
+        if found || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(running, "the campaign never started");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(!containers_of(pid).is_empty(), "the cluster runs");
+    // SAFETY: kill sends a signal to our own child; it touches no memory.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+    let out = child.wait_with_output().expect("faultline ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some(),
+        "ended by the signal instead of exiting: {stderr}"
+    );
+    assert!(
+        stderr.contains("interrupted: stopping the workers"),
+        "{stderr}"
+    );
+    assert_eq!(containers_of(pid), Vec::<String>::new(), "{stderr}");
+    std::fs::remove_dir_all(&work).ok();
+}

@@ -300,9 +300,33 @@ fn user_mistakes_exit_254_with_a_message_never_255_or_a_panic() {
             vec!["clean", "--runtime", "podman"],
             "expected docker or kubernetes",
         ),
+        // No Kubernetes API at the URL (port 1 refuses): what to run.
         (
-            vec!["clean", "--runtime", "kubernetes"],
-            "faultline k8s manifest",
+            vec![
+                "clean",
+                "--runtime",
+                "kubernetes",
+                "--kube-api",
+                "http://127.0.0.1:1",
+            ],
+            "kubectl proxy",
+        ),
+        (
+            vec![
+                "test",
+                "--runtime",
+                "kubernetes",
+                "--kube-api",
+                "http://127.0.0.1:1",
+                "--k8s-namespace",
+                "jepsen",
+                "--k8s-agent-image",
+                "registry.example/faultline:0.1",
+                "--k8s-anti-affinity",
+                "--time-limit",
+                "1",
+            ],
+            "kubectl proxy",
         ),
         (
             vec!["check", "good.jsonl", "--time-limit", "-1"],

@@ -96,6 +96,8 @@ fn the_guides_manifests_are_what_the_command_prints() {
             "/etc/faultline/plan.toml",
             "--runtime",
             "kubernetes",
+            "--k8s-agent-image",
+            "registry.example/faultline:0.1",
             "--store",
             "/store"
         ]

@@ -94,7 +94,7 @@ impl NemesisNodeTrait for NemesisNode {
         &self.name
     }
     fn ip(&self) -> IpAddr {
-        IpAddr::V4(self.node.ip())
+        self.node.ip()
     }
     fn netns_path(&self) -> Option<PathBuf> {
         self.last_status().netns_path

@@ -38,7 +38,7 @@ pub fn ready_probe() -> ReadyProbe {
 /// node's container only the container's own processes (and the host's root) see it.
 pub fn node_args(mode: &str, ctx: &DeployContext<'_>) -> Vec<String> {
     let peers: Vec<String> = ctx
-        .ips
+        .hosts
         .iter()
         .enumerate()
         .map(|(i, ip)| format!("{}={ip}:{NODE_PORT}", i + 1))

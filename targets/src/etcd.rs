@@ -157,13 +157,9 @@ impl Target for Etcd {
         ReadyProbe::health(ETCD_CLIENT_PORT)
     }
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String> {
-        let ip = ctx
-            .ips
-            .get(ctx.index)
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "127.0.0.1".to_string());
+        let ip = ctx.host();
         let cluster: Vec<String> = ctx
-            .ips
+            .hosts
             .iter()
             .enumerate()
             .map(|(i, ip)| format!("n{}=http://{ip}:{ETCD_PEER_PORT}", i + 1))
@@ -532,7 +528,6 @@ fn decode_u64(b64: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -565,15 +560,15 @@ mod tests {
 
     #[test]
     fn node_command_lines_bootstrap_the_whole_cluster() {
-        let ips = [
-            Ipv4Addr::new(10, 9, 0, 11),
-            Ipv4Addr::new(10, 9, 0, 12),
-            Ipv4Addr::new(10, 9, 0, 13),
+        let hosts = [
+            "10.9.0.11".to_string(),
+            "10.9.0.12".to_string(),
+            "10.9.0.13".to_string(),
         ];
         let options = BTreeMap::new();
         let ctx = DeployContext {
             index: 1,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data",
             faults: &[],
             options: &options,
@@ -601,11 +596,11 @@ mod tests {
         };
         assert_eq!(path, PathBuf::from("/usr/bin/etcd"));
         assert!(hint.contains("apt-get install etcd-server"));
-        let ips = [std::net::Ipv4Addr::new(10, 9, 0, 11)];
+        let hosts = ["10.9.0.11".to_string()];
         let options = BTreeMap::new();
         let ctx = DeployContext {
             index: 0,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data",
             faults: &[],
             options: &options,

@@ -52,17 +52,22 @@
 //!     };
 //!
 //!     let run = RunId::generate();
+//!     let names = ["n1", "n2", "n3"].map(|n| NodeName::new(n)).into_iter();
+//!     let names = names.collect::<Result<Vec<_>, _>>()?;
+//!     // How the nodes will reach each other: fixed IPs on Docker.
+//!     let plan = runtime.plan_addresses(&run, &names, 0)?;
 //!     let mut spec = ClusterSpec::new(run, "/var/tmp/faultline/run-1", binary);
-//!     let ips = spec.subnet.node_ips(3)?;
-//!     let peers: Vec<String> = ips
+//!     spec.subnet = plan.subnet;
+//!     let peers: Vec<String> = plan
+//!         .hosts
 //!         .iter()
 //!         .enumerate()
-//!         .map(|(i, ip)| format!("{}={ip}:7001", i + 1))
+//!         .map(|(i, host)| format!("{}={host}:7001", i + 1))
 //!         .collect();
-//!     for (i, ip) in ips.iter().enumerate() {
+//!     for (i, (name, host)) in names.into_iter().zip(&plan.hosts).enumerate() {
 //!         spec.nodes.push(NodeSpec {
-//!             name: NodeName::new(&format!("n{}", i + 1))?,
-//!             ip: *ip,
+//!             name,
+//!             host: host.clone(),
 //!             args: vec![
 //!                 "raft-register".into(),
 //!                 "--id".into(),

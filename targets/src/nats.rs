@@ -203,7 +203,7 @@ impl Target for Nats {
     }
     fn node_args(&self, ctx: &DeployContext<'_>) -> Vec<String> {
         let routes: Vec<String> = ctx
-            .ips
+            .hosts
             .iter()
             .map(|ip| format!("nats://{ip}:{NATS_CLUSTER_PORT}"))
             .collect();
@@ -219,7 +219,7 @@ impl Target for Nats {
             ("--cluster", format!("nats://0.0.0.0:{NATS_CLUSTER_PORT}")),
             (
                 "--cluster_advertise",
-                format!("{}:{NATS_CLUSTER_PORT}", ctx.ip()),
+                format!("{}:{NATS_CLUSTER_PORT}", ctx.host()),
             ),
             ("--routes", routes.join(",")),
             ("--no_advertise", String::new()),
@@ -561,7 +561,6 @@ impl Client for NatsClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -577,15 +576,15 @@ mod tests {
 
     #[test]
     fn node_command_lines_route_to_every_node() {
-        let ips = [
-            Ipv4Addr::new(10, 9, 0, 11),
-            Ipv4Addr::new(10, 9, 0, 12),
-            Ipv4Addr::new(10, 9, 0, 13),
+        let hosts = [
+            "10.9.0.11".to_string(),
+            "10.9.0.12".to_string(),
+            "10.9.0.13".to_string(),
         ];
         let options = BTreeMap::new();
         let ctx = DeployContext {
             index: 2,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data/",
             faults: &[],
             options: &options,
@@ -630,11 +629,11 @@ mod tests {
         };
         assert_eq!(path, PathBuf::from("/usr/sbin/nats-server"));
         assert!(hint.contains("apt-get install nats-server"));
-        let ips = [Ipv4Addr::new(10, 9, 0, 11)];
+        let hosts = ["10.9.0.11".to_string()];
         let options = BTreeMap::new();
         let ctx = DeployContext {
             index: 0,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data",
             faults: &[],
             options: &options,

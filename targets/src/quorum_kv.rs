@@ -192,10 +192,10 @@ mod tests {
         assert!(QuorumKv.check_options(&opts(&[("r", "4")]), 3).is_err());
         assert!(QuorumKv.check_options(&opts(&[("x", "1")]), 3).is_err());
         let o = opts(&[("w", "3")]);
-        let ips = [std::net::Ipv4Addr::new(10, 0, 0, 11)];
+        let hosts = ["10.0.0.11".to_string()];
         let ctx = DeployContext {
             index: 0,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data",
             faults: &[],
             options: &o,

@@ -136,20 +136,19 @@ impl Target for RaftRegister {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::net::Ipv4Addr;
 
     #[test]
     fn node_command_lines_name_every_peer_the_token_and_the_fault() {
-        let ips = [
-            Ipv4Addr::new(10, 9, 0, 11),
-            Ipv4Addr::new(10, 9, 0, 12),
-            Ipv4Addr::new(10, 9, 0, 13),
+        let hosts = [
+            "10.9.0.11".to_string(),
+            "10.9.0.12".to_string(),
+            "10.9.0.13".to_string(),
         ];
         let faults = vec!["stale-reads".to_string()];
         let options = BTreeMap::new();
         let ctx = DeployContext {
             index: 1,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: "/data",
             faults: &faults,
             options: &options,

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +25,10 @@ use crate::runtime::ReadyProbe;
 pub struct DeployContext<'a> {
     /// The node's position in the cluster, from 0.
     pub index: usize,
-    /// Every node's IP, in cluster order (this node's is `ips[index]`).
-    pub ips: &'a [Ipv4Addr],
+    /// Every node's host, in cluster order (this node's is `hosts[index]`): how the
+    /// nodes reach each other, from the runtime (an IP address on Docker, a DNS name on
+    /// Kubernetes). Put it in peer lists and advertised addresses; listen on `0.0.0.0`.
+    pub hosts: &'a [String],
     /// The data directory as the node sees it (`/data` in a container).
     pub data_dir: &'a str,
     /// The planted faults to switch on (names from [`Target::faults`]).
@@ -46,13 +48,13 @@ impl DeployContext<'_> {
         node_name(self.index)
     }
 
-    /// The node's IP (`127.0.0.1` if the index is out of range, which the harness never
-    /// asks for).
-    pub fn ip(&self) -> Ipv4Addr {
-        self.ips
+    /// The node's own host (`127.0.0.1` if the index is out of range, which the harness
+    /// never asks for).
+    pub fn host(&self) -> &str {
+        self.hosts
             .get(self.index)
-            .copied()
-            .unwrap_or(Ipv4Addr::LOCALHOST)
+            .map(String::as_str)
+            .unwrap_or("127.0.0.1")
     }
 }
 

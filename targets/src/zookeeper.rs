@@ -78,7 +78,7 @@
 //! answer did not come (connection loss, timeout) or the session died.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,9 +207,9 @@ pub fn program_in(home: &Path) -> Program {
     }
 }
 
-/// The node's `zoo.cfg`: the ensemble of `ips` (server ids from 1, in node order), data
+/// The node's `zoo.cfg`: the ensemble of `hosts` (server ids from 1, in node order), data
 /// under `data_dir`.
-pub fn zoo_cfg(ips: &[Ipv4Addr], data_dir: &str) -> String {
+pub fn zoo_cfg(hosts: &[String], data_dir: &str) -> String {
     let data = data_dir.trim_end_matches('/');
     let mut cfg = format!(
         "tickTime={TICK_MS}\n\
@@ -229,9 +229,9 @@ pub fn zoo_cfg(ips: &[Ipv4Addr], data_dir: &str) -> String {
          standaloneEnabled=false\n\
          reconfigEnabled=false\n"
     );
-    for (i, ip) in ips.iter().enumerate() {
+    for (i, host) in hosts.iter().enumerate() {
         cfg.push_str(&format!(
-            "server.{}={ip}:{ZK_QUORUM_PORT}:{ZK_ELECTION_PORT}\n",
+            "server.{}={host}:{ZK_QUORUM_PORT}:{ZK_ELECTION_PORT}\n",
             i + 1
         ));
     }
@@ -335,7 +335,7 @@ impl Target for ZooKeeper {
     }
     fn node_files(&self, ctx: &DeployContext<'_>) -> Vec<NodeFile> {
         vec![
-            NodeFile::new("zoo.cfg", zoo_cfg(ctx.ips, ctx.data_dir)),
+            NodeFile::new("zoo.cfg", zoo_cfg(ctx.hosts, ctx.data_dir)),
             NodeFile::new("zk/myid", format!("{}\n", ctx.index + 1)),
         ]
     }
@@ -668,10 +668,10 @@ mod tests {
         new: 6,
     };
 
-    fn ctx<'a>(ips: &'a [Ipv4Addr], options: &'a BTreeMap<String, String>) -> DeployContext<'a> {
+    fn ctx<'a>(hosts: &'a [String], options: &'a BTreeMap<String, String>) -> DeployContext<'a> {
         DeployContext {
             index: 1,
-            ips,
+            hosts,
             data_dir: "/data/",
             faults: &[],
             options,
@@ -682,13 +682,13 @@ mod tests {
 
     #[test]
     fn every_node_gets_the_ensemble_and_its_own_id() {
-        let ips = [
-            Ipv4Addr::new(10, 9, 0, 11),
-            Ipv4Addr::new(10, 9, 0, 12),
-            Ipv4Addr::new(10, 9, 0, 13),
+        let hosts = [
+            "10.9.0.11".to_string(),
+            "10.9.0.12".to_string(),
+            "10.9.0.13".to_string(),
         ];
         let options = BTreeMap::new();
-        let files = ZooKeeper.node_files(&ctx(&ips, &options));
+        let files = ZooKeeper.node_files(&ctx(&hosts, &options));
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].path, PathBuf::from("zoo.cfg"));
         let cfg = &files[0].contents;
@@ -707,7 +707,7 @@ mod tests {
         assert!(!cfg.contains("server.4"));
         assert_eq!(files[1], NodeFile::new("zk/myid", "2\n"));
         assert!(files.iter().all(NodeFile::is_contained));
-        let args = ZooKeeper.node_args(&ctx(&ips, &options));
+        let args = ZooKeeper.node_args(&ctx(&hosts, &options));
         assert_eq!(
             args[args.len() - 4..],
             [
@@ -742,10 +742,10 @@ mod tests {
 
     #[test]
     fn readiness_asks_srvr_for_a_mode() {
-        let ips = [Ipv4Addr::new(10, 9, 0, 11)];
+        let hosts = ["10.9.0.11".to_string()];
         let options = BTreeMap::new();
         assert_eq!(
-            ZooKeeper.ready_probe(&ctx(&ips, &options)),
+            ZooKeeper.ready_probe(&ctx(&hosts, &options)),
             ReadyProbe::TcpExchange {
                 port: 2181,
                 send: "srvr".into(),

@@ -18,7 +18,7 @@ async fn lifecycle_of_a_three_node_cluster() {
     };
     let image = image(&rt).await;
     let spec = spec(&rt, "tlife", 3, &image).await;
-    let ip = |i: usize| spec.nodes[i].ip.to_string();
+    let ip = |i: usize| spec.nodes[i].host.clone();
     let (ip1, ip3) = (ip(0), ip(2));
     let run = spec.run.clone();
     let cluster = start(&rt, spec, &image).await;
@@ -93,7 +93,7 @@ async fn lifecycle_of_a_three_node_cluster() {
     );
 
     // Nodes reach each other by IP.
-    let peer = |ip: std::net::Ipv4Addr| format!("/peer/{ip}/{PORT}");
+    let peer = |ip: std::net::IpAddr| format!("/peer/{ip}/{PORT}");
     let (status, body) = get(a1, &peer(n2.ip())).await.expect("n1 answers");
     assert_eq!((status, body.as_str()), (200, "reached HTTP/1.0 200 OK"));
 
@@ -178,7 +178,7 @@ async fn netns_path_and_clock_offsets() {
         image.capabilities.clock_faults_unavailable
     );
     let spec = spec(&rt, "tclock", 3, &image).await;
-    let (ip1, ip2) = (spec.nodes[0].ip.to_string(), spec.nodes[1].ip.to_string());
+    let (ip1, ip2) = (spec.nodes[0].host.clone(), spec.nodes[1].host.clone());
     let run = spec.run.clone();
     let cluster = start(&rt, spec, &image).await;
     let n1 = cluster.node("n1").expect("n1");

@@ -21,7 +21,7 @@ async fn a_node_that_never_gets_ready_is_named_with_its_logs() {
     };
     let image = image(&rt).await;
     let mut spec = spec(&rt, "tfail", 2, &image).await;
-    let ip2 = spec.nodes[1].ip;
+    let ip2 = spec.nodes[1].host.clone();
     spec.nodes[1].args.push("--fail-start".into());
     spec.ready_timeout = Duration::from_secs(3);
     let run = spec.run.clone();

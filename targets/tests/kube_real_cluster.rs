@@ -83,6 +83,7 @@ async fn a_run_starts_is_ready_and_is_torn_down_on_a_real_cluster() {
         command: vec!["sleep".into(), "3600".into()],
         env: Vec::new(),
         ready: None,
+        files: Vec::new(),
     };
     let pod = pod_name(&run, &node.name);
     let objects = vec![

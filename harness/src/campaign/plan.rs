@@ -79,6 +79,13 @@ pub struct Plan {
     /// runs the harness Job and which each node Pod's init container copies from
     /// (`faultline k8s manifest --k8s-agent-image`).
     pub k8s_agent_image: Option<String>,
+    /// On Kubernetes: the API's base URL (default: `FAULTLINE_KUBE_API`, else `kubectl
+    /// proxy` at http://127.0.0.1:8001).
+    pub kube_api: Option<String>,
+    /// On Kubernetes: the namespace of the run's objects (default: `default`).
+    pub k8s_namespace: Option<String>,
+    /// On Kubernetes: put each node on its own host (required Pod anti-affinity).
+    pub k8s_anti_affinity: bool,
 }
 
 /// Where faults are carried out from.
@@ -135,6 +142,9 @@ impl Default for Plan {
             faults: FaultPath::default(),
             runtime: faultline_targets::runtime::RuntimeKind::default(),
             k8s_agent_image: None,
+            kube_api: None,
+            k8s_namespace: None,
+            k8s_anti_affinity: false,
         }
     }
 }
@@ -723,6 +733,15 @@ pub fn reproduce_command(r: &Resolved) -> String {
     }
     if p.runtime != d.runtime {
         c.push_str(&format!(" --runtime {}", p.runtime));
+        if let Some(image) = &p.k8s_agent_image {
+            c.push_str(&format!(" --k8s-agent-image {image}"));
+        }
+        if let Some(ns) = &p.k8s_namespace {
+            c.push_str(&format!(" --k8s-namespace {ns}"));
+        }
+        if p.k8s_anti_affinity {
+            c.push_str(" --k8s-anti-affinity");
+        }
     }
     if p.faults != d.faults {
         c.push_str(&format!(" --faults {}", p.faults));
@@ -984,6 +1003,25 @@ mod tests {
         assert!(reproduce_command(&r).contains(" --runtime kubernetes"));
         let r = resolve(&Plan::default(), target.as_ref(), 1).expect("resolves");
         assert!(!reproduce_command(&r).contains("--runtime"));
+        // The cluster's settings come from the plan too; all but the API's URL (where
+        // this machine's proxy listens) are reproduced.
+        let p = parse_plan(
+            "runtime = \"kubernetes\"\nk8s_agent_image = \"reg/faultline:1\"\n\
+             k8s_namespace = \"jepsen\"\nk8s_anti_affinity = true\n\
+             kube_api = \"http://127.0.0.1:8001\"",
+        )
+        .expect("plan");
+        assert_eq!(p.kube_api.as_deref(), Some("http://127.0.0.1:8001"));
+        let r = resolve(&p, target.as_ref(), 1).expect("resolves");
+        let c = reproduce_command(&r);
+        assert!(
+            c.contains(
+                " --runtime kubernetes --k8s-agent-image reg/faultline:1 \
+                 --k8s-namespace jepsen --k8s-anti-affinity"
+            ),
+            "{c}"
+        );
+        assert!(!c.contains("--kube-api"), "{c}");
     }
 
     #[test]

@@ -20,15 +20,14 @@ use faultline_results::{
 };
 use faultline_targets::agent::{new_token, AgentClient, AGENT_PORT};
 use faultline_targets::runtime::{
-    default_faketime_env, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec, NodeName,
-    NodeSpec, RunId, RuntimeError, RuntimeOptions, Subnet, DATA_MOUNT, DEFAULT_SUBNET,
+    default_faketime_env, AddressPlan, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec,
+    NodeName, NodeSpec, RunId, RuntimeOptions, DATA_MOUNT,
 };
 use faultline_targets::{
     cluster_token, node_name, ClientContext, DeployContext, NemesisNode, Program, Target,
 };
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -186,8 +185,10 @@ pub async fn run_campaign(
     // `None`: the target runs an image that holds its program.
     let binary = find_binary(plan.node_binary.as_deref(), target.as_ref())?;
     // An image that holds its own program runs without an agent (its entry point is the
-    // image's): its faults come from the host.
-    let agents = plan.faults == FaultPath::Agent && binary.is_some();
+    // image's), unless the runtime puts the agent into any image: its faults then come
+    // from the host.
+    let agents =
+        plan.faults == FaultPath::Agent && (binary.is_some() || plan.runtime.agent_in_any_image());
     // Probe first: refuse a plan this machine cannot run before starting anything. With
     // node agents the nodes are probed once they run (through the agent); the host only
     // has to hold libfaketime, which goes into the image.
@@ -214,6 +215,10 @@ pub async fn run_campaign(
     let (runtime, engine) = faultline_targets::runtime::connect(&RuntimeOptions {
         kind: plan.runtime,
         require_root: !agents,
+        kube_api: plan.kube_api.clone(),
+        namespace: plan.k8s_namespace.clone(),
+        agent_image: plan.k8s_agent_image.clone(),
+        anti_affinity: plan.k8s_anti_affinity,
     })
     .await
     .with_context(|| format!("cannot use the {} runtime", plan.runtime))?;
@@ -282,31 +287,31 @@ pub async fn run_campaign(
         plan.nodes,
         target.name()
     );
-    // Another run may hold the default subnet: try the next /24s.
-    let mut attempt = 0u8;
+    // The runtime says how the nodes will reach each other; when those addresses are
+    // taken (another run holds Docker's subnet), it plans again.
+    let names = (0..plan.nodes)
+        .map(|i| NodeName::new(&node_name(i)))
+        .collect::<Result<Vec<_>, _>>()
+        .context("node name")?;
+    let mut attempt = 0u32;
     let cluster = loop {
-        let base = DEFAULT_SUBNET.base().octets();
-        let subnet = Subnet::new(
-            Ipv4Addr::new(base[0], base[1], base[2].wrapping_add(attempt), 0),
-            DEFAULT_SUBNET.prefix(),
-        )
-        .context("cluster subnet")?;
+        let addresses = runtime
+            .plan_addresses(&run, &names, attempt)
+            .context("cannot plan the node addresses")?;
         let mut spec = cluster_spec(
             r,
             target.as_ref(),
             &run,
             &run_dir,
             binary.as_deref(),
-            subnet,
+            addresses,
             &env,
         )?;
         spec.agent = agent.clone();
         match Cluster::start(runtime.clone(), spec, &image).await {
             Ok(c) => break c,
-            Err(RuntimeError::SubnetInUse {
-                subnet, network, ..
-            }) if attempt < 32 => {
-                tracing::info!("subnet {subnet} is used by {network}; trying the next one");
+            Err(e) if e.is_address_conflict() && attempt < 32 => {
+                tracing::info!("{e}; trying other addresses");
                 attempt += 1;
             }
             Err(e) => return Err(anyhow::Error::new(e).context("cannot start the cluster")),
@@ -544,14 +549,15 @@ fn write_early_run_json(r: &Resolved, target: &str, run_dir: &Path, started_at: 
     }
 }
 
-/// The cluster of `r` on `subnet`: one node per plan node, with the target's command line.
+/// The cluster of `r` with the runtime's addresses: one node per plan node, with the
+/// target's command line.
 fn cluster_spec(
     r: &Resolved,
     target: &dyn Target,
     run: &RunId,
     run_dir: &Path,
     binary: Option<&Path>,
-    subnet: Subnet,
+    addresses: AddressPlan,
     env: &[(String, String)],
 ) -> Result<ClusterSpec> {
     let plan = &r.plan;
@@ -559,21 +565,24 @@ fn cluster_spec(
     spec.image_program = binary.is_none();
     spec.binary_in_image = matches!(target.program(), Program::HostTree { .. });
     spec.ready_timeout = target.ready_timeout();
-    spec.subnet = subnet;
+    spec.subnet = addresses.subnet;
     // Only this run's objects: other runs on the machine are left alone (`faultline clean`
     // removes leftovers of every run).
     spec.leftovers = CleanScope::Run(run.clone());
-    let ips = spec
-        .subnet
-        .node_ips(plan.nodes)
-        .context("cannot plan the node addresses")?;
+    let hosts = addresses.hosts;
+    anyhow::ensure!(
+        hosts.len() == plan.nodes,
+        "the runtime planned {} addresses for {} nodes",
+        hosts.len(),
+        plan.nodes
+    );
     let request_timeout_ms = (r.request_timeout.as_millis() as u64).max(100);
     // One secret per cluster (the bundled node's peer token, `{token}` in a target file).
     let token = cluster_token();
-    for (i, ip) in ips.iter().enumerate() {
+    for (i, host) in hosts.iter().enumerate() {
         let ctx = DeployContext {
             index: i,
-            ips: &ips,
+            hosts: &hosts,
             data_dir: DATA_MOUNT,
             faults: &plan.fault,
             options: &plan.target_options,
@@ -584,7 +593,7 @@ fn cluster_spec(
         node_env.extend(env.iter().cloned());
         spec.nodes.push(NodeSpec {
             name: NodeName::new(&node_name(i)).context("node name")?,
-            ip: *ip,
+            host: host.clone(),
             args: target.node_args(&ctx),
             env: node_env,
             ready: Some(target.ready_probe(&ctx)),

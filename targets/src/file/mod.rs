@@ -199,7 +199,7 @@ impl TargetFile {
     /// The values of every placeholder for the node of `ctx`.
     fn node_vars(&self, ctx: &DeployContext<'_>) -> BTreeMap<String, String> {
         let port = self.node_port.to_string();
-        let peer = |i: usize, ip: &std::net::Ipv4Addr| {
+        let peer = |i: usize, ip: &String| {
             let vars: BTreeMap<String, String> = [
                 ("name", crate::target::node_name(i)),
                 ("index", i.to_string()),
@@ -212,8 +212,8 @@ impl TargetFile {
             .collect();
             self.peer_format.fill(&vars)
         };
-        let list = |f: &dyn Fn(usize, &std::net::Ipv4Addr) -> String| {
-            ctx.ips
+        let list = |f: &dyn Fn(usize, &String) -> String| {
+            ctx.hosts
                 .iter()
                 .enumerate()
                 .map(|(i, ip)| f(i, ip))
@@ -223,7 +223,7 @@ impl TargetFile {
             ("name", ctx.name()),
             ("index", ctx.index.to_string()),
             ("id", (ctx.index + 1).to_string()),
-            ("ip", ctx.ip().to_string()),
+            ("ip", ctx.host().to_string()),
             ("port", port.clone()),
             ("peers", list(&peer).join(&self.peer_separator)),
             ("peer_ips", list(&|_, ip| ip.to_string()).join(",")),
@@ -235,7 +235,7 @@ impl TargetFile {
                 "peer_names",
                 list(&|i, _| crate::target::node_name(i)).join(","),
             ),
-            ("nodes", ctx.ips.len().to_string()),
+            ("nodes", ctx.hosts.len().to_string()),
             ("data_dir", ctx.data_dir.to_string()),
             ("token", ctx.token.to_string()),
             ("request_timeout_ms", ctx.request_timeout_ms.to_string()),

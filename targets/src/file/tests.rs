@@ -2,7 +2,6 @@
 //! line and the field.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::*;
@@ -64,13 +63,13 @@ fn load(text: &str) -> Result<TargetFile, FileError> {
 
 fn ctx<'a>(
     index: usize,
-    ips: &'a [Ipv4Addr],
+    hosts: &'a [String],
     faults: &'a [String],
     options: &'a BTreeMap<String, String>,
 ) -> DeployContext<'a> {
     DeployContext {
         index,
-        ips,
+        hosts,
         data_dir: "/data",
         faults,
         options,
@@ -85,10 +84,10 @@ fn a_valid_file_gives_command_lines_environment_claims_and_faults() {
     assert_eq!((t.name(), t.port(), t.min_nodes()), ("mydb", 9000, 3));
     assert!(t.has_leader() && t.offers_cas());
     assert_eq!(t.clock_faults(), Err("a Go program".to_string()));
-    let ips = [Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12)];
+    let hosts = ["10.1.0.11".to_string(), "10.1.0.12".to_string()];
     let faults = vec!["stale".to_string()];
     let mut options = BTreeMap::new();
-    let c = ctx(1, &ips, &faults, &options);
+    let c = ctx(1, &hosts, &faults, &options);
     assert_eq!(
         t.node_args(&c).join(" "),
         "serve --name n2 --peers n1=http://10.1.0.11:9001,n2=http://10.1.0.12:9001 --data /data --reads linearizable --stale"

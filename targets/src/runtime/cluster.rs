@@ -4,7 +4,7 @@
 //! after Ctrl-C); if it was not called, `Drop` removes the run's containers
 //! and network, best effort and blocking.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,7 +30,8 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 pub struct Node {
     runtime: Arc<dyn Runtime>,
     node: NodeRef,
-    ip: Ipv4Addr,
+    ip: IpAddr,
+    host: String,
     dirs: NodeDirs,
     ready: Option<ReadyProbe>,
 }
@@ -51,9 +52,17 @@ impl Node {
         self.node.container_name()
     }
 
-    /// The node's fixed IP, reachable from the host.
-    pub fn ip(&self) -> Ipv4Addr {
+    /// The node's address as the runtime gave it once the node existed, at which the
+    /// harness reaches it (clients, probes, agent): the fixed IP on Docker, the Pod's IP
+    /// on Kubernetes.
+    pub fn ip(&self) -> IpAddr {
         self.ip
+    }
+
+    /// How the other nodes reach this one ([`super::AddressPlan::hosts`]): the fixed IP
+    /// as text on Docker, the DNS name on Kubernetes.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// Host folder mounted read-write at `/data`.
@@ -186,29 +195,40 @@ impl Cluster {
         let t0 = Instant::now();
         runtime.clean(&spec.leftovers, false).await?;
         prepare_dirs(&spec)?;
-        let nodes = spec
-            .nodes
-            .iter()
-            .map(|n| Node {
-                runtime: runtime.clone(),
-                node: NodeRef {
-                    run: spec.run.clone(),
-                    name: n.name.clone(),
-                },
-                ip: n.ip,
-                dirs: spec.node_dirs(&n.name),
-                ready: n.ready.clone(),
-            })
-            .collect();
         let mut cluster = Cluster {
             runtime: runtime.clone(),
             spec,
-            nodes,
+            nodes: Vec::new(),
             started_in: Duration::ZERO,
             torn_down: AtomicBool::new(false),
         };
+        // The nodes' addresses come from the runtime once they exist.
         let started = async {
-            runtime.create_cluster(&cluster.spec, image).await?;
+            let addresses = runtime.create_cluster(&cluster.spec, image).await?;
+            if addresses.len() != cluster.spec.nodes.len() {
+                return Err(RuntimeError::AddressCount {
+                    runtime: runtime.kind(),
+                    nodes: cluster.spec.nodes.len(),
+                    addresses: addresses.len(),
+                });
+            }
+            cluster.nodes = cluster
+                .spec
+                .nodes
+                .iter()
+                .zip(addresses)
+                .map(|(n, ip)| Node {
+                    runtime: runtime.clone(),
+                    node: NodeRef {
+                        run: cluster.spec.run.clone(),
+                        name: n.name.clone(),
+                    },
+                    ip,
+                    host: n.host.clone(),
+                    dirs: cluster.spec.node_dirs(&n.name),
+                    ready: n.ready.clone(),
+                })
+                .collect();
             cluster.wait_ready(cluster.spec.ready_timeout).await
         }
         .await;

@@ -146,6 +146,25 @@ pub enum RuntimeError {
         /// The API's message (its `Status.message`), or the transport's error.
         message: String,
     },
+    /// A node's agent, through which a runtime acts on the node's program, failed.
+    #[error("node {node}: {message}")]
+    Agent {
+        /// The node.
+        node: String,
+        /// The agent client's error.
+        message: String,
+    },
+    /// A runtime answered a cluster's creation with the wrong number of node addresses
+    /// (a defect of the runtime).
+    #[error("the {runtime} runtime gave {addresses} addresses for {nodes} nodes")]
+    AddressCount {
+        /// The runtime's name.
+        runtime: &'static str,
+        /// How many nodes the spec has.
+        nodes: usize,
+        /// How many addresses came back.
+        addresses: usize,
+    },
     /// The chosen runtime cannot host a run here.
     #[error("{reason}")]
     Unavailable {
@@ -168,6 +187,12 @@ impl RuntimeError {
                 | RuntimeError::NotRoot { .. }
                 | RuntimeError::Unavailable { .. }
         )
+    }
+
+    /// Whether the planned node addresses are taken (Docker: the subnet overlaps another
+    /// network): plan again with the next attempt ([`super::Runtime::plan_addresses`]).
+    pub fn is_address_conflict(&self) -> bool {
+        matches!(self, RuntimeError::SubnetInUse { .. })
     }
 
     /// An engine error for `op`.

@@ -38,6 +38,7 @@ mod select;
 mod spec;
 mod state;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -64,9 +65,9 @@ pub use rootfs::{
 };
 pub use select::{connect, RuntimeKind, RuntimeOptions};
 pub use spec::{
-    node_dirs, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeFile, NodeSpec,
-    PreparedImage, ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY, DEFAULT_READY_TIMEOUT,
-    NODES_DIR, NODES_MARKER,
+    node_dirs, AddressPlan, AgentSpec, Capabilities, ClusterSpec, ImageSpec, NodeDirs, NodeFile,
+    NodeSpec, PreparedImage, ReadyProbe, SpecError, DEFAULT_IMAGE_REPOSITORY,
+    DEFAULT_READY_TIMEOUT, NODES_DIR, NODES_MARKER,
 };
 pub use state::{plan_step, Action, NodeFacts, NodeState, NodeStatus, Step};
 
@@ -133,14 +134,29 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// [`ClusterSpec::image_program`] is set. Nothing is pulled or built.
     async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError>;
 
+    /// How the nodes `names` of `run` will reach each other, before they exist: Docker
+    /// gives each a fixed IP in a subnet it creates (`attempt` > 0 after
+    /// [`RuntimeError::is_address_conflict`] moves to another subnet); Kubernetes names
+    /// each by its DNS name under the run's headless Service. The caller builds the
+    /// nodes' command lines (their peer lists) from it and puts it into the
+    /// [`ClusterSpec`].
+    fn plan_addresses(
+        &self,
+        run: &RunId,
+        names: &[NodeName],
+        attempt: u32,
+    ) -> Result<AddressPlan, RuntimeError>;
+
     /// Creates the network and the nodes of `spec` from `image` and starts
     /// them (no readiness wait; [`Cluster::start`] does that). The node dirs
-    /// must exist already.
+    /// must exist already. Returns each node's address, in spec order, at which the
+    /// harness reaches it (its clients, probes and agent): known only once the node
+    /// exists on a runtime that assigns addresses.
     async fn create_cluster(
         &self,
         spec: &ClusterSpec,
         image: &PreparedImage,
-    ) -> Result<(), RuntimeError>;
+    ) -> Result<Vec<IpAddr>, RuntimeError>;
 
     /// The node's current status.
     async fn status(&self, node: &NodeRef) -> Result<NodeStatus, RuntimeError>;

@@ -2,7 +2,7 @@
 //! reqwest (HTTP/1.1, chunked bodies, keep-alive), enough to wait for a node's `/health`
 //! and to read small answers in tests.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::spec::ReadyProbe;
@@ -133,12 +133,17 @@ pub async fn wait_http_ok(
 }
 
 /// What `probe` asks of the node at `ip`, for messages (`http://10.0.0.11:7001/health`).
-pub fn describe(ip: Ipv4Addr, probe: &ReadyProbe) -> String {
+pub fn describe(ip: IpAddr, probe: &ReadyProbe) -> String {
     match probe {
-        ReadyProbe::Http { port, path } => format!("http://{ip}:{port}{path}"),
-        ReadyProbe::Tcp { port } => format!("tcp://{ip}:{port}"),
+        ReadyProbe::Http { port, path } => {
+            format!("http://{}{path}", SocketAddr::from((ip, *port)))
+        }
+        ReadyProbe::Tcp { port } => format!("tcp://{}", SocketAddr::from((ip, *port))),
         ReadyProbe::TcpExchange { port, send, expect } => {
-            format!("tcp://{ip}:{port} (sending {send:?}, expecting {expect:?})")
+            format!(
+                "tcp://{} (sending {send:?}, expecting {expect:?})",
+                SocketAddr::from((ip, *port))
+            )
         }
         ReadyProbe::Command { argv } => format!("command {}", argv.join(" ")),
     }
@@ -146,7 +151,7 @@ pub fn describe(ip: Ipv4Addr, probe: &ReadyProbe) -> String {
 
 /// One attempt of `probe` against the node at `ip`, bounded by `timeout`: `Ok` when ready,
 /// else what was seen.
-pub async fn probe_once(ip: Ipv4Addr, probe: &ReadyProbe, timeout: Duration) -> Result<(), String> {
+pub async fn probe_once(ip: IpAddr, probe: &ReadyProbe, timeout: Duration) -> Result<(), String> {
     match probe {
         ReadyProbe::Http { port, path } => {
             match http_get(SocketAddr::from((ip, *port)), path, timeout).await {
@@ -219,7 +224,7 @@ pub async fn probe_once(ip: Ipv4Addr, probe: &ReadyProbe, timeout: Duration) -> 
 /// Polls `probe` on the node at `ip` every `interval` until it succeeds, or until
 /// `timeout` has passed. Returns how long it took, or the last failure (as text).
 pub async fn wait_ready(
-    ip: Ipv4Addr,
+    ip: IpAddr,
     probe: &ReadyProbe,
     timeout: Duration,
     interval: Duration,
@@ -324,7 +329,7 @@ mod tests {
     }
 
     /// A one-shot line server on loopback: reads the request, answers `answer`, closes.
-    async fn word_server(answer: &'static str) -> (Ipv4Addr, u16) {
+    async fn word_server(answer: &'static str) -> (IpAddr, u16) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -336,7 +341,7 @@ mod tests {
                 }
             }
         });
-        (Ipv4Addr::LOCALHOST, port)
+        (IpAddr::from([127, 0, 0, 1]), port)
     }
 
     #[tokio::test]

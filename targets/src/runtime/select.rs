@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::docker::{DockerConfig, DockerRuntime};
 use super::error::RuntimeError;
+use super::kube::{KubeConfig, KubeRuntime};
 use super::{EngineInfo, Runtime};
 
 /// Which runtime hosts the nodes.
@@ -24,6 +25,16 @@ pub enum RuntimeKind {
 impl RuntimeKind {
     /// Every kind, in the order `--help` lists them.
     pub const ALL: [RuntimeKind; 2] = [RuntimeKind::Docker, RuntimeKind::Kubernetes];
+
+    /// Whether every node runs under the node agent, whatever its image: Kubernetes
+    /// copies the agent into each Pod by an init container; Docker mounts it only next
+    /// to a host binary (an image's own program runs as the image says).
+    pub fn agent_in_any_image(self) -> bool {
+        match self {
+            RuntimeKind::Docker => false,
+            RuntimeKind::Kubernetes => true,
+        }
+    }
 
     /// The name used in plans, flags and run.json.
     pub fn as_str(self) -> &'static str {
@@ -57,8 +68,19 @@ pub struct RuntimeOptions {
     /// Which runtime.
     pub kind: RuntimeKind,
     /// Whether the harness must be root (faults from the host enter the nodes'
-    /// namespaces); refused with [`RuntimeError::NotRoot`] otherwise.
+    /// namespaces); refused with [`RuntimeError::NotRoot`] otherwise. (Docker only: on
+    /// Kubernetes faults always go through the agents.)
     pub require_root: bool,
+    /// Kubernetes: the API's base URL (`--kube-api`); `None`: `FAULTLINE_KUBE_API`, else
+    /// `kubectl proxy`'s [`super::kube::DEFAULT_KUBE_API`].
+    pub kube_api: Option<String>,
+    /// Kubernetes: the namespace of the run's objects; `None`: `FAULTLINE_NAMESPACE`, else
+    /// `default`.
+    pub namespace: Option<String>,
+    /// Kubernetes: the image the node Pods copy the agent from (`k8s_agent_image`).
+    pub agent_image: Option<String>,
+    /// Kubernetes: one node per host (required Pod anti-affinity).
+    pub anti_affinity: bool,
 }
 
 /// Connects to the runtime `options` names and checks that it is usable: the runtime
@@ -76,12 +98,17 @@ pub async fn connect(
             let engine = docker.check().await?;
             Ok((Arc::new(docker), engine))
         }
-        RuntimeKind::Kubernetes => Err(RuntimeError::Unavailable {
-            runtime: RuntimeKind::Kubernetes.as_str(),
-            reason: "this build runs campaigns on Docker only; `faultline k8s manifest` \
-                     prints the Kubernetes objects of a plan (see docs/kubernetes.md)"
-                .into(),
-        }),
+        RuntimeKind::Kubernetes => {
+            let mut config = KubeConfig::new(options.kube_api.as_deref());
+            if let Some(ns) = &options.namespace {
+                config.namespace = ns.clone();
+            }
+            config.agent_image = options.agent_image.clone();
+            config.anti_affinity = options.anti_affinity;
+            let kube = KubeRuntime::new(config)?;
+            let engine = kube.check().await?;
+            Ok((Arc::new(kube), engine))
+        }
     }
 }
 
@@ -106,14 +133,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn kubernetes_is_refused_as_a_setup_error_naming_what_exists() {
+    async fn an_unreachable_kubernetes_api_is_a_setup_error_saying_what_to_run() {
+        // A port nothing listens on: bind one, then let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
         let err = connect(&RuntimeOptions {
             kind: RuntimeKind::Kubernetes,
-            require_root: false,
+            kube_api: Some(format!("http://127.0.0.1:{port}")),
+            ..RuntimeOptions::default()
         })
         .await
         .expect_err("refused");
         assert!(err.is_setup_error());
-        assert!(err.to_string().contains("faultline k8s manifest"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("kubectl proxy"), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     }
 }

@@ -2,7 +2,7 @@
 //! host folder layout derived from it. Validation is pure.
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -128,13 +128,28 @@ impl ReadyProbe {
     }
 }
 
+/// How the nodes of a cluster will reach each other, decided by the runtime before they
+/// exist ([`super::Runtime::plan_addresses`]): the harness builds every node's command
+/// line (its peer list) from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressPlan {
+    /// The subnet of the network the runtime creates with a fixed address per node
+    /// (Docker's bridge); `None` when the platform gives the nodes their addresses
+    /// (Kubernetes Pods, reached by DNS name).
+    pub subnet: Option<Subnet>,
+    /// Per node, in order: the host (an IP address or a DNS name) by which the other
+    /// nodes, and the node itself, reach it.
+    pub hosts: Vec<String>,
+}
+
 /// One node: generic, the runtime knows nothing about the system under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
     /// Name and hostname.
     pub name: NodeName,
-    /// Fixed IP in the cluster subnet.
-    pub ip: Ipv4Addr,
+    /// How the other nodes reach this one: from the runtime's [`AddressPlan`] (with a
+    /// subnet, the node's fixed IP in it; else a name the platform resolves).
+    pub host: String,
     /// Arguments given to the node binary.
     pub args: Vec<String>,
     /// Environment (for example [`super::clock::default_faketime_env`]).
@@ -176,12 +191,13 @@ impl NodeFile {
 }
 
 impl NodeSpec {
-    /// The address of the readiness probe, if any.
-    pub fn ready_addr(&self) -> Option<SocketAddr> {
-        self.ready
-            .as_ref()
-            .and_then(ReadyProbe::port)
-            .map(|port| SocketAddr::from((self.ip, port)))
+    /// The node's fixed IP: its host read as an IPv4 address (what a runtime with a
+    /// subnet needs).
+    pub fn fixed_ip(&self) -> Result<Ipv4Addr, SpecError> {
+        self.host.parse().map_err(|_| SpecError::NotAnIp {
+            node: self.name.to_string(),
+            host: self.host.clone(),
+        })
     }
 }
 
@@ -208,8 +224,9 @@ pub struct ClusterSpec {
     pub run: RunId,
     /// Host folder of the run; node dirs go to `<run_dir>/nodes/<name>/`.
     pub run_dir: PathBuf,
-    /// The network's subnet.
-    pub subnet: Subnet,
+    /// The subnet of the network the runtime creates, with each node's fixed IP in it
+    /// ([`AddressPlan::subnet`]); `None` when the platform addresses the nodes.
+    pub subnet: Option<Subnet>,
     /// Whether the network is internal (no route to the outside world; the
     /// host still reaches the nodes through the bridge).
     pub internal: bool,
@@ -245,7 +262,7 @@ impl ClusterSpec {
         ClusterSpec {
             run,
             run_dir: run_dir.into(),
-            subnet: DEFAULT_SUBNET,
+            subnet: Some(DEFAULT_SUBNET),
             internal: true,
             binary: binary.into(),
             image_program: false,
@@ -286,8 +303,8 @@ impl ClusterSpec {
         node_dirs(&self.run_dir, name)
     }
 
-    /// Checks the spec: absolute paths, at least one node, unique names,
-    /// unique IPs that are node addresses of the subnet.
+    /// Checks the spec: absolute paths, at least one node, unique names, unique hosts
+    /// (with a subnet: IPs that are node addresses of it).
     pub fn validate(&self) -> Result<(), SpecError> {
         if !self.run_dir.is_absolute() {
             return Err(SpecError::RelativePath(self.run_dir.clone()));
@@ -312,13 +329,16 @@ impl ClusterSpec {
             return Err(SpecError::NoNodes);
         }
         let mut names = HashSet::new();
-        let mut ips = HashSet::new();
+        let mut hosts = HashSet::new();
         for node in &self.nodes {
             if !names.insert(&node.name) {
                 return Err(SpecError::DuplicateName(node.name.to_string()));
             }
-            if !ips.insert(node.ip) {
-                return Err(SpecError::DuplicateIp(node.ip));
+            if node.host.is_empty() {
+                return Err(SpecError::NoHost(node.name.to_string()));
+            }
+            if !hosts.insert(&node.host) {
+                return Err(SpecError::DuplicateHost(node.host.clone()));
             }
             if let Some(f) = node.files.iter().find(|f| !f.is_contained()) {
                 return Err(SpecError::NodeFileOutside {
@@ -326,12 +346,15 @@ impl ClusterSpec {
                     path: f.path.clone(),
                 });
             }
-            if !self.subnet.is_node_address(node.ip) {
-                return Err(SpecError::IpOutsideSubnet {
-                    node: node.name.to_string(),
-                    ip: node.ip,
-                    subnet: self.subnet.to_string(),
-                });
+            if let Some(subnet) = &self.subnet {
+                let ip = node.fixed_ip()?;
+                if !subnet.is_node_address(ip) {
+                    return Err(SpecError::IpOutsideSubnet {
+                        node: node.name.to_string(),
+                        ip,
+                        subnet: subnet.to_string(),
+                    });
+                }
             }
         }
         Ok(())
@@ -382,9 +405,23 @@ pub enum SpecError {
     /// Two nodes share a name.
     #[error("two nodes are named {0}")]
     DuplicateName(String),
-    /// Two nodes share an IP.
-    #[error("two nodes have the IP {0}")]
-    DuplicateIp(Ipv4Addr),
+    /// Two nodes share a host.
+    #[error("two nodes have the host {0}")]
+    DuplicateHost(String),
+    /// A node has no host.
+    #[error("node {0} has no host")]
+    NoHost(String),
+    /// A node's host is not an IPv4 address where a fixed address is needed.
+    #[error("node {node}: {host:?} is not an IPv4 address (the cluster has a subnet)")]
+    NotAnIp {
+        /// The node.
+        node: String,
+        /// Its host.
+        host: String,
+    },
+    /// The runtime needs a subnet (fixed node addresses) and the spec has none.
+    #[error("this runtime gives each node a fixed IP in a subnet: the cluster spec needs one")]
+    NoSubnet,
     /// A node file's path leaves the node's data folder.
     #[error("node {node}: file {path} must be a relative path inside the data folder")]
     NodeFileOutside {
@@ -414,7 +451,7 @@ mod tests {
     fn node(name: &str, ip: [u8; 4]) -> NodeSpec {
         NodeSpec {
             name: NodeName::new(name).unwrap(),
-            ip: Ipv4Addr::from(ip),
+            host: Ipv4Addr::from(ip).to_string(),
             args: vec![],
             env: vec![],
             ready: Some(ReadyProbe::health(7001)),
@@ -435,7 +472,7 @@ mod tests {
     #[test]
     fn defaults_and_layout() {
         let s = spec();
-        assert_eq!(s.subnet.to_string(), "10.217.93.0/24");
+        assert_eq!(s.subnet, Some("10.217.93.0/24".parse().unwrap()));
         assert!(s.internal);
         assert_eq!(s.leftovers, CleanScope::orphans());
         assert_eq!(s.harness, HarnessId::current());
@@ -447,10 +484,7 @@ mod tests {
         let dirs = s.node_dirs(&NodeName::new("n2").unwrap());
         assert_eq!(dirs.data, PathBuf::from("/runs/t1/nodes/n2/data"));
         assert_eq!(dirs.clock, PathBuf::from("/runs/t1/nodes/n2/faketime"));
-        assert_eq!(
-            s.nodes[0].ready_addr(),
-            Some("10.217.93.11:7001".parse().unwrap())
-        );
+        assert_eq!(s.nodes[0].fixed_ip(), Ok(Ipv4Addr::new(10, 217, 93, 11)));
         assert_eq!(s.validate(), Ok(()));
         let image = ImageSpec::new("/b/x");
         assert_eq!(image.repository, "faultline-base");
@@ -464,23 +498,36 @@ mod tests {
         assert_eq!(s.validate(), Err(SpecError::DuplicateName("n1".into())));
 
         let mut s = spec();
-        s.nodes[1].ip = s.nodes[0].ip;
+        s.nodes[1].host = s.nodes[0].host.clone();
         assert_eq!(
             s.validate(),
-            Err(SpecError::DuplicateIp(Ipv4Addr::new(10, 217, 93, 11)))
+            Err(SpecError::DuplicateHost("10.217.93.11".into()))
         );
 
         let mut s = spec();
-        s.nodes[1].ip = Ipv4Addr::new(10, 217, 93, 1);
+        s.nodes[1].host = "10.217.93.1".into();
         assert!(matches!(
             s.validate(),
             Err(SpecError::IpOutsideSubnet { .. })
         ));
-        s.nodes[1].ip = Ipv4Addr::new(10, 9, 9, 9);
+        s.nodes[1].host = "10.9.9.9".into();
         assert!(matches!(
             s.validate(),
             Err(SpecError::IpOutsideSubnet { .. })
         ));
+        s.nodes[1].host = "n2.faultline-t1.default.svc".into();
+        assert_eq!(
+            s.validate(),
+            Err(SpecError::NotAnIp {
+                node: "n2".into(),
+                host: "n2.faultline-t1.default.svc".into()
+            })
+        );
+        // Without a subnet (addresses from the platform) a DNS name is a host.
+        s.subnet = None;
+        assert_eq!(s.validate(), Ok(()));
+        s.nodes[1].host = String::new();
+        assert_eq!(s.validate(), Err(SpecError::NoHost("n2".into())));
 
         let mut s = spec();
         s.nodes.clear();

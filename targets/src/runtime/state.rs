@@ -1,7 +1,7 @@
 //! Node states, the facts a runtime reports about a node, and the decision
 //! of what a lifecycle action does in each state. Pure.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::names::NodeName;
@@ -66,8 +66,8 @@ pub struct NodeFacts {
     pub name: NodeName,
     /// The container's name.
     pub container: String,
-    /// The node's fixed IP.
-    pub ip: Ipv4Addr,
+    /// The node's address, at which the harness reaches it.
+    pub ip: IpAddr,
     /// Host folder mounted at `/data`.
     pub data_dir: PathBuf,
     /// Host folder mounted at `/faketime` (holds libfaketime's `rc`).

@@ -135,10 +135,10 @@ pub fn spec_on(run: &str, subnet: Subnet, count: usize, image: &PreparedImage) -
     let run = RunId::new(run).expect("run id");
     let dir = run_dir(&run);
     let mut spec = ClusterSpec::new(run.clone(), dir, TESTNODE);
-    spec.subnet = subnet;
+    spec.subnet = Some(subnet);
     spec.leftovers = CleanScope::Run(run);
     spec.ready_timeout = Duration::from_secs(20);
-    let ips = spec.subnet.node_ips(count).expect("ips");
+    let ips = subnet.node_ips(count).expect("ips");
     let env = if image.capabilities.clock_faults {
         default_faketime_env()
     } else {
@@ -149,7 +149,7 @@ pub fn spec_on(run: &str, subnet: Subnet, count: usize, image: &PreparedImage) -
         .enumerate()
         .map(|(i, ip)| NodeSpec {
             name: NodeName::new(&format!("n{}", i + 1)).expect("name"),
-            ip,
+            host: ip.to_string(),
             args: vec!["--listen".into(), format!("0.0.0.0:{PORT}")],
             env: env.clone(),
             ready: Some(ReadyProbe::health(PORT)),

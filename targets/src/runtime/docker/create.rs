@@ -2,6 +2,7 @@
 //! container per node. The engine bodies are built by pure functions.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
@@ -20,23 +21,24 @@ use crate::runtime::RuntimeError;
 
 /// The engine body of the cluster network: a bridge with the spec's subnet,
 /// the gateway at `.1` (the host's side), internal if asked, labelled.
-pub(crate) fn network_body(spec: &ClusterSpec) -> NetworkCreateRequest {
-    NetworkCreateRequest {
+pub(crate) fn network_body(spec: &ClusterSpec) -> Result<NetworkCreateRequest, SpecError> {
+    let subnet = spec.subnet.ok_or(SpecError::NoSubnet)?;
+    Ok(NetworkCreateRequest {
         name: network_name(&spec.run),
         driver: Some("bridge".into()),
         internal: Some(spec.internal),
         ipam: Some(Ipam {
             driver: Some("default".into()),
             config: Some(vec![IpamConfig {
-                subnet: Some(spec.subnet.to_string()),
-                gateway: Some(spec.subnet.gateway().to_string()),
+                subnet: Some(subnet.to_string()),
+                gateway: Some(subnet.gateway().to_string()),
                 ..Default::default()
             }]),
             ..Default::default()
         }),
         labels: Some(network_labels(&spec.run, &spec.harness)),
         ..Default::default()
-    }
+    })
 }
 
 /// The engine body of `node`'s container: the bind-mounted binary as
@@ -50,6 +52,7 @@ pub(crate) fn container_body(
 ) -> Result<ContainerCreateBody, SpecError> {
     let dirs = spec.node_dirs(&node.name);
     let network = network_name(&spec.run);
+    let ip = node.fixed_ip()?;
     let node_env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut binds = vec![format!("{}:{DATA_MOUNT}", dirs.data.display())];
     // A host program is bind-mounted and is the entry point, or, with an agent, the
@@ -82,7 +85,7 @@ pub(crate) fn container_body(
                 "--listen".to_string(),
                 format!("0.0.0.0:{}", agent.port),
                 "--ip".to_string(),
-                node.ip.to_string(),
+                ip.to_string(),
                 "--clock-dir".to_string(),
                 CLOCK_MOUNT.to_string(),
             ];
@@ -109,7 +112,7 @@ pub(crate) fn container_body(
     };
     let endpoint = EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
-            ipv4_address: Some(node.ip.to_string()),
+            ipv4_address: Some(ip.to_string()),
             ..Default::default()
         }),
         ..Default::default()
@@ -156,12 +159,19 @@ pub(crate) fn network_subnets(networks: &[Network]) -> Vec<(String, Vec<String>)
         .collect()
 }
 
-/// Creates the network and the containers of `spec`, then starts them all.
+/// Creates the network and the containers of `spec`, then starts them all; each node's
+/// address is its fixed IP.
 pub(crate) async fn create_cluster(
     docker: &Docker,
     spec: &ClusterSpec,
     image: &PreparedImage,
-) -> Result<(), RuntimeError> {
+) -> Result<Vec<IpAddr>, RuntimeError> {
+    let subnet = spec.subnet.ok_or(SpecError::NoSubnet)?;
+    let addresses = spec
+        .nodes
+        .iter()
+        .map(|n| n.fixed_ip().map(IpAddr::V4))
+        .collect::<Result<Vec<_>, SpecError>>()?;
     let network = network_name(&spec.run);
     let networks = docker
         .list_networks(None::<ListNetworksOptions>)
@@ -171,15 +181,15 @@ pub(crate) async fn create_cluster(
         .into_iter()
         .filter(|(name, _)| *name != network)
         .collect();
-    if let Some((name, existing)) = find_overlap(&spec.subnet, &others) {
+    if let Some((name, existing)) = find_overlap(&subnet, &others) {
         return Err(RuntimeError::SubnetInUse {
-            subnet: spec.subnet.to_string(),
+            subnet: subnet.to_string(),
             network: name,
             existing,
         });
     }
     docker
-        .create_network(network_body(spec))
+        .create_network(network_body(spec)?)
         .await
         .map_err(|e| match e {
             // Another run created an overlapping network between our check and this
@@ -188,7 +198,7 @@ pub(crate) async fn create_cluster(
                 status_code: 403,
                 ref message,
             } if message.contains("overlaps") => RuntimeError::SubnetInUse {
-                subnet: spec.subnet.to_string(),
+                subnet: subnet.to_string(),
                 network: "(created concurrently by another run)".to_string(),
                 existing: message.clone(),
             },
@@ -217,7 +227,7 @@ pub(crate) async fn create_cluster(
             .map_err(|e| RuntimeError::engine(format!("start container {name}"), e))
     }))
     .await?;
-    Ok(())
+    Ok(addresses)
 }
 
 #[cfg(test)]
@@ -233,10 +243,10 @@ mod tests {
             "/runs/t7",
             "/build/faultline-node",
         );
-        s.subnet = "10.44.1.0/24".parse().unwrap();
+        s.subnet = Some("10.44.1.0/24".parse().unwrap());
         s.nodes = vec![NodeSpec {
             name: NodeName::new("n1").unwrap(),
-            ip: Ipv4Addr::new(10, 44, 1, 11),
+            host: Ipv4Addr::new(10, 44, 1, 11).to_string(),
             args: vec!["raft-register".into(), "--id".into(), "1".into()],
             env: vec![("FAKETIME_NO_CACHE".into(), "1".into())],
             ready: Some(ReadyProbe::health(7001)),
@@ -247,7 +257,7 @@ mod tests {
 
     #[test]
     fn network_request() {
-        let body = network_body(&spec());
+        let body = network_body(&spec()).unwrap();
         assert_eq!(body.name, "faultline-t7");
         assert_eq!(body.driver.as_deref(), Some("bridge"));
         assert_eq!(body.internal, Some(true));

@@ -12,13 +12,15 @@ mod create;
 mod image;
 mod node;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::{Docker, API_DEFAULT_VERSION};
 
-use super::names::{CleanScope, NodeRef, RunId};
-use super::spec::{ClusterSpec, ImageSpec, PreparedImage};
+use super::names::{CleanScope, NodeName, NodeRef, RunId};
+use super::net::{Subnet, DEFAULT_SUBNET};
+use super::spec::{AddressPlan, ClusterSpec, ImageSpec, PreparedImage};
 use super::state::NodeStatus;
 use super::{CleanReport, EngineInfo, Runtime, RuntimeError};
 
@@ -146,6 +148,18 @@ async fn connect_socket(config: &DockerConfig) -> Result<Docker, RuntimeError> {
     }
 }
 
+/// The subnet of the `attempt`-th try: [`DEFAULT_SUBNET`] with its third octet moved on
+/// by `attempt` (another run, or another network, may hold the previous one).
+fn shifted_subnet(attempt: u32) -> Result<Subnet, RuntimeError> {
+    let base = DEFAULT_SUBNET.base().octets();
+    // The third octet wraps: 256 tries come back to the start.
+    let third = base[2].wrapping_add((attempt % 256) as u8);
+    Ok(Subnet::new(
+        Ipv4Addr::new(base[0], base[1], third, 0),
+        DEFAULT_SUBNET.prefix(),
+    )?)
+}
+
 #[async_trait]
 impl Runtime for DockerRuntime {
     fn kind(&self) -> &'static str {
@@ -174,11 +188,29 @@ impl Runtime for DockerRuntime {
         image::existing_image(&self.docker, reference).await
     }
 
+    fn plan_addresses(
+        &self,
+        _run: &RunId,
+        names: &[NodeName],
+        attempt: u32,
+    ) -> Result<AddressPlan, RuntimeError> {
+        let subnet = shifted_subnet(attempt)?;
+        let hosts = subnet
+            .node_ips(names.len())?
+            .into_iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        Ok(AddressPlan {
+            subnet: Some(subnet),
+            hosts,
+        })
+    }
+
     async fn create_cluster(
         &self,
         spec: &ClusterSpec,
         image: &PreparedImage,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Vec<IpAddr>, RuntimeError> {
         create::create_cluster(&self.docker, spec, image).await
     }
 

@@ -188,6 +188,52 @@ impl KubeApi {
         }
     }
 
+    /// The object at `path` (below the base URL) as JSON; `None` when the API answers
+    /// 404. `op` names the call in errors.
+    pub async fn get_json(&self, op: &str, path: &str) -> Result<Option<Value>, RuntimeError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| transport(op.to_string(), e))?;
+        if response.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(failure(op.to_string(), response).await);
+        }
+        response
+            .json()
+            .await
+            .map(Some)
+            .map_err(|e| transport(op.to_string(), e))
+    }
+
+    /// The objects of `kind` (`v1` kinds) in `namespace` whose labels match `selector`
+    /// (`faultline=1`, `faultline.run=<id>`): the list's `items`.
+    pub async fn list(
+        &self,
+        kind: &str,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, RuntimeError> {
+        let op = format!("list the {kind}s labelled {selector} in {namespace}");
+        let path = format!(
+            "{}?labelSelector={}",
+            collection_path("v1", kind, namespace)?,
+            selector.replace('=', "%3D")
+        );
+        let list = self.get_json(&op, &path).await?.unwrap_or(Value::Null);
+        Ok(list["items"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The base URL this client speaks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// A Pod as the API has it (its `status.phase`, `status.podIP`, conditions...).
     pub async fn pod(&self, namespace: &str, name: &str) -> Result<Value, RuntimeError> {
         let op = format!("read Pod {namespace}/{name}");
@@ -268,11 +314,15 @@ pub async fn deploy(api: &KubeApi, objects: &[Value]) -> Result<Vec<ObjectRef>, 
     Ok(created)
 }
 
-/// Deletes every object of `run` in `namespace` (its Pods, Service and Secret, by the
-/// run label); tries each kind even when one fails, and returns the first failure.
+/// The kinds of a run's objects, in the order [`teardown_run`] deletes them.
+pub const RUN_KINDS: [&str; 4] = ["Pod", "Service", "Secret", "ConfigMap"];
+
+/// Deletes every object of `run` in `namespace` (its Pods, Service, Secret and the nodes'
+/// ConfigMaps, by the run label); tries each kind even when one fails, and returns the
+/// first failure.
 pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result<(), RuntimeError> {
     let mut first = None;
-    for kind in ["Pod", "Service", "Secret"] {
+    for kind in RUN_KINDS {
         if let Err(e) = api.delete_run_objects(kind, namespace, run).await {
             tracing::warn!("{e}");
             first.get_or_insert(e);

@@ -8,6 +8,8 @@ use crate::runtime::names::{NodeName, RunId, LABEL_FAULTLINE, LABEL_NODE, LABEL_
 use crate::runtime::rootfs::{AGENT_PATH, CLOCK_MOUNT, DATA_MOUNT};
 use crate::runtime::spec::ReadyProbe;
 
+use super::runtime::NAMESPACE_ENV;
+
 /// Where an agent image holds the `faultline` binary (the init container copies it from
 /// there; the harness Job runs it from there).
 pub const AGENT_IMAGE_PATH: &str = "/usr/local/bin/faultline";
@@ -62,6 +64,10 @@ pub struct KubeNode {
     /// How to tell the node is ready; a host command has no in-cluster form and is
     /// left out.
     pub ready: Option<ReadyProbe>,
+    /// Files the program finds in its data folder when it starts (path relative to
+    /// `/data`, contents): held by the node's ConfigMap ([`node_files`]) and mounted
+    /// read-only one by one at `/data/<path>`.
+    pub files: Vec<(String, String)>,
 }
 
 /// The labels of a run's objects (a node's also name the node).
@@ -92,6 +98,34 @@ pub fn node_dns(k: &KubeRun, node: &NodeName) -> String {
 
 fn token_secret_name(run: &RunId) -> String {
     format!("faultline-{run}-token")
+}
+
+fn files_name(run: &RunId, node: &NodeName) -> String {
+    format!("faultline-{run}-{node}-files")
+}
+
+/// The ConfigMap holding a node's files (keys `f0`, `f1`, ... in order; a path with `/`
+/// cannot be a key), or `None` when it has none.
+pub fn node_files(k: &KubeRun, node: &KubeNode) -> Option<Value> {
+    if node.files.is_empty() {
+        return None;
+    }
+    let data: Map<String, Value> = node
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, (_, contents))| (format!("f{i}"), Value::from(contents.as_str())))
+        .collect();
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": files_name(&k.run, &node.name),
+            "namespace": k.namespace,
+            "labels": run_labels(&k.run, Some(&node.name)),
+        },
+        "data": data,
+    }))
 }
 
 /// The headless Service that gives every node of the run a DNS name, published before
@@ -203,6 +237,16 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
     if let Some(probe) = node.ready.as_ref().and_then(readiness) {
         container["readinessProbe"] = probe;
     }
+    if let Some(mounts) = container["volumeMounts"].as_array_mut() {
+        for (i, (path, _)) in node.files.iter().enumerate() {
+            mounts.push(json!({
+                "name": "files",
+                "mountPath": format!("{DATA_MOUNT}/{path}"),
+                "subPath": format!("f{i}"),
+                "readOnly": true,
+            }));
+        }
+    }
     let mut spec = json!({
         "hostname": node.name.to_string(),
         "subdomain": service_name(&k.run),
@@ -222,6 +266,14 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
             {"name": "faketime", "emptyDir": {}},
         ],
     });
+    if !node.files.is_empty() {
+        if let Some(volumes) = spec["volumes"].as_array_mut() {
+            volumes.push(json!({
+                "name": "files",
+                "configMap": {"name": files_name(&k.run, &node.name)},
+            }));
+        }
+    }
     if k.anti_affinity {
         spec["affinity"] = json!({
             "podAntiAffinity": {
@@ -280,7 +332,8 @@ pub fn service_account(j: &HarnessJob) -> Value {
 }
 
 /// What the harness may do in its namespace: create, watch and delete the runs' Pods,
-/// Services and Secrets, and read the Pods' logs. Nothing cluster-wide.
+/// Services, Secrets and ConfigMaps (the nodes' files), and read the Pods' logs. Nothing
+/// cluster-wide.
 pub fn role(j: &HarnessJob) -> Value {
     let manage = [
         "create",
@@ -295,7 +348,7 @@ pub fn role(j: &HarnessJob) -> Value {
         "kind": "Role",
         "metadata": {"name": j.name, "namespace": j.namespace, "labels": job_labels(&j.name)},
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "services", "secrets"], "verbs": manage},
+            {"apiGroups": [""], "resources": ["pods", "services", "secrets", "configmaps"], "verbs": manage},
             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         ],
     })
@@ -323,9 +376,12 @@ pub fn config_map(j: &HarnessJob) -> Value {
 }
 
 /// The Job running the harness: `faultline <args> --plan <PLAN_DIR>/plan.toml --runtime
-/// kubernetes --store <STORE_DIR>`; with shards an Indexed Job of N completions, all at
-/// once, each Pod adding `--shard <its index>/N`. Never retried: a campaign that failed
-/// says why in its log, and running it again is the user's call.
+/// kubernetes --k8s-agent-image <image> --store <STORE_DIR>` in its namespace
+/// (`FAULTLINE_NAMESPACE`), reaching the API through `kubectl proxy` in a sidecar (an
+/// init container that keeps running, from the same image, which must hold `kubectl`;
+/// Kubernetes 1.29 or later); with shards an Indexed Job of N completions, all at once,
+/// each Pod adding `--shard <its index>/N`. Never retried: a campaign that failed says
+/// why in its log, and running it again is the user's call.
 pub fn harness_job(j: &HarnessJob) -> Value {
     let mut args = j.args.clone();
     args.extend([
@@ -333,11 +389,13 @@ pub fn harness_job(j: &HarnessJob) -> Value {
         format!("{PLAN_DIR}/plan.toml"),
         "--runtime".to_string(),
         "kubernetes".to_string(),
+        "--k8s-agent-image".to_string(),
+        j.image.clone(),
         "--store".to_string(),
         STORE_DIR.to_string(),
     ]);
     let mut env = vec![json!({
-        "name": "FAULTLINE_NAMESPACE",
+        "name": NAMESPACE_ENV,
         "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
     })];
     if let Some(n) = j.shards {
@@ -359,6 +417,19 @@ pub fn harness_job(j: &HarnessJob) -> Value {
             "spec": {
                 "serviceAccountName": j.name,
                 "restartPolicy": "Never",
+                // `kubectl proxy` with the Pod's service account, where the harness
+                // expects the API (http://127.0.0.1:8001); it ends with the Job's Pod.
+                "initContainers": [{
+                    "name": "api-proxy",
+                    "image": j.image,
+                    "restartPolicy": "Always",
+                    "command": ["kubectl", "proxy", "--port=8001"],
+                    "startupProbe": {
+                        "tcpSocket": {"port": 8001},
+                        "periodSeconds": 1,
+                        "failureThreshold": 30,
+                    },
+                }],
                 "containers": [{
                     "name": "faultline",
                     "image": j.image,
@@ -448,6 +519,7 @@ mod tests {
             ],
             env: vec![("FAKETIME_NO_CACHE".into(), "1".into())],
             ready: Some(ReadyProbe::health(7001)),
+            files: vec![],
         }
     }
 
@@ -472,6 +544,19 @@ mod tests {
     #[test]
     fn the_node_pod_matches_its_golden_file() {
         golden("pod", &node_pod(&run(), &node()));
+    }
+
+    #[test]
+    fn a_node_with_files_gets_them_from_its_config_map_at_their_paths() {
+        let mut n = node();
+        assert_eq!(node_files(&run(), &n), None);
+        n.files = vec![
+            ("zoo.cfg".into(), "tickTime=200\n".into()),
+            ("zk/myid".into(), "2\n".into()),
+        ];
+        let files = node_files(&run(), &n).expect("a ConfigMap");
+        golden("node-files", &files);
+        golden("pod-files", &node_pod(&run(), &n));
     }
 
     #[test]

@@ -17,11 +17,18 @@
 
 mod api;
 mod manifest;
+mod runtime;
 
-pub use api::{collection_path, deploy, pod_readiness, teardown_run, KubeApi, ObjectRef};
+pub use api::{
+    collection_path, deploy, pod_readiness, teardown_run, KubeApi, ObjectRef, RUN_KINDS,
+};
+
+pub use runtime::{
+    KubeConfig, KubeRuntime, DEFAULT_KUBE_API, DEFAULT_NAMESPACE, KUBE_API_ENV, NAMESPACE_ENV,
+};
 
 pub use manifest::{
-    agent_args, config_map, harness_job, headless_service, node_dns, node_pod, pod_name, role,
-    role_binding, run_labels, service_account, service_name, token_secret, HarnessJob, KubeNode,
-    KubeRun, AGENT_BIN_DIR, AGENT_IMAGE_PATH, PLAN_DIR, STORE_DIR,
+    agent_args, config_map, harness_job, headless_service, node_dns, node_files, node_pod,
+    pod_name, role, role_binding, run_labels, service_account, service_name, token_secret,
+    HarnessJob, KubeNode, KubeRun, AGENT_BIN_DIR, AGENT_IMAGE_PATH, PLAN_DIR, STORE_DIR,
 };
