@@ -49,7 +49,7 @@ fn bad_plans_exit_254_with_a_clear_message() {
         (vec!["--workload", "queue"], "queue"),
         (vec!["--nemesis", "earthquake"], "earthquake"),
         (vec!["--fault", "r1"], "stale-reads"),
-        (vec!["--target", "zookeeper"], "raft-register"),
+        (vec!["--target", "cassandra"], "raft-register"),
         (vec!["--check", "snapshot"], "snapshot"),
         (
             vec![
