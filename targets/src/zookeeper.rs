@@ -87,7 +87,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use zookeeper_client as zk;
 
-use crate::runtime::{NodeFile, ReadyProbe};
+use crate::runtime::{tcp_exchange, NodeFile, ReadyProbe};
 use crate::target::{
     ClaimContext, Claims, Client, ClientContext, ClientOp, Completion, CompletionKind,
     DeployContext, Program, Role, SwitchableFault, Target, TargetError,
@@ -637,16 +637,8 @@ impl Client for ZkClient {
     }
 
     async fn role(&self) -> Role {
-        let ask = async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut stream = tokio::net::TcpStream::connect(self.addr).await.ok()?;
-            stream.write_all(b"srvr").await.ok()?;
-            let mut answer = Vec::new();
-            stream.take(64 * 1024).read_to_end(&mut answer).await.ok()?;
-            Some(String::from_utf8_lossy(&answer).into_owned())
-        };
-        match tokio::time::timeout(self.timeout, ask).await {
-            Ok(Some(answer)) => parse_srvr(&answer),
+        match tokio::time::timeout(self.timeout, tcp_exchange(self.addr, "srvr")).await {
+            Ok(Ok(answer)) => parse_srvr(&answer),
             _ => Role::Unknown,
         }
     }

@@ -56,7 +56,8 @@ pub use names::{
 };
 pub use net::{find_overlap, PlanError, Subnet, DEFAULT_SUBNET, FIRST_NODE_OFFSET};
 pub use probe::{
-    describe, http_get, probe_once, wait_http_ok, wait_ready, HttpResponse, ProbeError,
+    describe, http_get, probe_once, tcp_exchange, wait_http_ok, wait_ready, HttpResponse,
+    ProbeError, TCP_EXCHANGE_LIMIT,
 };
 pub use rootfs::{
     content_tag, load_plan, rootfs_plan, rootfs_plan_carrying, rootfs_plan_with, walk_trees,

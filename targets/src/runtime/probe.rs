@@ -168,31 +168,14 @@ pub async fn probe_once(ip: IpAddr, probe: &ReadyProbe, timeout: Duration) -> Re
             }
         }
         ReadyProbe::TcpExchange { port, send, expect } => {
-            let exchange = async {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut stream = TcpStream::connect((ip, *port))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                stream
-                    .write_all(send.as_bytes())
-                    .await
-                    .map_err(|e| format!("sending {send:?}: {e}"))?;
-                let mut answer = Vec::new();
-                stream
-                    .take(64 * 1024)
-                    .read_to_end(&mut answer)
-                    .await
-                    .map_err(|e| format!("reading the answer to {send:?}: {e}"))?;
-                let text = String::from_utf8_lossy(&answer);
-                if text.contains(expect.as_str()) {
-                    Ok(())
-                } else {
+            let addr = SocketAddr::from((ip, *port));
+            match tokio::time::timeout(timeout, tcp_exchange(addr, send)).await {
+                Ok(Ok(text)) if text.contains(expect.as_str()) => Ok(()),
+                Ok(Ok(text)) => {
                     let first: String = text.trim().chars().take(200).collect();
                     Err(format!("answer to {send:?} lacks {expect:?}: {first:?}"))
                 }
-            };
-            match tokio::time::timeout(timeout, exchange).await {
-                Ok(r) => r,
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err(ProbeError::Timeout(timeout).to_string()),
             }
         }
@@ -219,6 +202,29 @@ pub async fn probe_once(ip: IpAddr, probe: &ReadyProbe, timeout: Duration) -> Re
             }
         }
     }
+}
+
+/// The most of an answer [`tcp_exchange`] reads.
+pub const TCP_EXCHANGE_LIMIT: u64 = 64 * 1024;
+
+/// Connects to `addr`, writes `send` and reads the answer until the peer closes (at
+/// most [`TCP_EXCHANGE_LIMIT`] bytes), as text: a line protocol's health or status word
+/// (ZooKeeper's `srvr`). No time limit of its own: the caller bounds it. `Err` says
+/// which step failed.
+pub async fn tcp_exchange(addr: SocketAddr, send: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream
+        .write_all(send.as_bytes())
+        .await
+        .map_err(|e| format!("sending {send:?}: {e}"))?;
+    let mut answer = Vec::new();
+    stream
+        .take(TCP_EXCHANGE_LIMIT)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| format!("reading the answer to {send:?}: {e}"))?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 /// Polls `probe` on the node at `ip` every `interval` until it succeeds, or until

@@ -74,6 +74,25 @@ pub struct PreparedImage {
     pub capabilities: Capabilities,
 }
 
+impl PreparedImage {
+    /// An image the runtime takes as it is (a user's own, `Program::Image`): nothing was
+    /// built, no library list, and no clock faults (faultline does not add libfaketime
+    /// to it).
+    pub fn as_is(reference: &str) -> Self {
+        PreparedImage {
+            reference: reference.to_string(),
+            reused: true,
+            libraries: Vec::new(),
+            capabilities: Capabilities {
+                clock_faults: false,
+                clock_faults_unavailable: Some(format!(
+                    "{reference} is used as it is: faultline does not add libfaketime to it"
+                )),
+            },
+        }
+    }
+}
+
 /// How to tell that a node is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadyProbe {

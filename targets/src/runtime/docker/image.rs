@@ -210,17 +210,7 @@ pub(crate) async fn existing_image(
             e,
         )
     })?;
-    Ok(PreparedImage {
-        reference: reference.to_string(),
-        reused: true,
-        libraries: Vec::new(),
-        capabilities: Capabilities {
-            clock_faults: false,
-            clock_faults_unavailable: Some(format!(
-                "{reference} is used as it is: faultline does not add libfaketime to it"
-            )),
-        },
-    })
+    Ok(PreparedImage::as_is(reference))
 }
 
 #[cfg(test)]

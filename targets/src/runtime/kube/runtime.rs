@@ -502,17 +502,7 @@ impl Runtime for KubeRuntime {
     async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError> {
         // The cluster pulls it when a Pod needs it; a missing image shows as a Pod that
         // never gets ready (ErrImagePull), with the node named.
-        Ok(PreparedImage {
-            reference: reference.to_string(),
-            reused: true,
-            libraries: Vec::new(),
-            capabilities: Capabilities {
-                clock_faults: false,
-                clock_faults_unavailable: Some(format!(
-                    "{reference} is used as it is: faultline does not add libfaketime to it"
-                )),
-            },
-        })
+        Ok(PreparedImage::as_is(reference))
     }
 
     fn plan_addresses(
