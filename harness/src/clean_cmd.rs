@@ -23,11 +23,13 @@ pub struct CleanArgs {
     /// The runtime whose leftovers to remove: docker or kubernetes. [default: docker]
     #[arg(long)]
     pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
-    /// On Kubernetes: the API's base URL. [default: FAULTLINE_KUBE_API, else kubectl
-    /// proxy's http://127.0.0.1:8001]
+    /// On Kubernetes: an API URL that needs no credentials, such as kubectl proxy's
+    /// http://127.0.0.1:8001. [default: FAULTLINE_KUBE_API, else the cluster and
+    /// credentials of KUBECONFIG (or ~/.kube/config), else the in-cluster service account]
     #[arg(long, value_name = "URL")]
     pub kube_api: Option<String>,
-    /// On Kubernetes: the namespace to clean. [default: default]
+    /// On Kubernetes: the namespace to clean. [default: FAULTLINE_NAMESPACE, else the
+    /// kubeconfig context's, else default]
     #[arg(long, value_name = "NS")]
     pub k8s_namespace: Option<String>,
 }
@@ -88,6 +90,9 @@ pub fn run(args: CleanArgs) -> Result<u8> {
                 for item in list {
                     outln!("removed {what} {item}");
                 }
+            }
+            for item in &report.objects {
+                outln!("removed {item}");
             }
             for d in &report.dirs {
                 outln!("removed folder {}", d.display());

@@ -132,12 +132,15 @@ pub struct TestArgs {
     /// Where the nodes run: docker (this machine's engine) or kubernetes. [default: docker]
     #[arg(long)]
     pub runtime: Option<faultline_targets::runtime::RuntimeKind>,
-    /// On Kubernetes: the API's base URL. [default: the plan's kube_api, else
-    /// FAULTLINE_KUBE_API, else kubectl proxy's http://127.0.0.1:8001]
+    /// On Kubernetes: an API URL that needs no credentials, such as kubectl proxy's
+    /// http://127.0.0.1:8001. [default: the plan's kube_api, else FAULTLINE_KUBE_API,
+    /// else the cluster and credentials of KUBECONFIG (or ~/.kube/config), else the
+    /// in-cluster service account]
     #[arg(long, value_name = "URL")]
     pub kube_api: Option<String>,
     /// On Kubernetes: the namespace of the run's objects. [default: the plan's
-    /// k8s_namespace, else default]
+    /// k8s_namespace, else FAULTLINE_NAMESPACE, else the kubeconfig context's, else
+    /// default]
     #[arg(long, value_name = "NS")]
     pub k8s_namespace: Option<String>,
     /// On Kubernetes: the image holding /usr/local/bin/faultline that each node Pod

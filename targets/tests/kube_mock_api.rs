@@ -17,7 +17,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use faultline_targets::runtime::kube::{
     deploy, headless_service, node_files, node_pod, pod_readiness, teardown_run, token_secret,
-    KubeApi, KubeNode, KubeRun,
+    ApiSource, KubeApi, KubeNode, KubeRun,
 };
 use faultline_targets::runtime::{NodeName, ReadyProbe, RunId, RuntimeError};
 use serde_json::{json, Value};
@@ -42,10 +42,62 @@ fn status(code: StatusCode, message: &str) -> Response {
     (
         code,
         axum::Json(
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message}),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                   "message": message,
+                   "reason": match code.as_u16() {
+                       403 => "Forbidden",
+                       404 => "NotFound",
+                       409 => "AlreadyExists",
+                       _ => "MethodNotAllowed",
+                   },
+                   "code": code.as_u16()}),
         ),
     )
         .into_response()
+}
+
+/// The query's parameters, decoded (`labelSelector=faultline.run%3Dr1` gives
+/// `("labelSelector", "faultline.run=r1")`), empty ones left out.
+fn params(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
+                    out.push(u8::from_str_radix(hex, 16).expect("a %XX escape"));
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).expect("UTF-8")
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// The value of the query parameter `key`.
+fn param(query: Option<&str>, key: &str) -> Option<String> {
+    params(query)
+        .into_iter()
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Response {
@@ -53,13 +105,25 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
     let path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
     let mut fake = state.lock().expect("fake");
+    // Recorded with the query decoded: `GET <path>?labelSelector=faultline.run=r1`.
+    let shown: Vec<String> = params(query.as_deref())
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     fake.requests.push((
         method.to_string(),
-        match &query {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
+        if shown.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{}", shown.join("&"))
         },
-        body.clone(),
+        // A request's body, when it is an object being created (kube-rs sends
+        // DeleteParams with a delete).
+        if method == Method::POST {
+            body.clone()
+        } else {
+            None
+        },
     ));
     match method {
         Method::POST => {
@@ -81,34 +145,9 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
             fake.objects.insert(key, object.clone());
             (StatusCode::CREATED, axum::Json(object)).into_response()
         }
-        Method::DELETE => match query
-            .as_deref()
-            .and_then(|q| q.strip_prefix("labelSelector="))
-        {
-            Some(selector) => {
-                let selector = selector.replace("%3D", "=");
-                let (key, value) = selector.split_once('=').expect("key=value");
-                let doomed: Vec<String> = fake
-                    .objects
-                    .iter()
-                    .filter(|(p, o)| {
-                        p.starts_with(&format!("{path}/")) && o["metadata"]["labels"][key] == value
-                    })
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                for p in doomed {
-                    fake.objects.remove(&p);
-                }
-                (
-                    StatusCode::OK,
-                    axum::Json(json!({"kind": "Status", "status": "Success"})),
-                )
-                    .into_response()
-            }
-            None => match fake.objects.remove(&path) {
-                Some(o) => (StatusCode::OK, axum::Json(o)).into_response(),
-                None => status(StatusCode::NOT_FOUND, "not found"),
-            },
+        Method::DELETE => match fake.objects.remove(&path) {
+            Some(o) => (StatusCode::OK, axum::Json(o)).into_response(),
+            None => status(StatusCode::NOT_FOUND, "not found"),
         },
         Method::GET => {
             if let Some(pod) = path.strip_suffix("/log") {
@@ -116,9 +155,12 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                     return status(StatusCode::NOT_FOUND, "not found");
                 }
                 let lines = ["starting", "joined the cluster", "leader is n1"];
-                let tail: usize = query
-                    .as_deref()
-                    .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("tailLines=")))
+                assert_eq!(
+                    param(query.as_deref(), "container").as_deref(),
+                    Some("node"),
+                    "the node container's log"
+                );
+                let tail: usize = param(query.as_deref(), "tailLines")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(lines.len());
                 let text: String = lines[lines.len() - tail.min(lines.len())..]
@@ -128,16 +170,19 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                 return (StatusCode::OK, text).into_response();
             }
             if path == "/version" {
-                return axum::Json(
-                    json!({"major": "1", "minor": "30", "gitVersion": "v1.30.0-fake"}),
-                )
+                return axum::Json(json!({
+                    "major": "1", "minor": "30", "gitVersion": "v1.30.0-fake",
+                    "gitCommit": "0", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "go1.22", "compiler": "gc", "platform": "linux/amd64",
+                }))
                 .into_response();
             }
             if let Some(ns) = path.strip_prefix("/api/v1/namespaces/") {
                 if !ns.contains('/') {
                     return if ns == "jepsen" {
-                        axum::Json(json!({"kind": "Namespace", "metadata": {"name": ns}}))
-                            .into_response()
+                        axum::Json(json!({"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ns}}))
+                        .into_response()
                     } else {
                         status(
                             StatusCode::NOT_FOUND,
@@ -146,11 +191,7 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                     };
                 }
             }
-            if let Some(selector) = query
-                .as_deref()
-                .and_then(|q| q.strip_prefix("labelSelector="))
-            {
-                let selector = selector.replace("%3D", "=");
+            if let Some(selector) = param(query.as_deref(), "labelSelector") {
                 let (key, value) = selector.split_once('=').expect("key=value");
                 let items: Vec<Value> = fake
                     .objects
@@ -160,7 +201,9 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                     })
                     .map(|(_, o)| o.clone())
                     .collect();
-                return axum::Json(json!({"kind": "List", "items": items})).into_response();
+                return axum::Json(json!({"apiVersion": "v1", "kind": "List",
+                                         "metadata": {}, "items": items}))
+                .into_response();
             }
             match fake.objects.get(&path) {
                 Some(o) => {
@@ -254,7 +297,9 @@ fn paths(fake: &Shared) -> Vec<String> {
 #[tokio::test]
 async fn a_run_is_created_read_and_torn_down_through_the_api() {
     let (base, fake) = fake_api().await;
-    let api = KubeApi::new(&base).expect("client");
+    let api = KubeApi::connect(&ApiSource::Url(base.clone()))
+        .await
+        .expect("client");
     let k = run();
     let objs = objects(&k, 3);
     let created = deploy(&api, &objs).await.expect("deployed");
@@ -317,13 +362,19 @@ async fn a_run_is_created_read_and_torn_down_through_the_api() {
     teardown_run(&api, "jepsen", &k.run)
         .await
         .expect("torn down");
+    // Each kind listed by the run's label, then each object deleted by name.
     assert_eq!(
         paths(&fake),
         vec![
-            "DELETE /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run%3Dr1764900000-42",
-            "DELETE /api/v1/namespaces/jepsen/services?labelSelector=faultline.run%3Dr1764900000-42",
-            "DELETE /api/v1/namespaces/jepsen/secrets?labelSelector=faultline.run%3Dr1764900000-42",
-            "DELETE /api/v1/namespaces/jepsen/configmaps?labelSelector=faultline.run%3Dr1764900000-42",
+            "GET /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run=r1764900000-42",
+            "DELETE /api/v1/namespaces/jepsen/pods/faultline-r1764900000-42-n1",
+            "DELETE /api/v1/namespaces/jepsen/pods/faultline-r1764900000-42-n2",
+            "DELETE /api/v1/namespaces/jepsen/pods/faultline-r1764900000-42-n3",
+            "GET /api/v1/namespaces/jepsen/services?labelSelector=faultline.run=r1764900000-42",
+            "DELETE /api/v1/namespaces/jepsen/services/faultline-r1764900000-42",
+            "GET /api/v1/namespaces/jepsen/secrets?labelSelector=faultline.run=r1764900000-42",
+            "DELETE /api/v1/namespaces/jepsen/secrets/faultline-r1764900000-42-token",
+            "GET /api/v1/namespaces/jepsen/configmaps?labelSelector=faultline.run=r1764900000-42",
         ]
     );
     assert!(fake.lock().expect("fake").objects.is_empty());
@@ -332,7 +383,9 @@ async fn a_run_is_created_read_and_torn_down_through_the_api() {
 #[tokio::test]
 async fn a_creation_that_fails_midway_deletes_everything_created_before_it() {
     let (base, fake) = fake_api().await;
-    let api = KubeApi::new(&base).expect("client");
+    let api = KubeApi::connect(&ApiSource::Url(base.clone()))
+        .await
+        .expect("client");
     let k = run();
     // Another run's object stays whatever happens to this one.
     let other = RunId::new("r1764900000-7").expect("run id");
@@ -385,7 +438,9 @@ async fn an_unreachable_api_is_an_error_naming_the_call() {
         .local_addr()
         .expect("address")
         .port();
-    let api = KubeApi::new(&format!("http://127.0.0.1:{port}")).expect("client");
+    let api = KubeApi::connect(&ApiSource::Url(format!("http://127.0.0.1:{port}")))
+        .await
+        .expect("client");
     let err = deploy(&api, &objects(&run(), 1))
         .await
         .expect_err("nothing answers");
@@ -768,13 +823,16 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
     // Teardown: by the run's label; nothing is left.
     let report = cluster.teardown().await.expect("torn down");
     assert_eq!(
-        report.containers,
+        report.objects,
         vec![
-            "faultline-rk1-n1".to_string(),
-            "faultline-rk1-n2".to_string()
+            "Pod jepsen/faultline-rk1-n1",
+            "Pod jepsen/faultline-rk1-n2",
+            "Service jepsen/faultline-rk1",
+            "Secret jepsen/faultline-rk1-token",
+            "ConfigMap jepsen/faultline-rk1-n1-files",
         ]
     );
-    assert_eq!(report.networks, vec!["faultline-rk1".to_string()]);
+    assert!(report.containers.is_empty() && report.networks.is_empty());
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
     // The runtime forgot the run: its nodes are unknown now.
     assert!(matches!(
@@ -828,7 +886,7 @@ async fn a_pod_refused_midway_leaves_nothing_behind() {
     assert_eq!(seen.iter().filter(|p| p.starts_with("POST")).count(), 4);
     assert!(seen
         .iter()
-        .any(|p| p == "DELETE /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run%3Drk2"));
+        .any(|p| p == "GET /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run=rk2"));
     assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
     std::fs::remove_dir_all(run_dir(&run)).ok();
 }
@@ -935,7 +993,9 @@ async fn a_dropped_cluster_is_removed_and_clean_finds_orphans() {
     )
     .await
     .expect("starts");
-    let api = KubeApi::new(&base).expect("client");
+    let api = KubeApi::connect(&ApiSource::Url(base.clone()))
+        .await
+        .expect("client");
     let mut dead = run();
     dead.run = RunId::new("rk7").expect("run");
     dead.namespace = "jepsen".into();
@@ -965,8 +1025,15 @@ async fn a_dropped_cluster_is_removed_and_clean_finds_orphans() {
         .clean(&CleanScope::orphans(), false)
         .await
         .expect("clean");
-    assert_eq!(report.containers, vec!["faultline-rk7-n1".to_string()]);
-    assert_eq!(report.networks, vec!["faultline-rk8".to_string()]);
+    assert_eq!(
+        report.objects,
+        vec![
+            "Pod jepsen/faultline-rk7-n1",
+            "Secret jepsen/faultline-rk7-token",
+            "Service jepsen/faultline-rk8",
+            "ConfigMap jepsen/faultline-rk8-n1-files",
+        ]
+    );
     let left = objects_left(&fake);
     assert_eq!(
         left,
@@ -993,7 +1060,7 @@ async fn what_kubernetes_cannot_do_is_refused_before_anything_is_created() {
     let mut o = options(&base);
     o.namespace = Some("nowhere".into());
     let err = connect(&o).await.expect_err("no namespace");
-    assert!(err.is_setup_error());
+    assert!(err.is_setup_error(), "{err}");
     assert!(
         err.to_string().contains("kubectl create namespace nowhere"),
         "{err}"

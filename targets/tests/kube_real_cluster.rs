@@ -1,5 +1,6 @@
 //! Against a real cluster (kind or k3s on a laptop): a one-node run's Secret, Service and
-//! Pod are created through `kubectl proxy`, the Pod becomes ready with the node agent as
+//! Pod are created with the kubeconfig's credentials (TLS to the API server, as
+//! `--runtime kubernetes` does by default), the Pod becomes ready with the node agent as
 //! its entry point, its log is read, and teardown removes everything.
 //!
 //! Ignored by default, with the reason in `cargo test`'s output. To run it:
@@ -9,50 +10,17 @@
 //!   cargo test -p faultline-targets --test kube_real_cluster -- --ignored
 //! ```
 //!
-//! `FAULTLINE_K8S_AGENT_IMAGE` is an image holding `/usr/local/bin/faultline`, `cp` and
-//! `sleep` that the cluster can pull; `FAULTLINE_K8S_NAMESPACE` (default `default`) the
+//! `FAULTLINE_K8S_AGENT_IMAGE` is an image holding `/usr/local/bin/faultline` and `sleep`
+//! that the cluster can pull; `FAULTLINE_K8S_NAMESPACE` (default `default`) the
 //! namespace. Run with `--ignored` but without `KUBECONFIG`, it fails saying so.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faultline_targets::runtime::kube::{
     deploy, headless_service, node_pod, pod_name, pod_readiness, teardown_run, token_secret,
-    KubeApi, KubeNode, KubeRun,
+    ApiSource, KubeApi, KubeNode, KubeRun,
 };
 use faultline_targets::runtime::{NodeName, RunId, RuntimeError};
-
-/// `kubectl proxy` on a free port, and its base URL.
-struct Proxy(Child, String);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn proxy() -> Proxy {
-    let mut child = Command::new("kubectl")
-        .args(["proxy", "--port=0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs (install kubectl and point KUBECONFIG at the cluster)");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("kubectl proxy prints its address");
-    // "Starting to serve on 127.0.0.1:37265"
-    let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("an address")
-        .to_string();
-    Proxy(child, format!("http://{addr}"))
-}
 
 #[tokio::test]
 #[ignore = "needs a real cluster: KUBECONFIG=… FAULTLINE_K8S_AGENT_IMAGE=… cargo test -p faultline-targets --test kube_real_cluster -- --ignored"]
@@ -65,8 +33,10 @@ async fn a_run_starts_is_ready_and_is_torn_down_on_a_real_cluster() {
         .expect("FAULTLINE_K8S_AGENT_IMAGE names an image holding /usr/local/bin/faultline");
     let namespace =
         std::env::var("FAULTLINE_K8S_NAMESPACE").unwrap_or_else(|_| "default".to_string());
-    let proxy = proxy();
-    let api = KubeApi::new(&proxy.1).expect("client");
+    // The kubeconfig's credentials, as `--runtime kubernetes` uses them by default.
+    let api = KubeApi::connect(&ApiSource::Inferred)
+        .await
+        .expect("the kubeconfig names a cluster");
     let run = RunId::generate();
     let k = KubeRun {
         namespace: namespace.clone(),

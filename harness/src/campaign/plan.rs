@@ -79,10 +79,12 @@ pub struct Plan {
     /// runs the harness Job and which each node Pod's init container copies from
     /// (`faultline k8s manifest --k8s-agent-image`).
     pub k8s_agent_image: Option<String>,
-    /// On Kubernetes: the API's base URL (default: `FAULTLINE_KUBE_API`, else `kubectl
-    /// proxy` at http://127.0.0.1:8001).
+    /// On Kubernetes: an API URL that needs no credentials, such as `kubectl proxy`'s
+    /// http://127.0.0.1:8001 (default: `FAULTLINE_KUBE_API`, else the kubeconfig's
+    /// cluster and credentials, else the in-cluster service account).
     pub kube_api: Option<String>,
-    /// On Kubernetes: the namespace of the run's objects (default: `default`).
+    /// On Kubernetes: the namespace of the run's objects (default: `FAULTLINE_NAMESPACE`,
+    /// else the kubeconfig context's, else `default`).
     pub k8s_namespace: Option<String>,
     /// On Kubernetes: put each node on its own host (required Pod anti-affinity).
     pub k8s_anti_affinity: bool,

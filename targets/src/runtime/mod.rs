@@ -98,6 +98,9 @@ pub struct CleanReport {
     /// Host node folders removed (only with [`Runtime::clean`] and
     /// `remove_dirs`).
     pub dirs: Vec<std::path::PathBuf>,
+    /// Other objects removed, each as its runtime names it (on Kubernetes `Pod
+    /// jepsen/faultline-r1-n1`, `Service jepsen/faultline-r1`, ...).
+    pub objects: Vec<String>,
 }
 
 impl CleanReport {
@@ -108,6 +111,7 @@ impl CleanReport {
             && self.volumes.is_empty()
             && self.images.is_empty()
             && self.dirs.is_empty()
+            && self.objects.is_empty()
     }
 }
 

@@ -71,11 +71,12 @@ pub struct RuntimeOptions {
     /// namespaces); refused with [`RuntimeError::NotRoot`] otherwise. (Docker only: on
     /// Kubernetes faults always go through the agents.)
     pub require_root: bool,
-    /// Kubernetes: the API's base URL (`--kube-api`); `None`: `FAULTLINE_KUBE_API`, else
-    /// `kubectl proxy`'s [`super::kube::DEFAULT_KUBE_API`].
+    /// Kubernetes: an API URL that needs no credentials (`--kube-api`, e.g. `kubectl
+    /// proxy`'s); `None`: `FAULTLINE_KUBE_API`, else the kubeconfig (`KUBECONFIG`,
+    /// `~/.kube/config`) or the in-cluster service account.
     pub kube_api: Option<String>,
     /// Kubernetes: the namespace of the run's objects; `None`: `FAULTLINE_NAMESPACE`, else
-    /// `default`.
+    /// the kubeconfig context's, else `default`.
     pub namespace: Option<String>,
     /// Kubernetes: the image the node Pods copy the agent from (`k8s_agent_image`).
     pub agent_image: Option<String>,
@@ -101,11 +102,11 @@ pub async fn connect(
         RuntimeKind::Kubernetes => {
             let mut config = KubeConfig::new(options.kube_api.as_deref());
             if let Some(ns) = &options.namespace {
-                config.namespace = ns.clone();
+                config.namespace = Some(ns.clone());
             }
             config.agent_image = options.agent_image.clone();
             config.anti_affinity = options.anti_affinity;
-            let kube = KubeRuntime::new(config)?;
+            let kube = KubeRuntime::connect(config).await?;
             let engine = kube.check().await?;
             Ok((Arc::new(kube), engine))
         }

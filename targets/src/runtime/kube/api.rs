@@ -1,13 +1,24 @@
-//! The Kubernetes API over plain HTTP (`kubectl proxy`, which holds the credentials, or
-//! any base URL): create the objects of [`super::manifest`], read a Pod, its log, and
-//! delete objects one by one or a run's objects by label. [`deploy`] creates a list of
-//! objects in order and, when one fails, deletes those it created before returning the
-//! error; [`teardown_run`] deletes every object labelled with a run.
+//! The Kubernetes API through kube-rs: where the API is and with which credentials
+//! ([`KubeApi::connect`]: a kubeconfig, the in-cluster service account, or a plain URL
+//! such as `kubectl proxy`'s), creating the objects of [`super::manifest`], reading a
+//! Pod and its log, and deleting objects one by one or a run's objects by label.
+//! [`deploy`] creates a list of objects in order and, when one fails, deletes those it
+//! created before returning the error; [`teardown_run`] deletes every object labelled
+//! with a run.
 
+use std::time::Duration;
+
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, LogParams,
+    PostParams,
+};
 use serde_json::Value;
 
 use crate::runtime::error::RuntimeError;
 use crate::runtime::names::{RunId, LABEL_RUN};
+
+/// How long one call to the API may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One object the API holds: enough to delete it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +58,9 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
-/// `/api/v1/namespaces/<ns>/pods`, `/apis/batch/v1/namespaces/<ns>/jobs`, ...: the
-/// path of the namespaced kinds faultline creates.
-pub fn collection_path(
-    api_version: &str,
-    kind: &str,
-    namespace: &str,
-) -> Result<String, RuntimeError> {
-    let plural = match kind {
+/// The plural (the resource name in URLs) of the kinds faultline creates.
+fn plural(kind: &str) -> Result<&'static str, RuntimeError> {
+    Ok(match kind {
         "Pod" => "pods",
         "Service" => "services",
         "Secret" => "secrets",
@@ -63,6 +69,7 @@ pub fn collection_path(
         "Job" => "jobs",
         "Role" => "roles",
         "RoleBinding" => "rolebindings",
+        "TimeChaos" => "timechaos",
         other => {
             return Err(RuntimeError::Api {
                 op: format!("address kind {other}"),
@@ -70,7 +77,27 @@ pub fn collection_path(
                 message: "not a kind faultline creates".into(),
             })
         }
-    };
+    })
+}
+
+/// The resource of `kind` in `api_version` (`v1`, `group/version`), as kube-rs
+/// addresses it.
+fn resource(api_version: &str, kind: &str) -> Result<ApiResource, RuntimeError> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    Ok(ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, kind),
+        plural(kind)?,
+    ))
+}
+
+/// `/api/v1/namespaces/<ns>/pods`, `/apis/batch/v1/namespaces/<ns>/jobs`, ...: the
+/// path of the namespaced kinds faultline creates.
+pub fn collection_path(
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+) -> Result<String, RuntimeError> {
+    let plural = plural(kind)?;
     let group = if api_version == "v1" {
         "/api/v1".to_string()
     } else {
@@ -79,50 +106,194 @@ pub fn collection_path(
     Ok(format!("{group}/namespaces/{namespace}/{plural}"))
 }
 
-/// A client of the API at a base URL (`http://127.0.0.1:8001` for `kubectl proxy`).
-#[derive(Debug, Clone)]
+/// Where the API is and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiSource {
+    /// A URL that needs no credentials: `kubectl proxy` (which holds them), or a test's
+    /// fake API.
+    Url(String),
+    /// The usual configuration: the kubeconfig of `KUBECONFIG` (or `~/.kube/config`)
+    /// and its current context, else the in-cluster service account of the Pod the
+    /// harness runs in.
+    Inferred,
+}
+
+/// A client of the Kubernetes API (kube-rs), with the configuration it came from (to
+/// connect again from another thread's runtime, see [`KubeApi::reconnect`]).
+#[derive(Clone)]
 pub struct KubeApi {
-    base: String,
-    http: reqwest::Client,
+    client: kube::Client,
+    config: kube::Config,
 }
 
-/// The message of a failed call: the API's `Status.message` when it sent one.
-async fn failure(op: String, response: reqwest::Response) -> RuntimeError {
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or(body);
-    RuntimeError::Api {
-        op,
-        status: Some(status),
-        message,
+impl std::fmt::Debug for KubeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApi")
+            .field("cluster", &self.config.cluster_url.to_string())
+            .field("default_namespace", &self.config.default_namespace)
+            .finish()
     }
 }
 
-fn transport(op: String, e: reqwest::Error) -> RuntimeError {
-    RuntimeError::Api {
-        op,
-        status: None,
-        message: e.to_string(),
+/// A failed call: the API's `Status` (code and message) when it answered, else the
+/// transport's error.
+fn api_error(op: String, e: kube::Error) -> RuntimeError {
+    match e {
+        kube::Error::Api(status) => RuntimeError::Api {
+            op,
+            // The API's Status carries its HTTP code; 0 when a server left it out.
+            status: (status.code != 0).then_some(status.code),
+            message: if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            },
+        },
+        other => RuntimeError::Api {
+            op,
+            status: None,
+            message: error_chain(&other),
+        },
     }
+}
+
+/// An error with its sources (`error trying to connect: tcp connect error: Connection
+/// refused`), as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Whether `e` is the API's 404.
+fn not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 impl KubeApi {
-    /// A client of the API at `base` (no trailing slash needed).
-    pub fn new(base: &str) -> Result<Self, RuntimeError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| transport("build the HTTP client".into(), e))?;
-        Ok(KubeApi {
-            base: base.trim_end_matches('/').to_string(),
-            http,
-        })
+    /// Connects as `source` says (nothing is called yet; a missing kubeconfig and no
+    /// in-cluster service account is [`RuntimeError::Unavailable`], saying what to do).
+    /// Must run inside a tokio runtime.
+    pub async fn connect(source: &ApiSource) -> Result<KubeApi, RuntimeError> {
+        let mut config = match source {
+            ApiSource::Url(url) => {
+                let uri: http::Uri = url.parse().map_err(|e| RuntimeError::Unavailable {
+                    runtime: "kubernetes",
+                    reason: format!("the Kubernetes API URL {url:?} is not a URL: {e}"),
+                })?;
+                kube::Config::new(uri)
+            }
+            ApiSource::Inferred => {
+                kube::Config::infer()
+                    .await
+                    .map_err(|e| RuntimeError::Unavailable {
+                        runtime: "kubernetes",
+                        reason: format!(
+                            "no Kubernetes credentials found ({}): point KUBECONFIG at your \
+                             cluster's kubeconfig (or write ~/.kube/config), run the harness in \
+                             the cluster (the Job of `faultline k8s manifest`), or give an API \
+                             URL that needs none with --kube-api URL (`kubectl proxy` serves \
+                             one at http://127.0.0.1:8001)",
+                            error_chain(&e)
+                        ),
+                    })?
+            }
+        };
+        config.read_timeout = Some(CALL_TIMEOUT);
+        Self::from_config(config)
     }
 
-    /// Creates `object` (POST to its collection).
+    fn from_config(config: kube::Config) -> Result<KubeApi, RuntimeError> {
+        let client =
+            kube::Client::try_from(config.clone()).map_err(|e| RuntimeError::Unavailable {
+                runtime: "kubernetes",
+                reason: format!(
+                    "cannot make a client of the Kubernetes API at {}: {}",
+                    config.cluster_url,
+                    error_chain(&e)
+                ),
+            })?;
+        Ok(KubeApi { client, config })
+    }
+
+    /// A new client with the same configuration, bound to the tokio runtime it is
+    /// called in (a client serves only while the runtime that made it runs).
+    pub fn reconnect(&self) -> Result<KubeApi, RuntimeError> {
+        Self::from_config(self.config.clone())
+    }
+
+    /// The API's URL.
+    pub fn base(&self) -> String {
+        self.config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The namespace of the configuration: the kubeconfig context's, the service
+    /// account's, else `default`.
+    pub fn default_namespace(&self) -> &str {
+        &self.config.default_namespace
+    }
+
+    fn api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Api<DynamicObject>, RuntimeError> {
+        Ok(Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &resource(api_version, kind)?,
+        ))
+    }
+
+    /// The API server's version (`v1.30.2`).
+    pub async fn version(&self) -> Result<String, RuntimeError> {
+        self.client
+            .apiserver_version()
+            .await
+            .map(|info| info.git_version)
+            .map_err(|e| api_error("read the API's version".into(), e))
+    }
+
+    /// Whether `namespace` exists; `None` when the credentials may not read namespaces
+    /// (a harness whose Role covers its own namespace only).
+    pub async fn namespace_exists(&self, namespace: &str) -> Result<Option<bool>, RuntimeError> {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "Namespace"),
+            "namespaces",
+        );
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+        match api.get_opt(namespace).await {
+            Ok(found) => Ok(Some(found.is_some())),
+            Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
+            Err(e) => Err(api_error(format!("read namespace {namespace}"), e)),
+        }
+    }
+
+    /// Whether the API serves `group_version` (`chaos-mesh.org/v1alpha1`): its
+    /// discovery document answers.
+    pub async fn serves(&self, group_version: &str) -> Result<bool, RuntimeError> {
+        let op = format!("discover {group_version}");
+        match self.client.list_api_group_resources(group_version).await {
+            Ok(_) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(api_error(op, e)),
+        }
+    }
+
+    /// Creates `object` (its apiVersion, kind, namespace and name say where).
     pub async fn create(&self, object: &Value) -> Result<ObjectRef, RuntimeError> {
         let r = ObjectRef::of(object).ok_or_else(|| RuntimeError::Api {
             op: "create an object".into(),
@@ -130,124 +301,117 @@ impl KubeApi {
             message: "it lacks apiVersion, kind, metadata.namespace or metadata.name".into(),
         })?;
         let op = format!("create {r}");
-        let url = format!("{}{}", self.base, r.collection()?);
-        let response = self
-            .http
-            .post(url)
-            .json(object)
-            .send()
+        let dynamic: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(|e| RuntimeError::Api {
+                op: op.clone(),
+                status: None,
+                message: format!("not an object: {e}"),
+            })?;
+        self.api(&r.api_version, &r.kind, &r.namespace)?
+            .create(&PostParams::default(), &dynamic)
             .await
-            .map_err(|e| transport(op.clone(), e))?;
-        if response.status().is_success() {
-            Ok(r)
-        } else {
-            Err(failure(op, response).await)
-        }
+            .map_err(|e| api_error(op, e))?;
+        Ok(r)
     }
 
     /// Deletes one object; one already gone (404) counts as deleted.
     pub async fn delete(&self, r: &ObjectRef) -> Result<(), RuntimeError> {
-        let op = format!("delete {r}");
-        let url = format!("{}{}/{}", self.base, r.collection()?, r.name);
-        let response = self
-            .http
-            .delete(url)
-            .send()
+        match self
+            .api(&r.api_version, &r.kind, &r.namespace)?
+            .delete(&r.name, &DeleteParams::default())
             .await
-            .map_err(|e| transport(op.clone(), e))?;
-        if response.status().is_success() || response.status().as_u16() == 404 {
-            Ok(())
-        } else {
-            Err(failure(op, response).await)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(api_error(format!("delete {r}"), e)),
         }
     }
 
-    /// Deletes every object of `kind` (`v1` kinds) in `namespace` labelled with `run`.
-    pub async fn delete_run_objects(
+    /// The objects of `kind` (in `api_version`) in `namespace` whose labels match
+    /// `selector` (`faultline=1`, `faultline.run=<id>`).
+    pub async fn list_in(
         &self,
+        api_version: &str,
         kind: &str,
         namespace: &str,
-        run: &RunId,
-    ) -> Result<(), RuntimeError> {
-        let op = format!("delete the {kind}s of run {run} in {namespace}");
-        let url = format!(
-            "{}{}?labelSelector={LABEL_RUN}%3D{run}",
-            self.base,
-            collection_path("v1", kind, namespace)?
-        );
-        let response = self
-            .http
-            .delete(url)
-            .send()
+        selector: &str,
+    ) -> Result<Vec<Value>, RuntimeError> {
+        let op = format!("list the {kind}s labelled {selector} in {namespace}");
+        let list = self
+            .api(api_version, kind, namespace)?
+            .list(&ListParams::default().labels(selector))
             .await
-            .map_err(|e| transport(op.clone(), e))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(failure(op, response).await)
-        }
+            .map_err(|e| api_error(op.clone(), e))?;
+        list.items
+            .into_iter()
+            .map(|o| {
+                serde_json::to_value(o).map_err(|e| RuntimeError::Api {
+                    op: op.clone(),
+                    status: None,
+                    message: e.to_string(),
+                })
+            })
+            .collect()
     }
 
-    /// The object at `path` (below the base URL) as JSON; `None` when the API answers
-    /// 404. `op` names the call in errors.
-    pub async fn get_json(&self, op: &str, path: &str) -> Result<Option<Value>, RuntimeError> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| transport(op.to_string(), e))?;
-        if response.status().as_u16() == 404 {
-            return Ok(None);
-        }
-        if !response.status().is_success() {
-            return Err(failure(op.to_string(), response).await);
-        }
-        response
-            .json()
-            .await
-            .map(Some)
-            .map_err(|e| transport(op.to_string(), e))
-    }
-
-    /// The objects of `kind` (`v1` kinds) in `namespace` whose labels match `selector`
-    /// (`faultline=1`, `faultline.run=<id>`): the list's `items`.
+    /// The objects of `kind` (`v1` kinds) in `namespace` whose labels match `selector`.
     pub async fn list(
         &self,
         kind: &str,
         namespace: &str,
         selector: &str,
     ) -> Result<Vec<Value>, RuntimeError> {
-        let op = format!("list the {kind}s labelled {selector} in {namespace}");
-        let path = format!(
-            "{}?labelSelector={}",
-            collection_path("v1", kind, namespace)?,
-            selector.replace('=', "%3D")
-        );
-        let list = self.get_json(&op, &path).await?.unwrap_or(Value::Null);
-        Ok(list["items"].as_array().cloned().unwrap_or_default())
+        self.list_in("v1", kind, namespace, selector).await
     }
 
-    /// The base URL this client speaks to.
-    pub fn base(&self) -> &str {
-        &self.base
+    /// Deletes every object of `kind` (in `api_version`) in `namespace` labelled with
+    /// `run`: each one listed, then deleted by name (what every API version serves; a
+    /// Service collection cannot be deleted at once before Kubernetes 1.28).
+    pub async fn delete_run_objects_in(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        run: &RunId,
+    ) -> Result<(), RuntimeError> {
+        let selector = format!("{LABEL_RUN}={run}");
+        let mut first = None;
+        for object in self
+            .list_in(api_version, kind, namespace, &selector)
+            .await?
+        {
+            let Some(name) = object["metadata"]["name"].as_str() else {
+                continue;
+            };
+            let r = ObjectRef {
+                api_version: api_version.to_string(),
+                kind: kind.to_string(),
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
+            if let Err(e) = self.delete(&r).await {
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// A Pod as the API has it (its `status.phase`, `status.podIP`, conditions...).
     pub async fn pod(&self, namespace: &str, name: &str) -> Result<Value, RuntimeError> {
         let op = format!("read Pod {namespace}/{name}");
-        let url = format!("{}/api/v1/namespaces/{namespace}/pods/{name}", self.base);
-        let response = self
-            .http
-            .get(url)
-            .send()
+        let pod = self
+            .api("v1", "Pod", namespace)?
+            .get(name)
             .await
-            .map_err(|e| transport(op.clone(), e))?;
-        if !response.status().is_success() {
-            return Err(failure(op, response).await);
-        }
-        response.json().await.map_err(|e| transport(op, e))
+            .map_err(|e| api_error(op.clone(), e))?;
+        serde_json::to_value(pod).map_err(|e| RuntimeError::Api {
+            op,
+            status: None,
+            message: e.to_string(),
+        })
     }
 
     /// The log of a Pod's container (`node`): the last `tail` lines, or all.
@@ -258,27 +422,27 @@ impl KubeApi {
         tail: Option<usize>,
     ) -> Result<Vec<u8>, RuntimeError> {
         let op = format!("read the log of Pod {namespace}/{pod}");
-        let mut url = format!(
-            "{}/api/v1/namespaces/{namespace}/pods/{pod}/log?container=node",
-            self.base
-        );
-        if let Some(n) = tail {
-            url.push_str(&format!("&tailLines={n}"));
-        }
-        let response = self
-            .http
-            .get(url)
-            .send()
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(self.client.clone(), namespace);
+        let params = LogParams {
+            container: Some("node".to_string()),
+            tail_lines: tail.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            ..LogParams::default()
+        };
+        // As bytes: a program's output need not be UTF-8.
+        let mut stream = pods
+            .log_stream(pod, &params)
             .await
-            .map_err(|e| transport(op.clone(), e))?;
-        if !response.status().is_success() {
-            return Err(failure(op, response).await);
-        }
-        response
-            .bytes()
+            .map_err(|e| api_error(op.clone(), e))?;
+        let mut bytes = Vec::new();
+        futures_util::AsyncReadExt::read_to_end(&mut stream, &mut bytes)
             .await
-            .map(|b| b.to_vec())
-            .map_err(|e| transport(op, e))
+            .map_err(|e| RuntimeError::Api {
+                op,
+                status: None,
+                message: e.to_string(),
+            })?;
+        Ok(bytes)
     }
 }
 
@@ -323,7 +487,7 @@ pub const RUN_KINDS: [&str; 4] = ["Pod", "Service", "Secret", "ConfigMap"];
 pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result<(), RuntimeError> {
     let mut first = None;
     for kind in RUN_KINDS {
-        if let Err(e) = api.delete_run_objects(kind, namespace, run).await {
+        if let Err(e) = api.delete_run_objects_in("v1", kind, namespace, run).await {
             tracing::warn!("{e}");
             first.get_or_insert(e);
         }

@@ -335,14 +335,7 @@ pub fn service_account(j: &HarnessJob) -> Value {
 /// Services, Secrets and ConfigMaps (the nodes' files), and read the Pods' logs. Nothing
 /// cluster-wide.
 pub fn role(j: &HarnessJob) -> Value {
-    let manage = [
-        "create",
-        "get",
-        "list",
-        "watch",
-        "delete",
-        "deletecollection",
-    ];
+    let manage = ["create", "get", "list", "watch", "delete"];
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -377,9 +370,9 @@ pub fn config_map(j: &HarnessJob) -> Value {
 
 /// The Job running the harness: `faultline <args> --plan <PLAN_DIR>/plan.toml --runtime
 /// kubernetes --k8s-agent-image <image> --store <STORE_DIR>` in its namespace
-/// (`FAULTLINE_NAMESPACE`), reaching the API through `kubectl proxy` in a sidecar (an
-/// init container that keeps running, from the same image, which must hold `kubectl`;
-/// Kubernetes 1.29 or later); with shards an Indexed Job of N completions, all at once,
+/// (`FAULTLINE_NAMESPACE`), speaking to the API with its service account's in-cluster
+/// credentials (the token Kubernetes mounts into the Pod); with shards an Indexed Job of
+/// N completions, all at once,
 /// each Pod adding `--shard <its index>/N`. Never retried: a campaign that failed says
 /// why in its log, and running it again is the user's call.
 pub fn harness_job(j: &HarnessJob) -> Value {
@@ -417,19 +410,6 @@ pub fn harness_job(j: &HarnessJob) -> Value {
             "spec": {
                 "serviceAccountName": j.name,
                 "restartPolicy": "Never",
-                // `kubectl proxy` with the Pod's service account, where the harness
-                // expects the API (http://127.0.0.1:8001); it ends with the Job's Pod.
-                "initContainers": [{
-                    "name": "api-proxy",
-                    "image": j.image,
-                    "restartPolicy": "Always",
-                    "command": ["kubectl", "proxy", "--port=8001"],
-                    "startupProbe": {
-                        "tcpSocket": {"port": 8001},
-                        "periodSeconds": 1,
-                        "failureThreshold": 30,
-                    },
-                }],
                 "containers": [{
                     "name": "faultline",
                     "image": j.image,

@@ -5,8 +5,9 @@
 //! the harness itself inside a cluster (ServiceAccount, Role, RoleBinding, the plan as a
 //! ConfigMap, and a Job, Indexed for sharded verification).
 //!
-//! [`KubeApi`] speaks to the API over plain HTTP (through `kubectl proxy`, which holds
-//! the credentials): [`deploy`] creates a run's objects in order and deletes what it
+//! [`KubeApi`] speaks to the API through kube-rs, with the credentials of the usual
+//! kubeconfig or of the Pod the harness runs in (or to a URL that needs none, such as
+//! `kubectl proxy`'s): [`deploy`] creates a run's objects in order and deletes what it
 //! created when one fails midway; [`teardown_run`] deletes a run's objects by label.
 //!
 //! Every object carries the run labels the Docker runtime puts on its containers
@@ -20,7 +21,7 @@ mod manifest;
 mod runtime;
 
 pub use api::{
-    collection_path, deploy, pod_readiness, teardown_run, KubeApi, ObjectRef, RUN_KINDS,
+    collection_path, deploy, pod_readiness, teardown_run, ApiSource, KubeApi, ObjectRef, RUN_KINDS,
 };
 
 pub use runtime::{

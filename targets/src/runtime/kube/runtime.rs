@@ -1,5 +1,6 @@
-//! [`KubeRuntime`]: the [`Runtime`] on a Kubernetes cluster, through [`KubeApi`] (plain
-//! HTTP to `kubectl proxy`, or any base URL).
+//! [`KubeRuntime`]: the [`Runtime`] on a Kubernetes cluster, through [`KubeApi`]
+//! (kube-rs, with the credentials of your kubeconfig or of the Pod the harness runs in,
+//! or a URL that needs none such as `kubectl proxy`'s).
 //!
 //! What each operation does there:
 //!
@@ -37,7 +38,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::api::{deploy, pod_readiness, teardown_run, KubeApi, RUN_KINDS};
+use super::api::{deploy, pod_readiness, teardown_run, ApiSource, KubeApi, RUN_KINDS};
 use super::manifest::{
     headless_service, node_files, node_pod, pod_name, service_name, token_secret, KubeNode, KubeRun,
 };
@@ -53,11 +54,12 @@ use crate::runtime::spec::{
 use crate::runtime::state::{plan_step, Action, NodeState, NodeStatus, Step};
 use crate::runtime::{CleanReport, EngineInfo, Runtime};
 
-/// Where `kubectl proxy` serves the API by default.
+/// Where `kubectl proxy` serves the API by default (named in messages).
 pub const DEFAULT_KUBE_API: &str = "http://127.0.0.1:8001";
-/// The environment variable naming the API's base URL when no option does.
+/// The environment variable naming an API URL that needs no credentials when no option
+/// does.
 pub const KUBE_API_ENV: &str = "FAULTLINE_KUBE_API";
-/// The namespace used when none is given.
+/// The namespace used when neither an option nor the kubeconfig names one.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// The environment variable naming the namespace when no option does (the harness Job
 /// sets it to its own namespace).
@@ -70,10 +72,11 @@ const ANNOTATION_HARNESS: &str = "faultline.harness";
 /// How to reach a cluster and what to run there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeConfig {
-    /// The API's base URL (`kubectl proxy`: [`DEFAULT_KUBE_API`]).
-    pub api: String,
-    /// The namespace of every object.
-    pub namespace: String,
+    /// Where the API is and with which credentials.
+    pub api: ApiSource,
+    /// The namespace of every object; `None`: the kubeconfig context's (or the service
+    /// account's), else [`DEFAULT_NAMESPACE`].
+    pub namespace: Option<String>,
     /// The image holding `faultline` at [`super::AGENT_IMAGE_PATH`] (and `cp`), which each
     /// node Pod's init container copies the agent from; needed to create a cluster.
     pub agent_image: Option<String>,
@@ -84,18 +87,18 @@ pub struct KubeConfig {
 }
 
 impl KubeConfig {
-    /// The defaults with the API at `api`, else `FAULTLINE_KUBE_API`, else
-    /// [`DEFAULT_KUBE_API`]; the namespace `FAULTLINE_NAMESPACE`, else
-    /// [`DEFAULT_NAMESPACE`].
+    /// The defaults with the API at the URL `api`, else at `FAULTLINE_KUBE_API`'s, else
+    /// as the kubeconfig (or the in-cluster service account) says; the namespace
+    /// `FAULTLINE_NAMESPACE`, else the configuration's.
     pub fn new(api: Option<&str>) -> KubeConfig {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let api = api
-            .map(str::to_string)
-            .or_else(|| env(KUBE_API_ENV))
-            .unwrap_or_else(|| DEFAULT_KUBE_API.to_string());
+        let api = match api.map(str::to_string).or_else(|| env(KUBE_API_ENV)) {
+            Some(url) => ApiSource::Url(url),
+            None => ApiSource::Inferred,
+        };
         KubeConfig {
             api,
-            namespace: env(NAMESPACE_ENV).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+            namespace: env(NAMESPACE_ENV),
             agent_image: None,
             anti_affinity: false,
             poll: Duration::from_millis(500),
@@ -115,31 +118,53 @@ struct KubeNodeState {
 pub struct KubeRuntime {
     api: KubeApi,
     config: KubeConfig,
+    /// The namespace of every object (the option's, else the configuration's).
+    namespace: String,
     /// The nodes of the runs this runtime created, for their agents.
     nodes: Mutex<HashMap<NodeRef, KubeNodeState>>,
 }
 
-/// The message of an unreachable API: what to run.
-fn unreachable(api: &str, e: &RuntimeError) -> RuntimeError {
+/// The message of an unreachable API: what to check or run.
+fn unreachable(source: &ApiSource, base: &str, e: &RuntimeError) -> RuntimeError {
+    let what = match source {
+        ApiSource::Url(_) => format!(
+            "no Kubernetes API answers at {base} ({e}): run `kubectl proxy` (it serves the \
+             API of your kubeconfig's cluster at {DEFAULT_KUBE_API}), give the right URL with \
+             --kube-api URL, the plan's kube_api or {KUBE_API_ENV}, or leave them all unset to \
+             use your kubeconfig"
+        ),
+        ApiSource::Inferred => format!(
+            "the Kubernetes API at {base}, named by your kubeconfig (KUBECONFIG or \
+             ~/.kube/config) or the in-cluster service account, does not answer ({e}): check \
+             that the cluster runs and that `kubectl version` reaches it"
+        ),
+    };
     RuntimeError::Unavailable {
         runtime: "kubernetes",
-        reason: format!(
-            "no Kubernetes API answers at {api} ({e}): run `kubectl proxy` (it serves the \
-             API of your kubeconfig's cluster at {DEFAULT_KUBE_API}), or give the API's URL \
-             with --kube-api URL, the plan's kube_api or {KUBE_API_ENV}"
-        ),
+        reason: what,
     }
 }
 
 impl KubeRuntime {
-    /// A runtime speaking to the API of `config` (nothing is called yet; see
-    /// [`Runtime::check`]).
-    pub fn new(config: KubeConfig) -> Result<KubeRuntime, RuntimeError> {
+    /// A runtime speaking to the API of `config`: credentials are read, nothing is
+    /// called yet (see [`Runtime::check`]). Must run inside a tokio runtime.
+    pub async fn connect(config: KubeConfig) -> Result<KubeRuntime, RuntimeError> {
+        let api = KubeApi::connect(&config.api).await?;
+        let namespace = config
+            .namespace
+            .clone()
+            .unwrap_or_else(|| api.default_namespace().to_string());
         Ok(KubeRuntime {
-            api: KubeApi::new(&config.api)?,
+            api,
             config,
+            namespace,
             nodes: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The namespace of the runtime's objects.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
     }
 
     /// The configuration.
@@ -234,7 +259,7 @@ impl KubeRuntime {
             .collect();
         ports.sort_unstable();
         let run = KubeRun {
-            namespace: self.config.namespace.clone(),
+            namespace: self.namespace.clone(),
             run: spec.run.clone(),
             node_image: image.reference.clone(),
             agent_image,
@@ -295,7 +320,7 @@ impl KubeRuntime {
         node: &NodeName,
         timeout: Duration,
     ) -> Result<IpAddr, RuntimeError> {
-        let ns = &self.config.namespace;
+        let ns = &self.namespace;
         let pod = pod_name(run, node);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last;
@@ -335,18 +360,15 @@ impl KubeRuntime {
         })
     }
 
-    /// Removes the objects of `run` and what the runtime kept about it; the names of its
-    /// Pods and Services in the report.
+    /// Removes the objects of `run` and what the runtime kept about it; each object
+    /// (`Pod jepsen/faultline-r1-n1`, ...) in the report.
     async fn clean_run(&self, run: &RunId, report: &mut CleanReport) -> Result<(), RuntimeError> {
-        let ns = &self.config.namespace;
+        let ns = &self.namespace;
         let selector = format!("{LABEL_RUN}={run}");
-        for (kind, names) in [
-            ("Pod", &mut report.containers),
-            ("Service", &mut report.networks),
-        ] {
+        for kind in RUN_KINDS {
             for item in self.api.list(kind, ns, &selector).await? {
                 if let Some(name) = item["metadata"]["name"].as_str() {
-                    names.push(name.to_string());
+                    report.objects.push(format!("{kind} {ns}/{name}"));
                 }
             }
         }
@@ -419,33 +441,18 @@ impl Runtime for KubeRuntime {
     }
 
     async fn check(&self) -> Result<EngineInfo, RuntimeError> {
-        let base = self.api.base().to_string();
-        let version = self
-            .api
-            .get_json("read the API's version", "/version")
-            .await
-            .map_err(|e| match e {
-                RuntimeError::Api { status: None, .. } => unreachable(&base, &e),
-                e => e,
-            })?
-            .ok_or_else(|| unreachable(&base, &RuntimeError::UnknownNode("/version".into())))?;
-        let ns = &self.config.namespace;
-        let found = match self
-            .api
-            .get_json(
-                &format!("read namespace {ns}"),
-                &format!("/api/v1/namespaces/{ns}"),
-            )
-            .await
-        {
-            // A harness whose Role is its namespace's only (the Job of `faultline k8s
-            // manifest`) may not read namespaces: it runs in that one.
-            Err(RuntimeError::Api {
-                status: Some(403), ..
-            }) => true,
-            Err(e) => return Err(e),
-            Ok(found) => found.is_some(),
-        };
+        let base = self.api.base();
+        let version = self.api.version().await.map_err(|e| match e {
+            RuntimeError::Api { status: None, .. }
+            | RuntimeError::Api {
+                status: Some(404), ..
+            } => unreachable(&self.config.api, &base, &e),
+            e => e,
+        })?;
+        let ns = &self.namespace;
+        // A harness whose Role is its namespace's only (the Job of `faultline k8s
+        // manifest`) may not read namespaces (None): it runs in that one.
+        let found = self.api.namespace_exists(ns).await?.unwrap_or(true);
         if !found {
             return Err(RuntimeError::Unavailable {
                 runtime: "kubernetes",
@@ -457,10 +464,7 @@ impl Runtime for KubeRuntime {
         }
         Ok(EngineInfo {
             runtime: "kubernetes",
-            version: version["gitVersion"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_string(),
+            version,
             api_version: "v1".to_string(),
         })
     }
@@ -511,7 +515,7 @@ impl Runtime for KubeRuntime {
         names: &[NodeName],
         _attempt: u32,
     ) -> Result<AddressPlan, RuntimeError> {
-        let ns = &self.config.namespace;
+        let ns = &self.namespace;
         Ok(AddressPlan {
             subnet: None,
             hosts: names
@@ -587,7 +591,7 @@ impl Runtime for KubeRuntime {
             Ok(s) => s.pod,
             Err(_) => pod_name(&node.run, &node.name),
         };
-        self.api.logs(&self.config.namespace, &pod, tail).await
+        self.api.logs(&self.namespace, &pod, tail).await
     }
 
     async fn clean(
@@ -599,7 +603,7 @@ impl Runtime for KubeRuntime {
         let runs: BTreeSet<String> = match scope {
             CleanScope::Run(run) => BTreeSet::from([run.to_string()]),
             CleanScope::All | CleanScope::Orphans { .. } => {
-                let ns = &self.config.namespace;
+                let ns = &self.namespace;
                 let selector = format!("{LABEL_FAULTLINE}=1");
                 let here = this_host();
                 let alive = |id: &_| harness_alive(id, &here);
@@ -637,15 +641,20 @@ impl Runtime for KubeRuntime {
 
     fn clean_blocking(&self, run: &RunId) {
         let api = self.api.clone();
-        let ns = self.config.namespace.clone();
+        let ns = self.namespace.clone();
         let target = run.clone();
         let worker = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
-            rt.block_on(teardown_run(&api, &ns, &target))
-                .map_err(|e| e.to_string())
+            // The client serves only while the runtime that made it runs, which may be
+            // the one blocked in this drop: connect again on this thread's.
+            rt.block_on(async {
+                let api = api.reconnect()?;
+                teardown_run(&api, &ns, &target).await
+            })
+            .map_err(|e| e.to_string())
         });
         match worker.join() {
             Ok(Ok(())) => tracing::info!("removed run {run} from the cluster"),
@@ -665,30 +674,28 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_api_url_comes_from_the_option_else_the_default() {
+    fn the_api_is_the_options_url_else_the_kubeconfigs() {
         assert_eq!(
             KubeConfig::new(Some("http://10.0.0.1:8001")).api,
-            "http://10.0.0.1:8001"
+            ApiSource::Url("http://10.0.0.1:8001".into())
         );
         let c = KubeConfig::new(None);
-        let expected = std::env::var(KUBE_API_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_KUBE_API.to_string());
+        let expected = match std::env::var(KUBE_API_ENV).ok().filter(|v| !v.is_empty()) {
+            Some(url) => ApiSource::Url(url),
+            None => ApiSource::Inferred,
+        };
         assert_eq!(c.api, expected);
-        let ns = std::env::var(NAMESPACE_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        let ns = std::env::var(NAMESPACE_ENV).ok().filter(|v| !v.is_empty());
         assert_eq!(c.namespace, ns);
     }
 
-    #[test]
-    fn nodes_are_named_by_their_dns_names() {
-        let rt = KubeRuntime::new(KubeConfig {
-            namespace: "jepsen".into(),
+    #[tokio::test]
+    async fn nodes_are_named_by_their_dns_names() {
+        let rt = KubeRuntime::connect(KubeConfig {
+            namespace: Some("jepsen".into()),
             ..KubeConfig::new(Some("http://127.0.0.1:1"))
         })
+        .await
         .expect("runtime");
         let run = RunId::new("r1").expect("run");
         let names = [
