@@ -370,6 +370,10 @@ async fn reap_orphans_forever(state: Arc<AgentState>) {
 
 /// Runs `faultline agent` until SIGTERM.
 pub fn run(args: AgentArgs) -> Result<u8> {
+    // Fix the agent's Unix time to its wall clock now, before any clock fault: a clock
+    // shifted later (Chaos Mesh shifts the agent with its child) leaves the times it
+    // reports true.
+    unix_ns_now();
     let token = std::env::var(TOKEN_ENV).unwrap_or_default();
     if token.len() < 16 {
         bail!("{TOKEN_ENV} must hold the run's token (at least 16 characters)");

@@ -25,7 +25,8 @@ pub type ConfirmFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Confirmed, NodeError>> + Send + 'a>>;
 
 /// What a node agent reports after carrying out a change: the mechanism and the moment
-/// (Unix time in nanoseconds, the node's clock, never faked) at which it was in force.
+/// (Unix time in nanoseconds, the node's clock, never faked: [`unix_ns_now`]) at which it
+/// was in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmed {
     /// The mechanism used.
@@ -35,12 +36,21 @@ pub struct Confirmed {
     pub in_force_unix_ns: u64,
 }
 
-/// Nanoseconds since the Unix epoch, now (0 before 1970).
+/// Nanoseconds since the Unix epoch, now (0 before 1970): the wall clock as read at the
+/// first call in this process, advanced by the monotonic clock since. A wall clock that
+/// is shifted later in the process leaves it true: Chaos Mesh's TimeChaos shifts the
+/// node agent's wall clock together with its child's, and the agent calls this once as it
+/// starts, before any fault.
 pub fn unix_ns_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    static ANCHOR: std::sync::OnceLock<(u128, std::time::Instant)> = std::sync::OnceLock::new();
+    let (wall, at) = ANCHOR.get_or_init(|| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        (wall, std::time::Instant::now())
+    });
+    u64::try_from(wall + at.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A program inside the node that carries out the node's own faults from within its
@@ -181,5 +191,29 @@ pub(crate) mod fake {
         fn resume(&self) -> NodeFuture<'_> {
             self.record("resume")
         }
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::unix_ns_now;
+
+    #[test]
+    fn unix_time_follows_the_wall_clock_and_never_goes_back() {
+        let wall = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+                .unwrap_or(0)
+        };
+        let mut last = unix_ns_now();
+        for _ in 0..1000 {
+            let now = unix_ns_now();
+            assert!(now >= last, "went back: {now} < {last}");
+            last = now;
+        }
+        // Within 50 ms of the wall clock (no step happens during a test).
+        let diff = last.abs_diff(wall());
+        assert!(diff < 50_000_000, "{diff} ns from the wall clock");
     }
 }

@@ -41,6 +41,16 @@ pub struct ScheduleConfig {
     pub delay_ms: (u32, u32),
     /// Rate limits are drawn from this inclusive range, in kilobits per second.
     pub rate_kbit: (u32, u32),
+    /// Whether clock faults may strobe (flip a clock back and forth); `false` where the
+    /// clock mechanism holds one offset at a time (Chaos Mesh's TimeChaos), so that every
+    /// clock fault is a bump.
+    #[serde(default = "strobes_by_default")]
+    pub clock_strobes: bool,
+}
+
+/// What a configuration recorded before `clock_strobes` existed meant.
+fn strobes_by_default() -> bool {
+    true
 }
 
 impl ScheduleConfig {
@@ -62,6 +72,7 @@ impl ScheduleConfig {
             loss_percent: (10, 50),
             delay_ms: (20, 200),
             rate_kbit: (100, 10_000),
+            clock_strobes: true,
         }
     }
 
@@ -295,7 +306,7 @@ fn next(
         Family::Clock => {
             active.clock = true;
             let chosen = some_nodes(nodes, rng);
-            if rng.gen_bool(0.5) {
+            if rng.gen_bool(0.5) || !cfg.clock_strobes {
                 let bumps: BTreeMap<String, i64> =
                     chosen.into_iter().map(|n| (n, clock_delta(rng))).collect();
                 Fault::ClockBump(bumps)

@@ -425,3 +425,34 @@ fn leader_aim_turns_faults_into_concrete_ones_and_undoes_what_it_did() {
         .resolve(&LeaderFault::Pause { clock_ms: None }, Some("n9"), &nodes)
         .is_err());
 }
+
+#[test]
+fn without_strobes_every_clock_fault_is_a_bump() {
+    let (mut strobes, mut bumps) = (0, 0);
+    for seed in 0..200 {
+        let with = cfg(&[Family::Clock, Family::Partition], 3);
+        let mut without = with.clone();
+        without.clock_strobes = false;
+        strobes += schedule(&with, seed)
+            .expect("schedule")
+            .actions
+            .iter()
+            .filter(|t| matches!(t.fault, Fault::ClockStrobe(_)))
+            .count();
+        let b = schedule(&without, seed).expect("schedule");
+        replay(&without, &b);
+        assert!(
+            b.actions
+                .iter()
+                .all(|t| !matches!(t.fault, Fault::ClockStrobe(_))),
+            "seed {seed}: a strobe without clock_strobes"
+        );
+        bumps += b
+            .actions
+            .iter()
+            .filter(|t| matches!(t.fault, Fault::ClockBump(_)))
+            .count();
+    }
+    assert!(strobes > 0, "the default draws strobes too");
+    assert!(bumps > 0, "clock faults are still drawn");
+}

@@ -34,7 +34,13 @@ struct Fake {
     /// Pod IPs by Pod name: `None` keeps the Pod Pending without an IP; a Pod not named
     /// here is Running at `10.244.1.7`.
     pod_ips: BTreeMap<String, Option<String>>,
+    /// Whether Chaos Mesh is installed: its API group is served, and a TimeChaos is
+    /// injected as soon as it is created. Without it, its paths are 404.
+    chaos_mesh: bool,
 }
+
+/// Chaos Mesh's API group on the fake.
+const CHAOS_PATH: &str = "/apis/chaos-mesh.org/v1alpha1";
 
 type Shared = Arc<Mutex<Fake>>;
 
@@ -125,6 +131,20 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
             None
         },
     ));
+    if path.starts_with(CHAOS_PATH) && !fake.chaos_mesh {
+        return status(
+            StatusCode::NOT_FOUND,
+            "the server could not find the requested resource",
+        );
+    }
+    if path == CHAOS_PATH {
+        return axum::Json(json!({
+            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "chaos-mesh.org/v1alpha1",
+            "resources": [{"name": "timechaos", "singularName": "timechaos", "namespaced": true,
+                           "kind": "TimeChaos", "verbs": ["create", "delete", "get", "list"]}],
+        }))
+        .into_response();
+    }
     match method {
         Method::POST => {
             let object = body.unwrap_or(Value::Null);
@@ -141,6 +161,14 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
             let key = format!("{path}/{name}");
             if fake.objects.contains_key(&key) {
                 return status(StatusCode::CONFLICT, "already exists");
+            }
+            let mut object = object;
+            if object["kind"] == "TimeChaos" {
+                // Chaos Mesh's controller injects it at once.
+                object["status"] = json!({"conditions": [
+                    {"type": "Selected", "status": "True"},
+                    {"type": "AllInjected", "status": "True"},
+                ]});
             }
             fake.objects.insert(key, object.clone());
             (StatusCode::CREATED, axum::Json(object)).into_response()
@@ -192,12 +220,17 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                 }
             }
             if let Some(selector) = param(query.as_deref(), "labelSelector") {
-                let (key, value) = selector.split_once('=').expect("key=value");
+                // `k1=v1,k2=v2`: every pair must match.
+                let pairs: Vec<(&str, &str)> = selector
+                    .split(',')
+                    .map(|kv| kv.split_once('=').expect("key=value"))
+                    .collect();
                 let items: Vec<Value> = fake
                     .objects
                     .iter()
                     .filter(|(p, o)| {
-                        p.starts_with(&format!("{path}/")) && o["metadata"]["labels"][key] == value
+                        p.starts_with(&format!("{path}/"))
+                            && pairs.iter().all(|(k, v)| o["metadata"]["labels"][*k] == *v)
                     })
                     .map(|(_, o)| o.clone())
                     .collect();
@@ -362,10 +395,12 @@ async fn a_run_is_created_read_and_torn_down_through_the_api() {
     teardown_run(&api, "jepsen", &k.run)
         .await
         .expect("torn down");
-    // Each kind listed by the run's label, then each object deleted by name.
+    // Each kind listed by the run's label, then each object deleted by name; Chaos
+    // Mesh's TimeChaos first, a kind this cluster does not serve.
     assert_eq!(
         paths(&fake),
         vec![
+            "GET /apis/chaos-mesh.org/v1alpha1/namespaces/jepsen/timechaos?labelSelector=faultline.run=r1764900000-42",
             "GET /api/v1/namespaces/jepsen/pods?labelSelector=faultline.run=r1764900000-42",
             "DELETE /api/v1/namespaces/jepsen/pods/faultline-r1764900000-42-n1",
             "DELETE /api/v1/namespaces/jepsen/pods/faultline-r1764900000-42-n2",
@@ -462,7 +497,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use faultline_nemesis::rules::NetRules;
-use faultline_nemesis::{Confirmed, Mechanism, Node as _};
+use faultline_nemesis::{Confirmed, Mechanism, Node as _, Strobe};
 use faultline_targets::agent::AgentClient;
 use faultline_targets::runtime::{
     connect, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec, NodeFile, NodeSpec, NodeState,
@@ -1101,4 +1136,126 @@ async fn what_kubernetes_cannot_do_is_refused_before_anything_is_created() {
         .iter()
         .all(|(m, _, _)| m != "POST"));
     std::fs::remove_dir_all(run_dir(&run)).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_chaos_mesh_a_clock_fault_is_a_time_chaos_made_again_after_a_start() {
+    let (base, fake) = fake_api().await;
+    fake.lock().expect("fake").chaos_mesh = true;
+    let (port, agents) = fake_agents(&["running", "running"]).await;
+    let (runtime, _) = connect(&options(&base)).await.expect("connects");
+    let run = RunId::new("rkc").expect("run");
+    pod_ips(&fake, &run, &[Some(agents[0].0), Some(agents[1].0)]);
+    let spec = kube_spec(runtime.as_ref(), &run, 2, port);
+    // Any image, whatever its program (a Go binary too): the runtime moves the clock.
+    let image = runtime
+        .existing_image("registry.example/etcd:3.5")
+        .await
+        .expect("image");
+    assert!(image.capabilities.clock_faults && image.capabilities.clock_by_runtime);
+    let cluster = Cluster::start(runtime.clone(), spec, &image)
+        .await
+        .expect("starts");
+    let n2 = cluster.node("n2").expect("n2").clone();
+    let node = NemesisNode::new(n2.clone())
+        .await
+        .expect("status")
+        .with_agent(AgentClient::new(SocketAddr::from((n2.ip(), port)), TOKEN).expect("client"))
+        .with_runtime_clock();
+    let agent = node.agent().expect("an agent");
+    let chaos = |fake: &Shared| -> Vec<(String, Value)> {
+        fake.lock()
+            .expect("fake")
+            .objects
+            .iter()
+            .filter(|(p, _)| p.starts_with(CHAOS_PATH))
+            .map(|(p, o)| (p.rsplit('/').next().unwrap_or("").to_string(), o.clone()))
+            .collect()
+    };
+
+    // A bump: one TimeChaos on n2's Pod, held until removed; the agent is not asked.
+    let confirmed = agent.set_clock(-90_000, None).await.expect("shifted");
+    assert_eq!(confirmed.mechanism, Mechanism::Runtime);
+    let held = chaos(&fake);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, "faultline-rkc-n2-clock-0");
+    assert_eq!(held[0].1["spec"]["timeOffset"], "-90000ms");
+    assert_eq!(
+        held[0].1["spec"]["selector"]["labelSelectors"],
+        json!({"faultline.run": "rkc", "faultline.node": "n2"})
+    );
+    assert!(agent_requests(&agents[1].1)
+        .iter()
+        .all(|r| !r.contains("/v1/clock")));
+    // A strobe cannot be held by one offset: refused, nothing changes.
+    let strobe = Strobe {
+        delta_ms: 1_000,
+        period_ms: 8,
+        duration_ms: 500,
+    };
+    let err = agent
+        .set_clock(0, Some(strobe))
+        .await
+        .expect_err("no strobe");
+    assert!(err.to_string().contains("cannot strobe"), "{err}");
+    assert_eq!(chaos(&fake).len(), 1);
+
+    // Killed and started again: the new program runs shifted too (a new TimeChaos).
+    node.kill().await.expect("killed through the agent");
+    node.start().await.expect("started through the runtime");
+    let held = chaos(&fake);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, "faultline-rkc-n2-clock-1");
+    assert_eq!(held[0].1["spec"]["timeOffset"], "-90000ms");
+
+    // Back to real time: none left.
+    agent.set_clock(0, None).await.expect("healed");
+    assert!(chaos(&fake).is_empty());
+    // A start with the clock real makes none.
+    node.kill().await.expect("killed");
+    node.start().await.expect("started");
+    assert!(chaos(&fake).is_empty());
+
+    // Teardown removes a held TimeChaos before the Pods.
+    agent.set_clock(5_000, None).await.expect("shifted");
+    fake.lock().expect("fake").requests.clear();
+    cluster.teardown().await.expect("torn down");
+    let deletes: Vec<String> = paths(&fake)
+        .into_iter()
+        .filter(|p| p.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes.first().map(String::as_str),
+        Some("DELETE /apis/chaos-mesh.org/v1alpha1/namespaces/jepsen/timechaos/faultline-rkc-n2-clock-2"),
+        "{deletes:?}"
+    );
+    assert!(objects_left(&fake).is_empty(), "{:?}", objects_left(&fake));
+    cluster.remove_node_dirs().expect("node dirs");
+    std::fs::remove_dir_all(run_dir(&run)).ok();
+}
+
+#[tokio::test]
+async fn without_chaos_mesh_the_runtime_does_not_move_clocks() {
+    let (base, _fake) = fake_api().await;
+    let (runtime, _) = connect(&options(&base)).await.expect("connects");
+    let image = runtime
+        .existing_image("registry.example/etcd:3.5")
+        .await
+        .expect("image");
+    assert!(!image.capabilities.clock_by_runtime);
+    assert!(!image.capabilities.clock_faults);
+    let why = image
+        .capabilities
+        .clock_faults_unavailable
+        .unwrap_or_default();
+    assert!(why.contains("libfaketime"), "{why}");
+    let node = faultline_targets::runtime::NodeRef {
+        run: RunId::new("rkn").expect("run"),
+        name: NodeName::new("n1").expect("n1"),
+    };
+    let err = runtime
+        .set_clock(&node, 1_000)
+        .await
+        .expect_err("no TimeChaos");
+    assert!(err.to_string().contains("Chaos Mesh"), "{err}");
 }

@@ -616,6 +616,9 @@ pub fn resolve_on(
                 // The default list, not the user's choice: leave clock faults out and say so.
                 families.retain(|f| *f != Family::Clock);
                 families_dropped.push(format!("clock ({why})"));
+            } else if plan.runtime.may_move_clocks() {
+                // Asked for, on a runtime that may move the clock itself (Kubernetes with
+                // Chaos Mesh): the runner decides once it is connected.
             } else {
                 return bad(format!(
                     "clock faults cannot reach {}: {why}; drop clock from --nemesis",
@@ -795,6 +798,36 @@ mod tests {
         };
         let r = resolve_on(&p, raft().as_ref(), 9, false).expect("kept for the probe to refuse");
         assert_eq!(r.families, vec![Family::Clock]);
+    }
+
+    #[test]
+    fn clock_faults_on_go_programs_wait_for_a_runtime_that_may_move_clocks() {
+        let etcd = target_by_name("etcd").expect("known target");
+        let clock = Plan {
+            nemesis: vec!["clock".to_string()],
+            ..Plan::default()
+        };
+        // Docker: libfaketime is the only mechanism, and it cannot reach etcd.
+        let err = resolve_on(&clock, etcd.as_ref(), 9, true).expect_err("refused");
+        assert!(
+            err.to_string().contains("clock faults cannot reach etcd"),
+            "{err}"
+        );
+        // Kubernetes: kept, for the runner to decide once it knows whether Chaos Mesh
+        // is there.
+        let on_kube = Plan {
+            runtime: faultline_targets::runtime::RuntimeKind::Kubernetes,
+            ..clock
+        };
+        let r = resolve_on(&on_kube, etcd.as_ref(), 9, true).expect("kept");
+        assert_eq!(r.families, vec![Family::Clock]);
+        // The default list still leaves clock out for etcd there, saying why.
+        let default_kube = Plan {
+            runtime: faultline_targets::runtime::RuntimeKind::Kubernetes,
+            ..Plan::default()
+        };
+        let r = resolve_on(&default_kube, etcd.as_ref(), 9, true).expect("valid");
+        assert!(!r.families.contains(&Family::Clock), "{:?}", r.families);
     }
 
     #[test]

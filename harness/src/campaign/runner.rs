@@ -255,6 +255,25 @@ pub async fn run_campaign(
             (None, other) => anyhow::bail!("no program for {}: {other:?}", target.name()),
         };
     let clock = r.families.contains(&faultline_nemesis::Family::Clock);
+    if clock && !image.capabilities.clock_by_runtime {
+        // The plan left clock faults in for a program libfaketime cannot reach because
+        // the runtime may move clocks itself; it cannot here.
+        if let Err(why) = target.clock_faults() {
+            return Err(Refused {
+                message: format!(
+                    "clock faults cannot reach {}: {why}; the runtime cannot move its clock \
+                     either ({}); drop clock from --nemesis",
+                    target.name(),
+                    image
+                        .capabilities
+                        .clock_faults_unavailable
+                        .clone()
+                        .unwrap_or_default()
+                ),
+            }
+            .into());
+        }
+    }
     if clock && !image.capabilities.clock_faults {
         return Err(Refused {
             message: format!(
@@ -277,7 +296,8 @@ pub async fn run_campaign(
         .with_context(|| format!("the store folder {}", plan.store.display()))?;
     let run_dir = create_run_dir(&store, target.name(), started)?;
     let run = RunId::generate();
-    let env = if image.capabilities.clock_faults {
+    // libfaketime's settings, unless the runtime moves the clocks itself.
+    let env = if image.capabilities.clock_faults && !image.capabilities.clock_by_runtime {
         default_faketime_env()
     } else {
         Vec::new()
@@ -342,7 +362,10 @@ pub async fn run_campaign(
         target.as_ref(),
         &cluster,
         caps.clone(),
-        agent.as_ref(),
+        FaultRoutes {
+            agent: agent.as_ref(),
+            clock_by_runtime: image.capabilities.clock_by_runtime,
+        },
         &run_dir,
         interrupt,
     )
@@ -655,15 +678,27 @@ async fn agent_capabilities(
     Ok(caps)
 }
 
+/// How the nemesis reaches the nodes' faults.
+struct FaultRoutes<'a> {
+    /// The nodes' agents, when faults go through them.
+    agent: Option<&'a AgentSpec>,
+    /// The runtime moves the clocks itself (`Capabilities::clock_by_runtime`).
+    clock_by_runtime: bool,
+}
+
 async fn run_phases(
     r: &Resolved,
     target: &dyn Target,
     cluster: &Cluster,
     caps: Capabilities,
-    agent: Option<&AgentSpec>,
+    routes: FaultRoutes<'_>,
     run_dir: &Path,
     interrupt: Arc<AtomicBool>,
 ) -> Result<Phases> {
+    let FaultRoutes {
+        agent,
+        clock_by_runtime,
+    } = routes;
     let plan = &r.plan;
     let mut nodes: Vec<Arc<dyn faultline_nemesis::Node>> = Vec::new();
     let mut names = Vec::new();
@@ -675,6 +710,9 @@ async fn run_phases(
         if let Some(agent) = agent {
             let addr = std::net::SocketAddr::from((node.ip(), agent.port));
             nemesis_node = nemesis_node.with_agent(AgentClient::new(addr, &agent.token)?);
+            if clock_by_runtime {
+                nemesis_node = nemesis_node.with_runtime_clock();
+            }
         }
         nodes.push(Arc::new(nemesis_node));
         names.push(node.name().to_string());
@@ -704,6 +742,8 @@ async fn run_phases(
             time_limit_ms,
         );
         cfg.max_down = plan.max_down;
+        // The runtime's clock mechanism holds an offset; it cannot strobe.
+        cfg.clock_strobes = !clock_by_runtime;
         schedule(&cfg, r.seed)?.actions
     };
 

@@ -141,6 +141,12 @@ impl Node {
         write_offset(&self.dirs.clock, offset).map_err(|e| RuntimeError::io(&self.dirs.clock, e))
     }
 
+    /// Moves the node's clock to `offset_ms` from real time through the runtime's own
+    /// mechanism ([`Runtime::set_clock`]); returns once the change is in force.
+    pub async fn set_clock_by_runtime(&self, offset_ms: i64) -> Result<(), RuntimeError> {
+        self.runtime.set_clock(&self.node, offset_ms).await
+    }
+
     /// Waits until the readiness probe answers 200; returns how long it took.
     /// A node without probe is ready at once. On time-out the error names the
     /// node and shows its last log lines.

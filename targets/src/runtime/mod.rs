@@ -185,6 +185,23 @@ pub trait Runtime: Send + Sync + std::fmt::Debug {
     /// The node's output (stdout and stderr), the last `tail` lines or all.
     async fn logs(&self, node: &NodeRef, tail: Option<usize>) -> Result<Vec<u8>, RuntimeError>;
 
+    /// Moves the node's wall clock to `offset_ms` from real time (0: back to real time)
+    /// by the runtime's own mechanism, and returns once the change is in force. Only for
+    /// runtimes whose prepared images say [`Capabilities::clock_by_runtime`] (Kubernetes
+    /// with Chaos Mesh: a TimeChaos object); the default refuses.
+    async fn set_clock(&self, node: &NodeRef, offset_ms: i64) -> Result<(), RuntimeError> {
+        let _ = offset_ms;
+        Err(RuntimeError::Unavailable {
+            runtime: self.kind(),
+            reason: format!(
+                "the {} runtime has no clock mechanism of its own for node {}: clock faults \
+                 go through libfaketime",
+                self.kind(),
+                node.name
+            ),
+        })
+    }
+
     /// Removes the objects of `scope` (containers, networks, volumes; with
     /// [`CleanScope::All`] also untagged base images); with `remove_dirs`,
     /// also the host node folders recorded on the containers.

@@ -36,6 +36,16 @@ impl RuntimeKind {
         }
     }
 
+    /// Whether the runtime may move the nodes' clocks itself, for programs libfaketime
+    /// cannot reach (Go programs such as etcd): Kubernetes, when Chaos Mesh's TimeChaos
+    /// is installed (known once connected: [`super::Capabilities::clock_by_runtime`]).
+    pub fn may_move_clocks(self) -> bool {
+        match self {
+            RuntimeKind::Docker => false,
+            RuntimeKind::Kubernetes => true,
+        }
+    }
+
     /// The name used in plans, flags and run.json.
     pub fn as_str(self) -> &'static str {
         match self {

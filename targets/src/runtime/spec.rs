@@ -55,10 +55,16 @@ impl ImageSpec {
 /// What a prepared image can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Whether libfaketime is in the image, so clock faults work.
+    /// Whether clock faults work: libfaketime is in the image, or the runtime moves
+    /// clocks itself ([`Capabilities::clock_by_runtime`]).
     pub clock_faults: bool,
     /// Why clock faults are unavailable, when they are.
     pub clock_faults_unavailable: Option<String>,
+    /// Whether the runtime moves the nodes' clocks itself ([`super::Runtime::set_clock`]:
+    /// Kubernetes with Chaos Mesh's TimeChaos), for every program whatever its libc or
+    /// language, in place of libfaketime: the nodes get no libfaketime settings, and a
+    /// clock offset is held, not strobed.
+    pub clock_by_runtime: bool,
 }
 
 /// A node base image ready in the engine.
@@ -88,6 +94,7 @@ impl PreparedImage {
                 clock_faults_unavailable: Some(format!(
                     "{reference} is used as it is: faultline does not add libfaketime to it"
                 )),
+                clock_by_runtime: false,
             },
         }
     }

@@ -35,6 +35,7 @@ pub(crate) fn faketime_choice(
                      build it dynamically linked against glibc"
                         .into(),
                 ),
+                clock_by_runtime: false,
             },
         ),
         None => (
@@ -42,6 +43,7 @@ pub(crate) fn faketime_choice(
             Capabilities {
                 clock_faults: false,
                 clock_faults_unavailable: Some("libfaketime was not requested".into()),
+                clock_by_runtime: false,
             },
         ),
         Some(path) if !exists => (
@@ -52,6 +54,7 @@ pub(crate) fn faketime_choice(
                     "{} not found: install the libfaketime package (apt-get install libfaketime)",
                     path.display()
                 )),
+                clock_by_runtime: false,
             },
         ),
         Some(path) => (
@@ -59,6 +62,7 @@ pub(crate) fn faketime_choice(
             Capabilities {
                 clock_faults: true,
                 clock_faults_unavailable: None,
+                clock_by_runtime: false,
             },
         ),
     }
@@ -225,7 +229,8 @@ mod tests {
             caps,
             Capabilities {
                 clock_faults: true,
-                clock_faults_unavailable: None
+                clock_faults_unavailable: None,
+                clock_by_runtime: false,
             }
         );
 

@@ -481,11 +481,28 @@ pub async fn deploy(api: &KubeApi, objects: &[Value]) -> Result<Vec<ObjectRef>, 
 /// The kinds of a run's objects, in the order [`teardown_run`] deletes them.
 pub const RUN_KINDS: [&str; 4] = ["Pod", "Service", "Secret", "ConfigMap"];
 
-/// Deletes every object of `run` in `namespace` (its Pods, Service, Secret and the nodes'
-/// ConfigMaps, by the run label); tries each kind even when one fails, and returns the
-/// first failure.
+/// Deletes every object of `run` in `namespace` (its Chaos Mesh TimeChaos objects, Pods,
+/// Service, Secret and the nodes' ConfigMaps, by the run label); tries each kind even
+/// when one fails, and returns the first failure.
 pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result<(), RuntimeError> {
     let mut first = None;
+    // Clock faults first, while their Pods still run for Chaos Mesh to put the clocks
+    // back. A cluster without Chaos Mesh does not serve the kind (404), and a harness
+    // that may not read it (403) cannot have made any.
+    match api
+        .delete_run_objects_in(super::manifest::CHAOS_MESH_API, "TimeChaos", namespace, run)
+        .await
+    {
+        Ok(()) => {}
+        Err(RuntimeError::Api {
+            status: Some(403 | 404),
+            ..
+        }) => {}
+        Err(e) => {
+            tracing::warn!("{e}");
+            first = Some(e);
+        }
+    }
     for kind in RUN_KINDS {
         if let Err(e) = api.delete_run_objects_in("v1", kind, namespace, run).await {
             tracing::warn!("{e}");

@@ -297,6 +297,44 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
     })
 }
 
+/// Chaos Mesh's API group and version of [`time_chaos`].
+pub const CHAOS_MESH_API: &str = "chaos-mesh.org/v1alpha1";
+
+/// `faultline-<run>-<node>-clock-<seq>`: the `seq`-th TimeChaos of a node.
+pub fn time_chaos_name(run: &RunId, node: &NodeName, seq: u64) -> String {
+    format!("{}-clock-{seq}", pod_name(run, node))
+}
+
+/// A Chaos Mesh TimeChaos shifting the wall clock (`CLOCK_REALTIME` only, as libfaketime
+/// does for the Docker runtime) of the `node` container of one node's Pod by `offset_ms`,
+/// until it is deleted (no duration). Chaos Mesh shifts the container's first process
+/// (the agent) and its children at injection time: a program started later is not
+/// shifted, so the runtime injects again after a start.
+pub fn time_chaos(k: &KubeRun, node: &NodeName, seq: u64, offset_ms: i64) -> Value {
+    json!({
+        "apiVersion": CHAOS_MESH_API,
+        "kind": "TimeChaos",
+        "metadata": {
+            "name": time_chaos_name(&k.run, node, seq),
+            "namespace": k.namespace,
+            "labels": run_labels(&k.run, Some(node)),
+        },
+        "spec": {
+            "mode": "all",
+            "selector": {
+                "namespaces": [k.namespace],
+                "labelSelectors": {
+                    LABEL_RUN: k.run.to_string(),
+                    LABEL_NODE: node.to_string(),
+                },
+            },
+            "containerNames": ["node"],
+            "clockIds": ["CLOCK_REALTIME"],
+            "timeOffset": format!("{offset_ms}ms"),
+        },
+    })
+}
+
 /// The harness run inside a cluster: a Job running `faultline` with a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HarnessJob {
@@ -332,7 +370,8 @@ pub fn service_account(j: &HarnessJob) -> Value {
 }
 
 /// What the harness may do in its namespace: create, watch and delete the runs' Pods,
-/// Services, Secrets and ConfigMaps (the nodes' files), and read the Pods' logs. Nothing
+/// Services, Secrets and ConfigMaps (the nodes' files) and Chaos Mesh TimeChaos objects
+/// (clock faults, where Chaos Mesh is installed), and read the Pods' logs. Nothing
 /// cluster-wide.
 pub fn role(j: &HarnessJob) -> Value {
     let manage = ["create", "get", "list", "watch", "delete"];
@@ -343,6 +382,8 @@ pub fn role(j: &HarnessJob) -> Value {
         "rules": [
             {"apiGroups": [""], "resources": ["pods", "services", "secrets", "configmaps"], "verbs": manage},
             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            // Clock faults through Chaos Mesh, when the cluster has it.
+            {"apiGroups": ["chaos-mesh.org"], "resources": ["timechaos"], "verbs": manage},
         ],
     })
 }
@@ -471,6 +512,18 @@ mod tests {
             want,
             "{} differs (FAULTLINE_UPDATE_GOLDEN=1 rewrites it; review the diff)",
             path.display()
+        );
+    }
+
+    #[test]
+    fn a_time_chaos_shifts_one_nodes_wall_clock_until_deleted() {
+        let node = NodeName::new("n2").expect("node name");
+        let chaos = time_chaos(&run(), &node, 3, -90_000);
+        golden("timechaos", &chaos);
+        assert_eq!(chaos["spec"]["timeOffset"], "-90000ms");
+        assert!(
+            chaos["spec"].get("duration").is_none(),
+            "held until deleted"
         );
     }
 

@@ -32,6 +32,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -40,13 +41,14 @@ use serde_json::Value;
 
 use super::api::{deploy, pod_readiness, teardown_run, ApiSource, KubeApi, RUN_KINDS};
 use super::manifest::{
-    headless_service, node_files, node_pod, pod_name, service_name, token_secret, KubeNode, KubeRun,
+    headless_service, node_files, node_pod, pod_name, service_name, time_chaos, token_secret,
+    KubeNode, KubeRun, CHAOS_MESH_API,
 };
 use crate::agent::{AgentClient, ProcessOp};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::names::{
     harness_alive, in_scope_with, this_host, CleanScope, NodeName, NodeRef, RunId, LABEL_FAULTLINE,
-    LABEL_HARNESS, LABEL_RUN,
+    LABEL_HARNESS, LABEL_NODE, LABEL_RUN,
 };
 use crate::runtime::spec::{
     AddressPlan, AgentSpec, Capabilities, ClusterSpec, ImageSpec, PreparedImage, ReadyProbe,
@@ -68,6 +70,8 @@ pub const NAMESPACE_ENV: &str = "FAULTLINE_NAMESPACE";
 const LOG_TAIL_LINES: usize = 20;
 /// The Pod annotation holding the harness id (see the manifest).
 const ANNOTATION_HARNESS: &str = "faultline.harness";
+/// How long a TimeChaos may take to be injected into a node, or to go.
+const CHAOS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to reach a cluster and what to run there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +115,8 @@ impl KubeConfig {
 struct KubeNodeState {
     pod: String,
     agent: AgentClient,
+    /// The clock offset a TimeChaos holds on the node (0: none).
+    clock_ms: i64,
 }
 
 /// A [`Runtime`] on a Kubernetes cluster. See the module documentation.
@@ -120,6 +126,11 @@ pub struct KubeRuntime {
     config: KubeConfig,
     /// The namespace of every object (the option's, else the configuration's).
     namespace: String,
+    /// Whether the cluster serves Chaos Mesh's TimeChaos (seen by [`Runtime::check`]):
+    /// clock faults then go through it.
+    time_chaos: AtomicBool,
+    /// Numbers the TimeChaos objects of this runtime (each change gets a new one).
+    chaos_seq: AtomicU64,
     /// The nodes of the runs this runtime created, for their agents.
     nodes: Mutex<HashMap<NodeRef, KubeNodeState>>,
 }
@@ -158,6 +169,8 @@ impl KubeRuntime {
             api,
             config,
             namespace,
+            time_chaos: AtomicBool::new(false),
+            chaos_seq: AtomicU64::new(0),
             nodes: Mutex::new(HashMap::new()),
         })
     }
@@ -237,7 +250,125 @@ impl KubeRuntime {
             .process(op)
             .await
             .map_err(|e| Self::agent_error(node, e))?;
+        if op == ProcessOp::Start && state.clock_ms != 0 {
+            // Chaos Mesh shifted the processes that ran when it injected: the program
+            // started now runs on the real clock until the TimeChaos is made again.
+            self.shift_clock(node, state.clock_ms).await?;
+        }
         self.agent_status(node).await
+    }
+
+    /// Removes the TimeChaos objects of `node` and waits until they are gone (Chaos Mesh
+    /// has put the clock back), then, unless `offset_ms` is 0, creates one holding
+    /// `offset_ms` and waits until Chaos Mesh says it is injected (`AllInjected`).
+    async fn shift_clock(&self, node: &NodeRef, offset_ms: i64) -> Result<(), RuntimeError> {
+        let ns = &self.namespace;
+        let selector = format!("{LABEL_RUN}={},{LABEL_NODE}={}", node.run, node.name);
+        for object in self
+            .api
+            .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
+            .await?
+        {
+            if let Some(r) = super::api::ObjectRef::of(&object) {
+                self.api.delete(&r).await?;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + CHAOS_TIMEOUT;
+        loop {
+            let left = self
+                .api
+                .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
+                .await?;
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Agent {
+                    node: node.name.to_string(),
+                    message: format!(
+                        "Chaos Mesh did not remove the node's TimeChaos within {} s (is its \
+                         controller running?)",
+                        CHAOS_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(self.config.poll).await;
+        }
+        if offset_ms != 0 {
+            let run = self.kube_run(&node.run)?;
+            let seq = self.chaos_seq.fetch_add(1, Ordering::Relaxed);
+            let object = time_chaos(&run, &node.name, seq, offset_ms);
+            let r = self.api.create(&object).await?;
+            let deadline = tokio::time::Instant::now() + CHAOS_TIMEOUT;
+            loop {
+                let seen = self
+                    .api
+                    .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
+                    .await?;
+                let injected = seen.iter().any(|o| {
+                    o["metadata"]["name"] == r.name.as_str()
+                        && o["status"]["conditions"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == "AllInjected" && c["status"] == "True")
+                        })
+                });
+                if injected {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    let status = seen
+                        .iter()
+                        .find(|o| o["metadata"]["name"] == r.name.as_str())
+                        .map(|o| o["status"].to_string())
+                        .unwrap_or_else(|| "gone".into());
+                    return Err(RuntimeError::Agent {
+                        node: node.name.to_string(),
+                        message: format!(
+                            "Chaos Mesh did not inject {r} within {} s (its status: {status})",
+                            CHAOS_TIMEOUT.as_secs()
+                        ),
+                    });
+                }
+                tokio::time::sleep(self.config.poll).await;
+            }
+        }
+        if let Some(state) = self
+            .nodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(node)
+        {
+            state.clock_ms = offset_ms;
+        }
+        Ok(())
+    }
+
+    /// The run as the manifests name its objects (for objects made after creation).
+    fn kube_run(&self, run: &RunId) -> Result<KubeRun, RuntimeError> {
+        Ok(KubeRun {
+            namespace: self.namespace.clone(),
+            run: run.clone(),
+            node_image: String::new(),
+            agent_image: self.agent_image()?,
+            agent_port: 0,
+            ports: Vec::new(),
+            anti_affinity: self.config.anti_affinity,
+            harness: String::new(),
+        })
+    }
+
+    /// What clock faults can do on this cluster: through Chaos Mesh's TimeChaos when it
+    /// is installed, for any program; else `without` (libfaketime's case).
+    fn clock_capabilities(&self, without: Capabilities) -> Capabilities {
+        if self.time_chaos.load(Ordering::Relaxed) {
+            Capabilities {
+                clock_faults: true,
+                clock_faults_unavailable: None,
+                clock_by_runtime: true,
+            }
+        } else {
+            without
+        }
     }
 
     /// The objects of a run's cluster: the token Secret, the headless Service, a Pod per
@@ -462,6 +593,16 @@ impl Runtime for KubeRuntime {
                 ),
             });
         }
+        // Clock faults through Chaos Mesh when the cluster serves its TimeChaos (the
+        // discovery document is readable by every authenticated user).
+        let chaos = match self.api.serves(CHAOS_MESH_API).await {
+            Ok(served) => served,
+            Err(e) => {
+                tracing::debug!("cannot tell whether Chaos Mesh is installed: {e}");
+                false
+            }
+        };
+        self.time_chaos.store(chaos, Ordering::Relaxed);
         Ok(EngineInfo {
             runtime: "kubernetes",
             version,
@@ -493,20 +634,24 @@ impl Runtime for KubeRuntime {
             reference: reference.clone(),
             reused: true,
             libraries: Vec::new(),
-            capabilities: Capabilities {
+            capabilities: self.clock_capabilities(Capabilities {
                 clock_faults: false,
                 clock_faults_unavailable: Some(format!(
                     "on Kubernetes {name} runs from the agent image {reference} as it is: \
-                     faultline cannot see whether it holds libfaketime"
+                     faultline cannot see whether it holds libfaketime, and Chaos Mesh \
+                     (whose TimeChaos moves any program's clock) is not installed"
                 )),
-            },
+                clock_by_runtime: false,
+            }),
         })
     }
 
     async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError> {
         // The cluster pulls it when a Pod needs it; a missing image shows as a Pod that
         // never gets ready (ErrImagePull), with the node named.
-        Ok(PreparedImage::as_is(reference))
+        let mut image = PreparedImage::as_is(reference);
+        image.capabilities = self.clock_capabilities(image.capabilities);
+        Ok(image)
     }
 
     fn plan_addresses(
@@ -554,6 +699,7 @@ impl Runtime for KubeRuntime {
                 KubeNodeState {
                     pod: pod_name(&spec.run, &node.name),
                     agent: client,
+                    clock_ms: 0,
                 },
             );
         }
@@ -584,6 +730,20 @@ impl Runtime for KubeRuntime {
         // The agent stops its child with SIGKILL only: no grace period.
         self.act(node, Action::Kill).await?;
         self.act(node, Action::Start).await
+    }
+
+    async fn set_clock(&self, node: &NodeRef, offset_ms: i64) -> Result<(), RuntimeError> {
+        if !self.time_chaos.load(Ordering::Relaxed) {
+            return Err(RuntimeError::Unavailable {
+                runtime: "kubernetes",
+                reason: format!(
+                    "node {}: Chaos Mesh's TimeChaos is not installed on this cluster",
+                    node.name
+                ),
+            });
+        }
+        self.node_state(node)?;
+        self.shift_clock(node, offset_ms).await
     }
 
     async fn logs(&self, node: &NodeRef, tail: Option<usize>) -> Result<Vec<u8>, RuntimeError> {
