@@ -255,6 +255,12 @@ pub async fn run_campaign(
             (None, other) => anyhow::bail!("no program for {}: {other:?}", target.name()),
         };
     let clock = r.families.contains(&faultline_nemesis::Family::Clock);
+    if clock && image.capabilities.clock_by_runtime {
+        errln!(
+            "clock faults: moved by the {} runtime itself (held offsets, no strobes)",
+            runtime.kind()
+        );
+    }
     if clock && !image.capabilities.clock_by_runtime {
         // The plan left clock faults in for a program libfaketime cannot reach because
         // the runtime may move clocks itself; it cannot here.
@@ -435,6 +441,17 @@ pub async fn run_campaign(
         "clock_faults".into(),
         json!(image.capabilities.clock_faults),
     );
+    // Which mechanism moves the clocks: the runtime's own (Chaos Mesh) or libfaketime.
+    if image.capabilities.clock_faults {
+        extra.insert(
+            "clock_mechanism".into(),
+            json!(if image.capabilities.clock_by_runtime {
+                "runtime"
+            } else {
+                "libfaketime"
+            }),
+        );
+    }
     extra.insert("faults".into(), json!(plan.faults.to_string()));
     if let Some((median, max, n)) = driver::timing_summary(&phases.actions) {
         extra.insert(

@@ -115,7 +115,8 @@ impl CleanReport {
     }
 }
 
-/// A place to run a cluster's nodes. Implementations: [`DockerRuntime`].
+/// A place to run a cluster's nodes. Implementations: [`DockerRuntime`] and
+/// [`kube::KubeRuntime`].
 ///
 /// Lifecycle calls are idempotent (see [`plan_step`]): killing a stopped node
 /// or resuming a running one does nothing; each returns the node's status
