@@ -261,37 +261,17 @@ pub async fn run_campaign(
             runtime.kind()
         );
     }
-    if clock && !image.capabilities.clock_by_runtime {
-        // The plan left clock faults in for a program libfaketime cannot reach because
-        // the runtime may move clocks itself; it cannot here.
-        if let Err(why) = target.clock_faults() {
-            return Err(Refused {
-                message: format!(
-                    "clock faults cannot reach {}: {why}; the runtime cannot move its clock \
-                     either ({}); drop clock from --nemesis",
-                    target.name(),
-                    image
-                        .capabilities
-                        .clock_faults_unavailable
-                        .clone()
-                        .unwrap_or_default()
-                ),
-            }
-            .into());
-        }
-    }
-    if clock && !image.capabilities.clock_faults {
-        return Err(Refused {
-            message: format!(
-                "clock faults requested but unavailable: {} (drop clock from --nemesis)",
-                image
-                    .capabilities
-                    .clock_faults_unavailable
-                    .clone()
-                    .unwrap_or_default()
-            ),
-        }
-        .into());
+    if let Some(message) = clock
+        .then(|| {
+            clock_refusal(
+                target.clock_faults().err(),
+                &image.capabilities,
+                runtime.kind(),
+            )
+        })
+        .flatten()
+    {
+        return Err(Refused { message }.into());
     }
 
     let started = SystemTime::now();
@@ -664,6 +644,30 @@ fn child_user() -> Option<(u32, u32)> {
     (uid != 0).then_some((uid, gid))
 }
 
+/// Why clock faults cannot run, if they cannot: the runtime moves no clocks itself and
+/// libfaketime cannot reach the program (`unreachable`, the target's reason: the plan
+/// kept clock faults for a runtime that may move clocks) or is not in the image. Pure.
+fn clock_refusal(
+    unreachable: Option<String>,
+    caps: &faultline_targets::runtime::Capabilities,
+    runtime: &str,
+) -> Option<String> {
+    if caps.clock_by_runtime {
+        return None;
+    }
+    let unavailable = caps.clock_faults_unavailable.clone().unwrap_or_default();
+    if let Some(why) = unreachable {
+        return Some(format!(
+            "clock faults cannot reach the program: {why}; and the {runtime} runtime cannot \
+             move its clock itself here (on Kubernetes that needs Chaos Mesh); drop clock \
+             from --nemesis"
+        ));
+    }
+    (!caps.clock_faults).then(|| {
+        format!("clock faults requested but unavailable: {unavailable} (drop clock from --nemesis)")
+    })
+}
+
 /// The capabilities of the nodes, probed by the first node's agent, checked against the
 /// plan's fault families (a refusal is exit 254).
 async fn agent_capabilities(
@@ -927,5 +931,48 @@ impl Resolved {
         } else {
             v.join(", ")
         }
+    }
+}
+
+#[cfg(test)]
+mod clock_refusal_tests {
+    use super::clock_refusal;
+    use faultline_targets::runtime::Capabilities;
+
+    fn caps(clock_faults: bool, clock_by_runtime: bool, why: Option<&str>) -> Capabilities {
+        Capabilities {
+            clock_faults,
+            clock_faults_unavailable: why.map(str::to_string),
+            clock_by_runtime,
+        }
+    }
+
+    #[test]
+    fn clock_faults_run_when_some_mechanism_reaches_the_program() {
+        let go = Some("etcd is a Go program".to_string());
+        // The runtime moves the clock itself: any program, whatever libfaketime can do.
+        assert_eq!(
+            clock_refusal(go.clone(), &caps(true, true, None), "kubernetes"),
+            None
+        );
+        // libfaketime in the image, and it reaches the program.
+        assert_eq!(
+            clock_refusal(None, &caps(true, false, None), "docker"),
+            None
+        );
+        // libfaketime cannot reach it and the runtime does not move clocks: refused,
+        // with the target's reason.
+        let m = clock_refusal(go, &caps(true, false, None), "kubernetes").expect("refused");
+        assert!(m.contains("etcd is a Go program"), "{m}");
+        assert!(m.contains("Chaos Mesh"), "{m}");
+        assert!(m.contains("drop clock from --nemesis"), "{m}");
+        // No libfaketime in the image: refused with the image's reason.
+        let m = clock_refusal(
+            None,
+            &caps(false, false, Some("statically linked")),
+            "docker",
+        )
+        .expect("refused");
+        assert!(m.contains("statically linked"), "{m}");
     }
 }
