@@ -3,11 +3,16 @@
 //! the run's token, see [`faultline_targets::agent`]) and carries out the node's faults
 //! from inside its network namespace through [`faultline_nemesis::local::LocalNode`]
 //! (packet rules, delay, rate, the libfaketime file) and signals to the child's process
-//! group (kill, start, pause, resume). The agent itself is thin: every fault mechanism is
-//! the nemesis crate's.
+//! group (kill, start, pause, resume, and a graceful stop: SIGTERM, SIGKILL after a
+//! grace). The agent itself is thin: every fault mechanism is the nemesis crate's.
+//!
+//! With `--faketime-lib PATH` the agent preloads libfaketime into its child itself (the
+//! Kubernetes runtime's way: `faultline agent-install` copied the library next to the
+//! agent); either way its status tells whether the running child has the library mapped
+//! (see [`faultline_targets::agent::Faketime`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +25,8 @@ use clap::Args;
 use faultline_nemesis::local::{probe_here, LocalNode};
 use faultline_nemesis::{unix_ns_now, Capabilities, Confirmed, Mechanism};
 use faultline_targets::agent::{
-    token_matches, AgentFailure, ChildStatus, ClockRequest, DelayRequest, NetRequest, ProcessOp,
-    RateRequest, TOKEN_ENV,
+    faketime_status, token_matches, AgentFailure, ChildStatus, ClockRequest, DelayRequest,
+    NetRequest, Preload, ProcessOp, RateRequest, StopRequest, STOP_ROUTE, TOKEN_ENV,
 };
 use tokio::sync::Mutex;
 
@@ -42,6 +47,11 @@ pub struct AgentArgs {
     /// Run the program as UID:GID.
     #[arg(long, value_name = "UID:GID")]
     pub user: Option<String>,
+    /// Preload this libfaketime into the program, its clock following `<clock-dir>/rc`
+    /// (set to `+0` first). When the file does not exist the program runs without it and
+    /// the agent reports clock faults unavailable, saying why.
+    #[arg(long, value_name = "PATH")]
+    pub faketime_lib: Option<PathBuf>,
     /// An environment variable for the program only (KEY=VALUE; repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -59,6 +69,70 @@ struct Supervisor {
     child: Option<tokio::process::Child>,
     paused: bool,
     last_exit: Option<String>,
+    /// What was done to put libfaketime into the child.
+    preload: Preload,
+}
+
+/// The program's environment and what it preloads: with `faketime_lib` present, the
+/// nemesis's faketime variables (the clock file `<clock_dir>/rc`, written `+0` here, as a
+/// file that does not parse would make libfaketime end the program) before `env`; with
+/// it absent, `env` alone and [`Preload::Missing`]; without it, whatever `env` (or the
+/// agent's own environment, which the program inherits) preloads.
+fn faketime_setup(
+    faketime_lib: Option<&FsPath>,
+    clock_dir: &FsPath,
+    env: Vec<(String, String)>,
+) -> Result<(Vec<(String, String)>, Preload)> {
+    let Some(lib) = faketime_lib else {
+        let ld_preload = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "LD_PRELOAD")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("LD_PRELOAD").ok());
+        return Ok((env, Preload::from_ld_preload(ld_preload.as_deref())));
+    };
+    if !lib.is_file() {
+        return Ok((env, Preload::Missing(lib.display().to_string())));
+    }
+    faultline_nemesis::clock::init_clock_dir(clock_dir)
+        .with_context(|| format!("cannot set the clock file in {}", clock_dir.display()))?;
+    let rc = clock_dir.join(faultline_nemesis::clock::TIMESTAMP_FILE);
+    let mut all = faultline_nemesis::clock::faketime_env(
+        lib,
+        &rc,
+        faultline_nemesis::clock::CacheMode::OneSecond,
+    );
+    all.extend(env);
+    Ok((all, Preload::Set(lib.display().to_string())))
+}
+
+/// `/proc/<pid>/maps`. The program may run as another user, whose maps root may read only
+/// with CAP_SYS_PTRACE (not granted in containers): then the file is opened from a thread
+/// whose filesystem ids are the program's, which the kernel's check accepts.
+fn read_maps(pid: u32, user: Option<(u32, u32)>) -> Result<String, String> {
+    let path = format!("/proc/{pid}/maps");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let Some((uid, gid)) = user else {
+                return Err(format!("{path}: {e}"));
+            };
+            let reader = std::thread::spawn(move || {
+                // SAFETY: setfsgid/setfsuid change this short-lived thread's filesystem
+                // ids only (the raw calls are per thread); the thread ends after the read.
+                unsafe {
+                    libc::setfsgid(gid);
+                    libc::setfsuid(uid);
+                }
+                std::fs::read_to_string(&path).map_err(|e| format!("{path} as {uid}:{gid}: {e}"))
+            });
+            reader
+                .join()
+                .unwrap_or_else(|_| Err("the maps reader thread panicked".to_string()))
+        }
+        Err(e) => Err(format!("{path}: {e}")),
+    }
 }
 
 impl Supervisor {
@@ -159,29 +233,56 @@ impl Supervisor {
             (Some(_), true) => "paused",
             (Some(_), false) => "running",
         };
+        let maps = self.pid().map(|pid| read_maps(pid, self.user));
+        let faketime = faketime_status(
+            &self.preload,
+            maps.as_ref().map(|m| m.as_deref().map_err(String::as_str)),
+        );
         ChildStatus {
             state: state.to_string(),
             pid: self.pid(),
             last_exit: self.last_exit.clone(),
+            faketime,
         }
     }
 
-    /// SIGTERM to the group, SIGKILL after `grace`.
-    async fn stop(&mut self, grace: Duration) {
+    /// SIGTERM to the group (then SIGCONT, so that a paused child handles it), SIGKILL
+    /// to the group after `grace` if the child has not ended, the child reaped; any
+    /// process left in its group is killed too, so that a start begins clean. Stopping a
+    /// stopped child does nothing.
+    async fn stop(&mut self, grace: Duration) -> Result<(), String> {
         self.reap();
-        if self.child.is_none() {
-            return;
-        }
+        let Some(group) = self.pid().and_then(|p| i32::try_from(p).ok()) else {
+            self.paused = false;
+            return Ok(());
+        };
+        self.signal(libc::SIGTERM)?;
         let _ = self.signal(libc::SIGCONT);
-        let _ = self.signal(libc::SIGTERM);
+        let mut ended = None;
         if let Some(child) = &mut self.child {
-            if tokio::time::timeout(grace, child.wait()).await.is_err() {
-                let _ = self.signal(libc::SIGKILL);
+            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+                ended = Some(status.map_err(|e| format!("waiting for the program: {e}"))?);
             }
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.wait().await;
+        if ended.is_none() {
+            let _ = self.signal(libc::SIGKILL);
+            if let Some(child) = &mut self.child {
+                let status = child
+                    .wait()
+                    .await
+                    .map_err(|e| format!("waiting for the program after SIGKILL: {e}"))?;
+                ended = Some(status);
+            }
         }
+        // SAFETY: killpg only sends a signal; the group was our child's own (ESRCH when
+        // nothing is left in it).
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+        self.child = None;
+        self.paused = false;
+        if let Some(status) = ended {
+            self.last_exit = Some(status.to_string());
+        }
+        Ok(())
     }
 }
 
@@ -292,7 +393,7 @@ async fn process(
     let Some(op) = ProcessOp::parse(&op) else {
         return Err(fail(
             StatusCode::NOT_FOUND,
-            format!("no process operation {op:?} (kill, start, pause, resume)"),
+            format!("no process operation {op:?} (kill, start, pause, resume, stop)"),
         ));
     };
     s.child
@@ -301,6 +402,24 @@ async fn process(
         .op(op)
         .await
         .map_err(|e| fail(StatusCode::CONFLICT, e))?;
+    Ok(Json(Confirmed {
+        mechanism: Mechanism::Process,
+        in_force_unix_ns: unix_ns_now(),
+    }))
+}
+
+async fn stop(
+    State(s): State<Arc<AgentState>>,
+    headers: HeaderMap,
+    Json(req): Json<StopRequest>,
+) -> Result<Json<Confirmed>, Failure> {
+    authorised(&s, &headers)?;
+    s.child
+        .lock()
+        .await
+        .stop(Duration::from_millis(req.grace_ms))
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(Json(Confirmed {
         mechanism: Mechanism::Process,
         in_force_unix_ns: unix_ns_now(),
@@ -317,6 +436,7 @@ fn router(state: Arc<AgentState>) -> Router {
         .route("/v1/rate", post(rate))
         .route("/v1/clock", post(clock))
         .route("/v1/process/{op}", post(process))
+        .route(STOP_ROUTE, post(stop))
         .with_state(state)
 }
 
@@ -395,9 +515,21 @@ pub fn run(args: AgentArgs) -> Result<u8> {
     if let Err(e) = reaper::become_subreaper() {
         tracing::warn!("cannot become a child subreaper ({e}); orphans go to PID 1");
     }
+    let (env, preload) = faketime_setup(args.faketime_lib.as_deref(), &args.clock_dir, env)?;
     rt.block_on(async move {
         // Probe before the program starts: the probe briefly changes `lo`.
-        let caps = probe_here().await;
+        let mut caps = probe_here().await;
+        match &preload {
+            Preload::Set(lib) => caps.libfaketime = Some(PathBuf::from(lib)),
+            Preload::Missing(lib) => {
+                tracing::warn!(
+                    "clock faults unavailable: {lib} does not exist (the agent image holds no \
+                     libfaketime); the program runs without it"
+                );
+                caps.libfaketime = None;
+            }
+            Preload::None => {}
+        }
         tracing::info!("node capabilities: {caps:?}");
         let local = LocalNode::new(args.ip, caps.clone(), args.clock_dir, args.listen.port());
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -410,6 +542,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             child: None,
             paused: false,
             last_exit: None,
+            preload,
         };
         child.spawn().map_err(anyhow::Error::msg)?;
         let state = Arc::new(AgentState {
@@ -423,7 +556,9 @@ pub fn run(args: AgentArgs) -> Result<u8> {
             .with_graceful_shutdown(terminated())
             .await
             .context("the control channel failed")?;
-        state.child.lock().await.stop(Duration::from_secs(5)).await;
+        if let Err(e) = state.child.lock().await.stop(Duration::from_secs(5)).await {
+            tracing::warn!("stopping the program: {e}");
+        }
         Ok(exit::VALID)
     })
 }
@@ -431,6 +566,7 @@ pub fn run(args: AgentArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_targets::agent::{Faketime, NotLoadedReason};
 
     #[test]
     fn users_parse() {
@@ -448,6 +584,7 @@ mod tests {
             child: None,
             paused: false,
             last_exit: None,
+            preload: Preload::None,
         };
         s.spawn().unwrap();
         assert_eq!(s.status().state, "running");
@@ -465,7 +602,240 @@ mod tests {
         assert!(s.op(ProcessOp::Pause).await.is_err());
         s.op(ProcessOp::Start).await.unwrap();
         assert_eq!(s.status().state, "running");
-        s.stop(Duration::from_secs(2)).await;
+        s.stop(Duration::from_secs(2)).await.unwrap();
         assert_eq!(s.status().state, "stopped");
+    }
+
+    fn supervisor(command: &[&str], env: Vec<(String, String)>, preload: Preload) -> Supervisor {
+        Supervisor {
+            command: command.iter().map(|c| c.to_string()).collect(),
+            env,
+            user: None,
+            child: None,
+            paused: false,
+            last_exit: None,
+            preload,
+        }
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("faultline-agent-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Waits until the shell has set its trap (it writes `ready`), so that the signal
+    /// does not arrive before it.
+    async fn wait_for_file(path: &FsPath) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !path.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never appeared",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_that_handles_sigterm_ends_gracefully_within_the_grace() {
+        let dir = scratch("graceful");
+        let (ready, marker) = (dir.join("ready"), dir.join("marker"));
+        let script = format!(
+            "trap 'echo bye > {m}; exit 3' TERM; echo > {r}; while :; do sleep 0.05; done",
+            m = marker.display(),
+            r = ready.display()
+        );
+        let mut s = supervisor(&["sh", "-c", &script], vec![], Preload::None);
+        s.spawn().unwrap();
+        wait_for_file(&ready).await;
+        let grace = Duration::from_secs(10);
+        let t0 = std::time::Instant::now();
+        s.stop(grace).await.unwrap();
+        let elapsed = t0.elapsed();
+        assert!(
+            elapsed < grace,
+            "took {elapsed:?}: SIGKILLed after the grace?"
+        );
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "bye\n");
+        let st = s.status();
+        assert_eq!(st.state, "stopped");
+        assert_eq!(st.pid, None);
+        let exit = st.last_exit.unwrap();
+        assert!(exit.contains("exit status: 3"), "{exit}");
+        // Stopping a stopped child does nothing.
+        s.stop(grace).await.unwrap();
+        assert!(s.status().last_exit.unwrap().contains("exit status: 3"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_child_that_ignores_sigterm_is_killed_after_the_grace() {
+        let dir = scratch("ignore");
+        let (ready, marker) = (dir.join("ready"), dir.join("marker"));
+        // SIG_IGN is inherited by `sleep` as well: the whole group ignores SIGTERM.
+        let script = format!(
+            "trap '' TERM; echo > {r}; sleep 5; echo late > {m}",
+            m = marker.display(),
+            r = ready.display()
+        );
+        let mut s = supervisor(&["sh", "-c", &script], vec![], Preload::None);
+        s.spawn().unwrap();
+        wait_for_file(&ready).await;
+        let grace = Duration::from_millis(600);
+        let t0 = std::time::Instant::now();
+        s.stop(grace).await.unwrap();
+        let elapsed = t0.elapsed();
+        assert!(
+            elapsed >= grace,
+            "ended after {elapsed:?}, before the grace"
+        );
+        assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+        assert!(!marker.exists(), "the child went on after SIGTERM");
+        let st = s.status();
+        assert_eq!(st.state, "stopped");
+        let exit = st.last_exit.unwrap();
+        assert!(exit.contains("signal: 9"), "{exit}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_paused_child_is_stopped_too() {
+        let mut s = supervisor(&["sleep", "30"], vec![], Preload::None);
+        s.spawn().unwrap();
+        s.op(ProcessOp::Pause).await.unwrap();
+        assert_eq!(s.status().state, "paused");
+        let grace = Duration::from_secs(10);
+        let t0 = std::time::Instant::now();
+        s.stop(grace).await.unwrap();
+        // `sleep` ends on SIGTERM once thawed, well before the grace.
+        assert!(t0.elapsed() < grace, "took {:?}", t0.elapsed());
+        let st = s.status();
+        assert_eq!(st.state, "stopped");
+        let exit = st.last_exit.unwrap();
+        assert!(exit.contains("signal: 15"), "{exit}");
+    }
+
+    /// The child's faketime status once it runs `sleep` and the dynamic loader has
+    /// mapped libc (before its exec the child's maps are this test's own; right after it,
+    /// only the loader's, and preloads come before libc).
+    async fn faketime_of_sleep(s: &mut Supervisor) -> Faketime {
+        s.spawn().unwrap();
+        let pid = s.pid().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+            if exe.file_name().is_some_and(|n| n == "sleep") && maps.contains("/libc.so") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sleep never mapped libc"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let st = s.status();
+        s.op(ProcessOp::Kill).await.unwrap();
+        assert!(matches!(s.status().faketime, Faketime::Unknown { .. }));
+        st.faketime
+    }
+
+    fn system_libfaketime() -> PathBuf {
+        faultline_nemesis::clock::LIBFAKETIME_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .expect("libfaketime is not installed here: apt-get install libfaketime")
+    }
+
+    #[tokio::test]
+    async fn the_status_says_whether_the_running_child_mapped_libfaketime() {
+        let lib = system_libfaketime();
+        let dir = scratch("maps");
+        // Through --faketime-lib: the agent writes +0 and sets the variables.
+        let (env, preload) = faketime_setup(Some(&lib), &dir, vec![]).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("rc")).unwrap(), "+0s\n");
+        assert_eq!(
+            env[0],
+            ("LD_PRELOAD".to_string(), lib.display().to_string())
+        );
+        let mut s = supervisor(&["sleep", "30"], env, preload);
+        match faketime_of_sleep(&mut s).await {
+            Faketime::Loaded { path } => assert_eq!(FsPath::new(&path), lib),
+            other => panic!("{other:?}"),
+        }
+        // Through the node's own LD_PRELOAD (the Docker runtime's way).
+        let env = vec![("LD_PRELOAD".to_string(), lib.display().to_string())];
+        let (env, preload) = faketime_setup(None, &dir, env).unwrap();
+        assert_eq!(preload, Preload::Set(lib.display().to_string()));
+        let mut s = supervisor(&["sleep", "30"], env, preload);
+        assert!(faketime_of_sleep(&mut s).await.is_loaded());
+        // Without it.
+        let (env, preload) = faketime_setup(None, &dir, vec![]).unwrap();
+        let mut s = supervisor(&["sleep", "30"], env, preload);
+        match faketime_of_sleep(&mut s).await {
+            Faketime::NotLoaded { reason, .. } => {
+                assert_eq!(reason, NotLoadedReason::NotPreloaded)
+            }
+            other => panic!("{other:?}"),
+        }
+        // A library the agent image does not hold: the program runs without it.
+        let missing = dir.join("libfaketime.so.1");
+        let (env, preload) = faketime_setup(Some(&missing), &dir, vec![]).unwrap();
+        assert!(env.is_empty());
+        let mut s = supervisor(&["sleep", "30"], env, preload);
+        match faketime_of_sleep(&mut s).await {
+            Faketime::NotLoaded { reason, detail } => {
+                assert_eq!(reason, NotLoadedReason::NoLibrary);
+                assert!(detail.contains(&missing.display().to_string()), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_client_stops_the_child_over_the_control_channel() {
+        let dir = scratch("http");
+        let ready = dir.join("ready");
+        let script = format!("trap '' TERM; echo > {}; sleep 30", ready.display());
+        let mut child = supervisor(&["sh", "-c", &script], vec![], Preload::None);
+        child.spawn().unwrap();
+        let token = "0123456789abcdef0123";
+        let state = Arc::new(AgentState {
+            token: token.to_string(),
+            caps: Capabilities::default(),
+            local: Mutex::new(LocalNode::new(
+                "127.0.0.1".parse().unwrap(),
+                Capabilities::default(),
+                dir.clone(),
+                0,
+            )),
+            child: Mutex::new(child),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let client = faultline_targets::agent::AgentClient::new(addr, token).unwrap();
+        wait_for_file(&ready).await;
+        assert_eq!(client.status().await.unwrap().state, "running");
+        let grace = Duration::from_millis(400);
+        let t0 = std::time::Instant::now();
+        client.stop(grace).await.unwrap();
+        assert!(t0.elapsed() >= grace, "answered after {:?}", t0.elapsed());
+        let st = client.status().await.unwrap();
+        assert_eq!(st.state, "stopped");
+        assert!(st.last_exit.unwrap().contains("signal: 9"));
+        // Stopping again does nothing; a start runs it again.
+        client.stop(grace).await.unwrap();
+        client.process(ProcessOp::Start).await.unwrap();
+        assert_eq!(client.status().await.unwrap().state, "running");
+        client.stop(Duration::ZERO).await.unwrap();
+        server.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,8 +15,14 @@
 //! | `POST /v1/rate` | [`RateRequest`] | [`Confirmed`] |
 //! | `POST /v1/clock` | [`ClockRequest`] | [`Confirmed`] |
 //! | `POST /v1/process/{kill,start,pause,resume}` | — | [`Confirmed`] |
+//! | `POST /v1/process/stop` | [`StopRequest`] | [`Confirmed`] once the child has ended |
 //!
 //! A refused request answers 4xx/5xx with [`AgentFailure`]; a missing or wrong token 401.
+//!
+//! The status says, besides the child's state, whether libfaketime is mapped into the
+//! running child ([`Faketime`], read from `/proc/<pid>/maps`): a clock fault reaches the
+//! program only then, and only the running program can tell. An agent older than this
+//! field answers without it, which reads as [`Faketime::Unknown`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,6 +37,8 @@ use thiserror::Error;
 pub const AGENT_PORT: u16 = 7900;
 /// The environment variable that hands the agent the run's token.
 pub const TOKEN_ENV: &str = "FAULTLINE_AGENT_TOKEN";
+/// The route of the graceful stop ([`StopRequest`]).
+pub const STOP_ROUTE: &str = "/v1/process/stop";
 /// How long one control request may take (an NFQUEUE delay install is the slowest, tens
 /// of milliseconds).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +72,154 @@ pub struct ClockRequest {
     /// Strobe around the offset.
     #[serde(default)]
     pub strobe: Option<Strobe>,
+}
+
+/// `POST /v1/process/stop`: SIGTERM to the child's process group (SIGCONT too, so that a paused
+/// child can handle it), SIGKILL after `grace_ms` if it has not ended, and the child
+/// reaped. The answer comes once the child has ended; stopping a stopped child does
+/// nothing. The harness's request timeout bounds the grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// How long the child may take to end after SIGTERM, in milliseconds.
+    pub grace_ms: u64,
+}
+
+/// Why libfaketime is not mapped into the agent's running child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotLoadedReason {
+    /// The agent was told to preload a library (`--faketime-lib`) that is not there: the
+    /// agent image holds no libfaketime (or `agent-install` did not find it).
+    NoLibrary,
+    /// The child was started without libfaketime in `LD_PRELOAD`.
+    NotPreloaded,
+    /// The child was started with libfaketime in `LD_PRELOAD` and did not load it: a
+    /// static or musl binary, or a program that reads the clock without libc (Go).
+    ProgramDidNotLoad,
+}
+
+/// Whether libfaketime is mapped into the agent's running child, the only proof that a
+/// clock fault will reach the program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Faketime {
+    /// The child's memory maps hold the library.
+    Loaded {
+        /// The mapped file's path, as the child sees it.
+        path: String,
+    },
+    /// The child runs without the library.
+    NotLoaded {
+        /// Why.
+        reason: NotLoadedReason,
+        /// What the agent saw, in words.
+        detail: String,
+    },
+    /// The agent cannot tell: no child runs, its maps cannot be read, or the agent is
+    /// older than this field.
+    Unknown {
+        /// Why not.
+        detail: String,
+    },
+}
+
+impl Default for Faketime {
+    fn default() -> Self {
+        Faketime::Unknown {
+            detail: "the agent did not say (an agent older than this harness)".to_string(),
+        }
+    }
+}
+
+impl Faketime {
+    /// Whether a clock fault will reach the running child.
+    pub fn is_loaded(&self) -> bool {
+        matches!(self, Faketime::Loaded { .. })
+    }
+}
+
+/// What the agent did to put libfaketime into its child, for [`faketime_status`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preload {
+    /// `--faketime-lib PATH` named a file that does not exist.
+    Missing(String),
+    /// The child's `LD_PRELOAD` holds this libfaketime path.
+    Set(String),
+    /// Nothing: the child's environment does not preload libfaketime.
+    None,
+}
+
+impl Preload {
+    /// What an `LD_PRELOAD` value says (entries separated by `:` or spaces).
+    pub fn from_ld_preload(value: Option<&str>) -> Preload {
+        value
+            .into_iter()
+            .flat_map(|v| v.split([':', ' ']))
+            .find(|entry| entry.contains("libfaketime"))
+            .map_or(Preload::None, |entry| Preload::Set(entry.to_string()))
+    }
+}
+
+/// The path of the first libfaketime mapping in a `/proc/<pid>/maps` text.
+pub fn faketime_in_maps(maps: &str) -> Option<&str> {
+    maps.lines()
+        // address perms offset dev inode pathname: the path is the sixth field and may
+        // hold spaces.
+        .filter_map(|line| line.splitn(6, char::is_whitespace).nth(5))
+        .map(str::trim)
+        .find(|path| {
+            path.rsplit('/')
+                .next()
+                .is_some_and(|file| file.contains("libfaketime"))
+        })
+}
+
+/// Whether libfaketime is loaded in the child, from what the agent did ([`Preload`]) and
+/// the child's maps: `Ok(text)` read, `Err(why)` unreadable, or `None` when no child
+/// runs. Pure.
+pub fn faketime_status(preload: &Preload, maps: Option<Result<&str, &str>>) -> Faketime {
+    let maps = match maps {
+        None => {
+            return Faketime::Unknown {
+                detail: "the program is not running".to_string(),
+            }
+        }
+        Some(Err(why)) => {
+            return Faketime::Unknown {
+                detail: format!("cannot read the program's memory maps: {why}"),
+            }
+        }
+        Some(Ok(text)) => text,
+    };
+    if let Some(path) = faketime_in_maps(maps) {
+        return Faketime::Loaded {
+            path: path.to_string(),
+        };
+    }
+    match preload {
+        Preload::Missing(path) => Faketime::NotLoaded {
+            reason: NotLoadedReason::NoLibrary,
+            detail: format!(
+                "{path} does not exist: the agent image holds no libfaketime where \
+                 `faultline agent-install` looks (put libfaketime.so.1 in the agent image, \
+                 e.g. apt-get install libfaketime, or name it with FAULTLINE_LIBFAKETIME)"
+            ),
+        },
+        Preload::Set(path) => Faketime::NotLoaded {
+            reason: NotLoadedReason::ProgramDidNotLoad,
+            detail: format!(
+                "the program was started with LD_PRELOAD={path} and did not load it: a \
+                 static or musl binary, or a program that reads the clock without libc \
+                 (Go), cannot have its clock moved by libfaketime"
+            ),
+        },
+        Preload::None => Faketime::NotLoaded {
+            reason: NotLoadedReason::NotPreloaded,
+            detail: "the program was started without libfaketime in LD_PRELOAD (the agent \
+                     had no --faketime-lib and the node's environment does not preload it)"
+                .to_string(),
+        },
+    }
 }
 
 /// A process operation on the agent's child.
@@ -112,6 +268,10 @@ pub struct ChildStatus {
     pub pid: Option<u32>,
     /// The exit status of the last child that ended, as text.
     pub last_exit: Option<String>,
+    /// Whether libfaketime is mapped into the child ([`Faketime::Unknown`] from an agent
+    /// that does not say).
+    #[serde(default)]
+    pub faketime: Faketime,
 }
 
 /// The body of a refused request.
@@ -195,11 +355,21 @@ impl AgentClient {
         route: &str,
         body: Option<serde_json::Value>,
     ) -> Result<R, AgentError> {
+        self.call_with_timeout(route, body, REQUEST_TIMEOUT).await
+    }
+
+    async fn call_with_timeout<R: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<R, AgentError> {
         let url = format!("http://{}{route}", self.addr);
         let request = match body {
             Some(body) => self.http.post(&url).json(&body),
             None => self.http.get(&url),
-        };
+        }
+        .timeout(timeout);
         let transport = |e: reqwest::Error| AgentError::Transport {
             addr: self.addr,
             message: error_text(&e),
@@ -255,6 +425,23 @@ impl AgentClient {
         self.post(
             &format!("/v1/process/{}", op.as_str()),
             &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Stops the child: SIGTERM to its process group, SIGKILL after `grace`, reaped. The
+    /// request may take the grace plus [`REQUEST_TIMEOUT`].
+    pub async fn stop(&self, grace: Duration) -> Result<Confirmed, AgentError> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let body =
+            serde_json::to_value(StopRequest { grace_ms }).map_err(|e| AgentError::Transport {
+                addr: self.addr,
+                message: format!("cannot encode the request to {STOP_ROUTE}: {e}"),
+            })?;
+        self.call_with_timeout(
+            STOP_ROUTE,
+            Some(body),
+            grace.saturating_add(REQUEST_TIMEOUT),
         )
         .await
     }
@@ -367,5 +554,109 @@ mod tests {
         );
         let back: ClockRequest = serde_json::from_str(r#"{"offset_ms":5}"#).unwrap();
         assert_eq!(back.strobe, None);
+        assert_eq!(
+            serde_json::to_string(&StopRequest { grace_ms: 2500 }).unwrap(),
+            r#"{"grace_ms":2500}"#
+        );
+    }
+
+    const MAPS_LOADED: &str = "\
+5581c0a00000-5581c0a02000 r--p 00000000 08:01 1311 /usr/bin/sleep
+7f1c2e400000-7f1c2e428000 r--p 00000000 08:01 2722 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f1c2e600000-7f1c2e604000 r-xp 00002000 08:01 9001 /faultline/libfaketime.so.1
+7ffd5a1e0000-7ffd5a201000 rw-p 00000000 00:00 0    [stack]
+";
+    const MAPS_PLAIN: &str = "\
+5581c0a00000-5581c0a02000 r--p 00000000 08:01 1311 /usr/bin/sleep
+7f1c2e400000-7f1c2e428000 r--p 00000000 08:01 2722 /usr/lib/x86_64-linux-gnu/libc.so.6
+7f1c2e800000-7f1c2e801000 rw-p 00000000 00:00 0
+7ffd5a1e0000-7ffd5a201000 rw-p 00000000 00:00 0    [stack]
+";
+
+    #[test]
+    fn the_maps_show_whether_libfaketime_is_loaded() {
+        assert_eq!(
+            faketime_in_maps(MAPS_LOADED),
+            Some("/faultline/libfaketime.so.1")
+        );
+        assert_eq!(faketime_in_maps(MAPS_PLAIN), None);
+        // A folder named after it is not the library.
+        assert_eq!(
+            faketime_in_maps("7f-7f r--p 0 08:01 1 /opt/libfaketime-src/README\n"),
+            None
+        );
+        assert_eq!(
+            faketime_in_maps("7f-7f r--p 0 08:01 1 /my dir/libfaketimeMT.so.1\n"),
+            Some("/my dir/libfaketimeMT.so.1")
+        );
+    }
+
+    #[test]
+    fn the_reporting_names_the_reason() {
+        let set = Preload::Set("/faultline/libfaketime.so.1".into());
+        assert_eq!(
+            faketime_status(&set, Some(Ok(MAPS_LOADED))),
+            Faketime::Loaded {
+                path: "/faultline/libfaketime.so.1".into()
+            }
+        );
+        let reason = |p: &Preload| match faketime_status(p, Some(Ok(MAPS_PLAIN))) {
+            Faketime::NotLoaded { reason, detail } => (reason, detail),
+            other => panic!("{other:?}"),
+        };
+        let (r, d) = reason(&set);
+        assert_eq!(r, NotLoadedReason::ProgramDidNotLoad);
+        assert!(d.contains("static or musl") && d.contains("Go"), "{d}");
+        let (r, d) = reason(&Preload::Missing("/faultline/libfaketime.so.1".into()));
+        assert_eq!(r, NotLoadedReason::NoLibrary);
+        assert!(d.contains("agent image holds no libfaketime"), "{d}");
+        assert_eq!(reason(&Preload::None).0, NotLoadedReason::NotPreloaded);
+        // Not running, or maps that cannot be read: unknown, never loaded.
+        assert!(matches!(
+            faketime_status(&set, None),
+            Faketime::Unknown { .. }
+        ));
+        let unreadable = faketime_status(&set, Some(Err("permission denied")));
+        assert!(!unreadable.is_loaded());
+        assert!(
+            matches!(unreadable, Faketime::Unknown { detail } if detail.contains("permission denied"))
+        );
+    }
+
+    #[test]
+    fn ld_preload_is_read_entry_by_entry() {
+        assert_eq!(Preload::from_ld_preload(None), Preload::None);
+        assert_eq!(
+            Preload::from_ld_preload(Some("/lib/a.so:/usr/lib/faketime/libfaketime.so.1")),
+            Preload::Set("/usr/lib/faketime/libfaketime.so.1".into())
+        );
+        assert_eq!(
+            Preload::from_ld_preload(Some("/lib/a.so /lib/b.so")),
+            Preload::None
+        );
+    }
+
+    #[test]
+    fn a_status_without_faketime_parses_as_unknown() {
+        let old: ChildStatus =
+            serde_json::from_str(r#"{"state":"running","pid":7,"last_exit":null}"#).unwrap();
+        assert!(matches!(old.faketime, Faketime::Unknown { .. }));
+        let new = ChildStatus {
+            state: "running".into(),
+            pid: Some(7),
+            last_exit: None,
+            faketime: Faketime::NotLoaded {
+                reason: NotLoadedReason::ProgramDidNotLoad,
+                detail: "x".into(),
+            },
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(
+            text.contains(
+                r#""faketime":{"state":"not_loaded","reason":"program_did_not_load","detail":"x"}"#
+            ),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<ChildStatus>(&text).unwrap(), new);
     }
 }

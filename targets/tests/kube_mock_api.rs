@@ -564,7 +564,7 @@ async fn agent_handle(
         (Method::POST, "/v1/net") => confirmed(),
         (Method::POST, op) if op.starts_with("/v1/process/") => {
             agent.state = match &op["/v1/process/".len()..] {
-                "kill" => "stopped",
+                "kill" | "stop" => "stopped",
                 "start" | "resume" => "running",
                 "pause" => "paused",
                 _ => return (StatusCode::NOT_FOUND, "no").into_response(),
@@ -837,7 +837,7 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
             "POST /v1/process/start",
             "POST /v1/process/pause",
             "POST /v1/process/resume",
-            "POST /v1/process/kill",
+            "POST /v1/process/stop",
             "POST /v1/process/start",
         ]
     );

@@ -726,9 +726,15 @@ impl Runtime for KubeRuntime {
         self.act(node, Action::Resume).await
     }
 
-    async fn restart(&self, node: &NodeRef, _grace: Duration) -> Result<NodeStatus, RuntimeError> {
-        // The agent stops its child with SIGKILL only: no grace period.
-        self.act(node, Action::Kill).await?;
+    async fn restart(&self, node: &NodeRef, grace: Duration) -> Result<NodeStatus, RuntimeError> {
+        // The agent stops its child (SIGTERM to its process group, thawed if paused;
+        // SIGKILL after `grace`), then starts it again: the Pod, its IP and name stay.
+        let state = self.node_state(node)?;
+        state
+            .agent
+            .stop(grace)
+            .await
+            .map_err(|e| Self::agent_error(node, e))?;
         self.act(node, Action::Start).await
     }
 
