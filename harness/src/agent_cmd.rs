@@ -60,6 +60,77 @@ pub struct AgentArgs {
     pub command: Vec<String>,
 }
 
+/// Arguments of `faultline agent-install`.
+#[derive(Debug, Args)]
+pub struct AgentInstallArgs {
+    /// The folder to copy into (a Kubernetes node Pod's shared emptyDir).
+    pub dir: PathBuf,
+}
+
+/// The file name `agent-install` gives libfaketime in its folder (what a node Pod's agent
+/// is given as `--faketime-lib`).
+pub const INSTALLED_FAKETIME: &str = "libfaketime.so.1";
+
+/// What `agent-install` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// Where the agent went.
+    pub agent: PathBuf,
+    /// Where libfaketime went, and where it came from; `None` when this image has none.
+    pub faketime: Option<(PathBuf, PathBuf)>,
+}
+
+fn copy_file(from: &FsPath, to: &FsPath, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot make {} mode {mode:o}", to.display()))
+}
+
+/// Copies the executable `exe` to `dir/faultline` (mode 0755) and, when given, the
+/// libfaketime at `faketime` to `dir/libfaketime.so.1` (0755).
+pub fn install(dir: &FsPath, exe: &FsPath, faketime: Option<&FsPath>) -> Result<Installed> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a folder: give agent-install the shared folder to copy into (mounted by \
+             the Pod as an emptyDir)",
+            dir.display()
+        );
+    }
+    let agent = dir.join("faultline");
+    copy_file(exe, &agent, 0o755)?;
+    let faketime = match faketime {
+        Some(lib) => {
+            let to = dir.join(INSTALLED_FAKETIME);
+            copy_file(lib, &to, 0o755)?;
+            Some((to, lib.to_path_buf()))
+        }
+        None => None,
+    };
+    Ok(Installed { agent, faketime })
+}
+
+/// Runs `faultline agent-install DIR`: the agent image's own executable and, when the
+/// image holds one, libfaketime (found as the nemesis finds it: the usual distribution
+/// paths, or `FAULTLINE_LIBFAKETIME`), copied into DIR; says what it copied and what it
+/// did not find.
+pub fn run_install(args: AgentInstallArgs) -> Result<u8> {
+    let exe = std::env::current_exe().context("cannot find this faultline executable")?;
+    let lib = faultline_nemesis::clock::find_libfaketime();
+    let done = install(&args.dir, &exe, lib.as_deref())?;
+    println!("copied {} to {}", exe.display(), done.agent.display());
+    match &done.faketime {
+        Some((to, from)) => println!("copied {} to {}", from.display(), to.display()),
+        None => println!(
+            "no libfaketime in this image (looked at {} and FAULTLINE_LIBFAKETIME): clock \
+             faults will be unavailable on this node",
+            faultline_nemesis::clock::LIBFAKETIME_PATHS.join(", ")
+        ),
+    }
+    Ok(exit::VALID)
+}
+
 /// The system under test, as the agent's child.
 #[derive(Debug)]
 struct Supervisor {
@@ -837,5 +908,47 @@ mod tests {
         client.stop(Duration::ZERO).await.unwrap();
         server.abort();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn agent_install_copies_the_agent_and_the_library_when_there_is_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let src = scratch("install-src");
+        let (exe, lib) = (src.join("exe"), src.join("lib.so"));
+        std::fs::write(&exe, b"agent").unwrap();
+        std::fs::write(&lib, b"library").unwrap();
+        let dir = scratch("install-dir");
+        let done = install(&dir, &exe, Some(&lib)).unwrap();
+        assert_eq!(done.agent, dir.join("faultline"));
+        assert_eq!(std::fs::read(dir.join("faultline")).unwrap(), b"agent");
+        let mode = std::fs::metadata(dir.join("faultline"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            done.faketime,
+            Some((dir.join("libfaketime.so.1"), lib.clone()))
+        );
+        assert_eq!(
+            std::fs::read(dir.join("libfaketime.so.1")).unwrap(),
+            b"library"
+        );
+        // Without a library only the agent goes.
+        let bare = scratch("install-bare");
+        let done = install(&bare, &exe, None).unwrap();
+        assert_eq!(done.faketime, None);
+        assert!(!bare.join("libfaketime.so.1").exists());
+        // A missing folder is named.
+        let err = install(&bare.join("nope"), &exe, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nope") && err.contains("not a folder"),
+            "{err}"
+        );
+        for d in [src, dir, bare] {
+            std::fs::remove_dir_all(d).unwrap();
+        }
     }
 }

@@ -40,6 +40,9 @@ enum Command {
     Clean(clean_cmd::CleanArgs),
     /// Run as a node's entry point: supervise its program and carry out its faults.
     Agent(agent_cmd::AgentArgs),
+    /// Copy this executable (and the image's libfaketime, if any) into DIR: a Kubernetes
+    /// node Pod's init container runs it in the agent image.
+    AgentInstall(agent_cmd::AgentInstallArgs),
     /// Re-render the reports (HTML, Markdown, JUnit) of a stored run.
     Report(report_cmd::ReportArgs),
     /// Check a stored run again with its target's claims; rewrite its verdict and reports.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Target(args) => targets_cmd::run(args),
         Command::Clean(args) => clean_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::AgentInstall(args) => agent_cmd::run_install(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::K8s(args) => k8s_cmd::run(args),

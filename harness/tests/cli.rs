@@ -615,3 +615,61 @@ fn without_libfaketime_an_explicit_clock_nemesis_is_refused_with_the_install_com
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn agent_install_copies_itself_and_the_images_libfaketime() {
+    let dir = scratch("cli-", "agent-install");
+    let out = faultline()
+        .arg("agent-install")
+        .arg(&dir)
+        .env_remove("FAULTLINE_LIBFAKETIME")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let said = text(&out.stdout);
+    let agent = std::fs::read(dir.join("faultline")).expect("the agent was copied");
+    assert_eq!(
+        agent,
+        std::fs::read(env!("CARGO_BIN_EXE_faultline")).expect("the binary")
+    );
+    // This machine holds libfaketime (the clock tests need it), as an agent image does.
+    let lib = std::fs::read(dir.join("libfaketime.so.1")).unwrap_or_else(|e| {
+        panic!("libfaketime was not copied ({e}); apt-get install libfaketime: {said}")
+    });
+    assert!(lib.starts_with(b"\x7fELF"));
+    assert!(said.contains("libfaketime.so.1"), "{said}");
+    // The agent it copied runs.
+    let version = std::process::Command::new(dir.join("faultline"))
+        .arg("--version")
+        .output()
+        .expect("the copy runs");
+    assert!(version.status.success());
+
+    // An image without libfaketime: only the agent, and it says so.
+    let bare = scratch("cli-", "agent-install-bare");
+    let out = faultline()
+        .arg("agent-install")
+        .arg(&bare)
+        .env("FAULTLINE_LIBFAKETIME", "none")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(bare.join("faultline").is_file());
+    assert!(!bare.join("libfaketime.so.1").exists());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("no libfaketime") && said.contains("clock faults will be unavailable"),
+        "{said}"
+    );
+    // A folder that does not exist: a failure naming it.
+    let out = faultline()
+        .arg("agent-install")
+        .arg(bare.join("missing"))
+        .output()
+        .expect("runs");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("missing"), "{}", describe(&out));
+    for d in [dir, bare] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}

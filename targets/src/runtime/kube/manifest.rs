@@ -10,12 +10,17 @@ use crate::runtime::spec::ReadyProbe;
 
 use super::runtime::NAMESPACE_ENV;
 
-/// Where an agent image holds the `faultline` binary (the init container copies it from
-/// there; the harness Job runs it from there).
+/// Where an agent image holds the `faultline` binary (the init container runs it from
+/// there as `faultline agent-install`, which copies it; the harness Job runs it from
+/// there).
 pub const AGENT_IMAGE_PATH: &str = "/usr/local/bin/faultline";
 /// The shared emptyDir in every node Pod the binary is copied into; the node
-/// container's entry point is `<AGENT_BIN_DIR>/faultline`.
+/// container's entry point is `<AGENT_BIN_DIR>/faultline`, and libfaketime, when the agent
+/// image holds it, is [`AGENT_FAKETIME_LIB`].
 pub const AGENT_BIN_DIR: &str = "/faultline";
+/// Where `faultline agent-install` puts the agent image's libfaketime in a node Pod; the
+/// agent preloads it into the program (`--faketime-lib`) when it is there.
+pub const AGENT_FAKETIME_LIB: &str = "/faultline/libfaketime.so.1";
 /// Where the harness Job mounts its plan (`plan.toml`, from the ConfigMap).
 pub const PLAN_DIR: &str = "/etc/faultline";
 /// Where the harness Job keeps its store.
@@ -40,7 +45,8 @@ pub struct KubeRun {
     pub run: RunId,
     /// The image of the system under test (any image: the agent is copied in).
     pub node_image: String,
-    /// The image holding `faultline` at [`AGENT_IMAGE_PATH`] and `cp`.
+    /// The image holding `faultline` at [`AGENT_IMAGE_PATH`] (and, for clock faults,
+    /// libfaketime where `faultline agent-install` finds it).
     pub agent_image: String,
     /// The port the agents listen on.
     pub agent_port: u16,
@@ -168,8 +174,9 @@ pub fn token_secret(k: &KubeRun, token: &str) -> Value {
 }
 
 /// The agent's arguments in a node Pod: listen on the agent port, the Pod's own IP
-/// (expanded by Kubernetes from the downward API), the clock folder, the program's
-/// environment, then the program.
+/// (expanded by Kubernetes from the downward API), the clock folder, the libfaketime
+/// `agent-install` copied (the agent runs the program without it when it is not there,
+/// and says so), the program's environment, then the program.
 pub fn agent_args(k: &KubeRun, node: &KubeNode) -> Vec<String> {
     let mut args = vec![
         "agent".to_string(),
@@ -179,6 +186,8 @@ pub fn agent_args(k: &KubeRun, node: &KubeNode) -> Vec<String> {
         format!("$({POD_IP_ENV})"),
         "--clock-dir".to_string(),
         CLOCK_MOUNT.to_string(),
+        "--faketime-lib".to_string(),
+        AGENT_FAKETIME_LIB.to_string(),
     ];
     for (key, value) in &node.env {
         args.push("--env".to_string());
@@ -204,8 +213,9 @@ fn readiness(probe: &ReadyProbe) -> Option<Value> {
     Some(v)
 }
 
-/// A node's Pod: an init container copies `faultline` from the agent image into a
-/// shared emptyDir; the node container runs the user's image with `faultline agent` as
+/// A node's Pod: an init container runs `faultline agent-install` in the agent image,
+/// which copies `faultline` (and the image's libfaketime, if any) into a shared emptyDir
+/// (the agent image needs no `cp`); the node container runs the user's image with `faultline agent` as
 /// its entry point (supervising the program), `NET_ADMIN` for the agent's packet rules,
 /// emptyDirs at `/data` and `/faketime`, and the run's labels. Never restarted by
 /// Kubernetes: kills and starts are the agent's.
@@ -256,7 +266,7 @@ pub fn node_pod(k: &KubeRun, node: &KubeNode) -> Value {
         "initContainers": [{
             "name": "install-agent",
             "image": k.agent_image,
-            "command": ["cp", AGENT_IMAGE_PATH, agent],
+            "command": [AGENT_IMAGE_PATH, "agent-install", AGENT_BIN_DIR],
             "volumeMounts": [{"name": "faultline-bin", "mountPath": AGENT_BIN_DIR}],
         }],
         "containers": [container],
@@ -658,6 +668,8 @@ mod tests {
                 "$(FAULTLINE_POD_IP)",
                 "--clock-dir",
                 "/faketime",
+                "--faketime-lib",
+                "/faultline/libfaketime.so.1",
                 "--env",
                 "FAKETIME_NO_CACHE=1"
             ]

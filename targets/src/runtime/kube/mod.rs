@@ -31,6 +31,6 @@ pub use runtime::{
 pub use manifest::{
     agent_args, config_map, harness_job, headless_service, node_dns, node_files, node_pod,
     pod_name, role, role_binding, run_labels, service_account, service_name, time_chaos,
-    time_chaos_name, token_secret, HarnessJob, KubeNode, KubeRun, AGENT_BIN_DIR, AGENT_IMAGE_PATH,
-    CHAOS_MESH_API, PLAN_DIR, STORE_DIR,
+    time_chaos_name, token_secret, HarnessJob, KubeNode, KubeRun, AGENT_BIN_DIR,
+    AGENT_FAKETIME_LIB, AGENT_IMAGE_PATH, CHAOS_MESH_API, PLAN_DIR, STORE_DIR,
 };
