@@ -706,7 +706,8 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
         .await
         .expect("image");
     assert_eq!(image.reference, AGENT_IMAGE);
-    assert!(!image.capabilities.clock_faults);
+    // Clock faults: the agent preloads libfaketime and each node confirms it.
+    assert!(image.capabilities.clock_faults && image.capabilities.clock_confirm_by_agent);
 
     let cluster = Cluster::start(runtime.clone(), spec, &image)
         .await
@@ -1153,6 +1154,10 @@ async fn with_chaos_mesh_a_clock_fault_is_a_time_chaos_made_again_after_a_start(
         .await
         .expect("image");
     assert!(image.capabilities.clock_faults && image.capabilities.clock_by_runtime);
+    // No libfaketime settings and nothing for the agents to confirm.
+    assert!(
+        !image.capabilities.clock_preloaded_by_agent && !image.capabilities.clock_confirm_by_agent
+    );
     let cluster = Cluster::start(runtime.clone(), spec, &image)
         .await
         .expect("starts");
@@ -1243,12 +1248,10 @@ async fn without_chaos_mesh_the_runtime_does_not_move_clocks() {
         .await
         .expect("image");
     assert!(!image.capabilities.clock_by_runtime);
-    assert!(!image.capabilities.clock_faults);
-    let why = image
-        .capabilities
-        .clock_faults_unavailable
-        .unwrap_or_default();
-    assert!(why.contains("libfaketime"), "{why}");
+    // libfaketime instead: the agent preloads it, and each node's agent must confirm it.
+    assert!(image.capabilities.clock_faults);
+    assert!(image.capabilities.clock_preloaded_by_agent);
+    assert!(image.capabilities.clock_confirm_by_agent);
     let node = faultline_targets::runtime::NodeRef {
         run: RunId::new("rkn").expect("run"),
         name: NodeName::new("n1").expect("n1"),

@@ -18,7 +18,7 @@ use faultline_nemesis::{schedule, Capabilities, Nemesis, ScheduleConfig};
 use faultline_results::{
     create_run_dir, update_latest, LiveCheck, OpCounts, RunInfo, Utc, RUN_SCHEMA,
 };
-use faultline_targets::agent::{new_token, AgentClient, AGENT_PORT};
+use faultline_targets::agent::{new_token, AgentClient, Faketime, AGENT_PORT};
 use faultline_targets::runtime::{
     default_faketime_env, AddressPlan, AgentSpec, CleanScope, Cluster, ClusterSpec, ImageSpec,
     NodeName, NodeSpec, RunId, RuntimeOptions, DATA_MOUNT,
@@ -199,7 +199,11 @@ pub async fn run_campaign(
             ..Capabilities::default()
         };
         let clock = [faultline_nemesis::Family::Clock];
-        if r.families.contains(&faultline_nemesis::Family::Clock) {
+        // Where the agent image delivers libfaketime (Kubernetes), this machine's does
+        // not matter: each node's agent confirms the library once the program runs.
+        if r.families.contains(&faultline_nemesis::Family::Clock)
+            && !plan.runtime.agent_in_any_image()
+        {
             host.check(&clock).map_err(|e| Refused {
                 message: format!("the plan needs what this machine lacks: {e}"),
             })?;
@@ -282,8 +286,12 @@ pub async fn run_campaign(
         .with_context(|| format!("the store folder {}", plan.store.display()))?;
     let run_dir = create_run_dir(&store, target.name(), started)?;
     let run = RunId::generate();
-    // libfaketime's settings, unless the runtime moves the clocks itself.
-    let env = if image.capabilities.clock_faults && !image.capabilities.clock_by_runtime {
+    // libfaketime's settings through the environment, unless the runtime moves the
+    // clocks itself or the agent preloads the library itself.
+    let env = if image.capabilities.clock_faults
+        && !image.capabilities.clock_by_runtime
+        && !image.capabilities.clock_preloaded_by_agent
+    {
         default_faketime_env()
     } else {
         Vec::new()
@@ -327,9 +335,19 @@ pub async fn run_campaign(
     // the claims (the final run.json replaces this one). Written once the cluster runs,
     // so a cluster that cannot start leaves an empty folder, as before.
     write_early_run_json(r, target.name(), &run_dir, &started_at);
-    let probed = match &host_caps {
-        Some(caps) => Ok(caps.clone()),
-        None => agent_capabilities(r, &cluster, agent.as_ref()).await,
+    // Clock faults the agents must confirm: every node's running program has to have
+    // libfaketime mapped, else the campaign is refused (first, as its reason is the
+    // most precise one).
+    let confirmed = match agent.as_ref() {
+        Some(agent) if clock && image.capabilities.clock_confirm_by_agent => {
+            confirm_faketime(&cluster, agent).await
+        }
+        _ => Ok(()),
+    };
+    let probed = match (confirmed, &host_caps) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(caps)) => Ok(caps.clone()),
+        (Ok(()), None) => agent_capabilities(r, &cluster, agent.as_ref()).await,
     };
     let caps = match probed {
         Ok(caps) => caps,
@@ -668,6 +686,74 @@ fn clock_refusal(
     })
 }
 
+/// How long the runner asks the agents before it takes a node's "not loaded" as final
+/// (the program may still be mapping its libraries right after it became ready).
+const FAKETIME_CONFIRM_TIME: Duration = Duration::from_secs(2);
+
+/// Asks every node's agent whether its running program has libfaketime mapped; refuses
+/// the campaign (exit 254) naming each node that has not, and why.
+async fn confirm_faketime(cluster: &Cluster, agent: &AgentSpec) -> Result<()> {
+    let mut nodes = Vec::new();
+    for node in cluster.nodes() {
+        let addr = std::net::SocketAddr::from((node.ip(), agent.port));
+        nodes.push((
+            node.name().to_string(),
+            AgentClient::new(addr, &agent.token)?,
+        ));
+    }
+    confirm_faketime_on(&nodes, FAKETIME_CONFIRM_TIME).await
+}
+
+/// [`confirm_faketime`] over `(node name, its agent)`, asking again for up to `patience`
+/// while some node is not confirmed.
+async fn confirm_faketime_on(nodes: &[(String, AgentClient)], patience: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let mut answers = Vec::new();
+        for (name, client) in nodes {
+            let answer = match client.wait_up(Duration::from_secs(10)).await {
+                Ok(()) => client.status().await.map(|s| s.faketime),
+                Err(e) => Err(e),
+            };
+            answers.push((name.clone(), answer.map_err(|e| e.to_string())));
+        }
+        match faketime_refusal(&answers) {
+            None => return Ok(()),
+            Some(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Some(message) => return Err(Refused { message }.into()),
+        }
+    }
+}
+
+/// The refusal of clock faults when some node's program has not loaded libfaketime (or
+/// its agent cannot tell, or cannot be asked): unknown is never confirmed. Pure.
+fn faketime_refusal(answers: &[(String, Result<Faketime, String>)]) -> Option<String> {
+    let failures: Vec<String> = answers
+        .iter()
+        .filter_map(|(node, answer)| match answer {
+            Ok(f) if f.is_loaded() => None,
+            Ok(Faketime::NotLoaded { detail, .. }) => {
+                Some(format!("{node}: libfaketime not loaded: {detail}"))
+            }
+            Ok(Faketime::Unknown { detail }) => {
+                Some(format!("{node}: cannot confirm libfaketime: {detail}"))
+            }
+            Ok(Faketime::Loaded { .. }) => None,
+            Err(e) => Some(format!("{node}: cannot ask its agent: {e}")),
+        })
+        .collect();
+    (!failures.is_empty()).then(|| {
+        format!(
+            "clock faults requested but they would not reach the program ({}); drop clock \
+             from --nemesis, or run a dynamically linked glibc program with libfaketime in \
+             the image",
+            failures.join("; ")
+        )
+    })
+}
+
 /// The capabilities of the nodes, probed by the first node's agent, checked against the
 /// plan's fault families (a refusal is exit 254).
 async fn agent_capabilities(
@@ -944,6 +1030,7 @@ mod clock_refusal_tests {
             clock_faults,
             clock_faults_unavailable: why.map(str::to_string),
             clock_by_runtime,
+            ..Capabilities::default()
         }
     }
 
@@ -974,5 +1061,107 @@ mod clock_refusal_tests {
         )
         .expect("refused");
         assert!(m.contains("statically linked"), "{m}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use faultline_targets::agent::{ChildStatus, NotLoadedReason};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A fake agent whose status answers the `i`-th time with `answers[min(i, last)]`
+    /// (raw JSON, as an agent of any version would send it).
+    async fn fake_agent(answers: Vec<serde_json::Value>) -> AgentClient {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/v1/status",
+            get(move || {
+                let i = asked.fetch_add(1, Ordering::SeqCst).min(answers.len() - 1);
+                let answer = answers[i].clone();
+                async move { axum::Json(answer) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        AgentClient::new(addr, "0123456789abcdef").expect("client")
+    }
+
+    fn status(faketime: Faketime) -> serde_json::Value {
+        serde_json::to_value(ChildStatus {
+            state: "running".into(),
+            pid: Some(7),
+            last_exit: None,
+            faketime,
+        })
+        .expect("json")
+    }
+
+    fn loaded() -> serde_json::Value {
+        status(Faketime::Loaded {
+            path: "/faultline/libfaketime.so.1".into(),
+        })
+    }
+
+    fn refusal(result: Result<()>) -> String {
+        let err = result.expect_err("refused");
+        err.downcast_ref::<Refused>()
+            .unwrap_or_else(|| panic!("not a refusal (exit 254): {err:#}"))
+            .message
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_program_did_not_load_libfaketime_refuses_the_campaign() {
+        let not_loaded = status(Faketime::NotLoaded {
+            reason: NotLoadedReason::ProgramDidNotLoad,
+            detail: "a static or musl binary".into(),
+        });
+        let nodes = vec![
+            ("n1".to_string(), fake_agent(vec![loaded()]).await),
+            ("n2".to_string(), fake_agent(vec![not_loaded]).await),
+        ];
+        let message = refusal(confirm_faketime_on(&nodes, Duration::ZERO).await);
+        assert!(
+            message.contains("n2: libfaketime not loaded: a static or musl binary"),
+            "{message}"
+        );
+        assert!(!message.contains("n1"), "{message}");
+        assert!(message.contains("drop clock from --nemesis"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_cannot_tell_is_not_a_confirmation() {
+        // An agent older than the faketime field, and one whose program is not running.
+        let old = serde_json::json!({"state": "running", "pid": 7, "last_exit": null});
+        let stopped = status(Faketime::Unknown {
+            detail: "the program is not running".into(),
+        });
+        let nodes = vec![
+            ("n1".to_string(), fake_agent(vec![old]).await),
+            ("n2".to_string(), fake_agent(vec![stopped]).await),
+        ];
+        let message = refusal(confirm_faketime_on(&nodes, Duration::ZERO).await);
+        assert!(message.contains("n1: cannot confirm libfaketime: the agent did not say"));
+        assert!(message.contains("n2: cannot confirm libfaketime: the program is not running"));
+    }
+
+    #[tokio::test]
+    async fn every_node_loaded_confirms_even_when_one_was_late() {
+        let early = status(Faketime::NotLoaded {
+            reason: NotLoadedReason::NotPreloaded,
+            detail: "still starting".into(),
+        });
+        let nodes = vec![
+            ("n1".to_string(), fake_agent(vec![loaded()]).await),
+            ("n2".to_string(), fake_agent(vec![early, loaded()]).await),
+        ];
+        confirm_faketime_on(&nodes, Duration::from_secs(5))
+            .await
+            .expect("confirmed");
     }
 }

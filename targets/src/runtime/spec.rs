@@ -53,10 +53,11 @@ impl ImageSpec {
 }
 
 /// What a prepared image can do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capabilities {
     /// Whether clock faults work: libfaketime is in the image, or the runtime moves
-    /// clocks itself ([`Capabilities::clock_by_runtime`]).
+    /// clocks itself ([`Capabilities::clock_by_runtime`]); with libfaketime, subject to
+    /// `clock_confirm_by_agent`.
     pub clock_faults: bool,
     /// Why clock faults are unavailable, when they are.
     pub clock_faults_unavailable: Option<String>,
@@ -65,6 +66,30 @@ pub struct Capabilities {
     /// language, in place of libfaketime: the nodes get no libfaketime settings, and a
     /// clock offset is held, not strobed.
     pub clock_by_runtime: bool,
+    /// Clock faults through libfaketime are available only once each node's agent
+    /// confirms that its running program has the library mapped
+    /// ([`crate::agent::Faketime`]): the runner asks every node after the cluster is ready
+    /// and refuses the campaign otherwise.
+    pub clock_confirm_by_agent: bool,
+    /// The node agent preloads libfaketime into the program itself (`--faketime-lib`),
+    /// so the runner gives the nodes no faketime environment of its own.
+    pub clock_preloaded_by_agent: bool,
+}
+
+impl Capabilities {
+    /// Clock faults through libfaketime that the node agent preloads (`--faketime-lib`)
+    /// from what `faultline agent-install` copied out of the agent image, to be
+    /// confirmed by each node's agent once the program runs: the Kubernetes runtime's
+    /// without Chaos Mesh.
+    pub fn preloaded_by_agent() -> Capabilities {
+        Capabilities {
+            clock_faults: true,
+            clock_faults_unavailable: None,
+            clock_by_runtime: false,
+            clock_confirm_by_agent: true,
+            clock_preloaded_by_agent: true,
+        }
+    }
 }
 
 /// A node base image ready in the engine.
@@ -94,7 +119,7 @@ impl PreparedImage {
                 clock_faults_unavailable: Some(format!(
                     "{reference} is used as it is: faultline does not add libfaketime to it"
                 )),
-                clock_by_runtime: false,
+                ..Capabilities::default()
             },
         }
     }

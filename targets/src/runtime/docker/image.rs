@@ -35,7 +35,7 @@ pub(crate) fn faketime_choice(
                      build it dynamically linked against glibc"
                         .into(),
                 ),
-                clock_by_runtime: false,
+                ..Capabilities::default()
             },
         ),
         None => (
@@ -43,7 +43,7 @@ pub(crate) fn faketime_choice(
             Capabilities {
                 clock_faults: false,
                 clock_faults_unavailable: Some("libfaketime was not requested".into()),
-                clock_by_runtime: false,
+                ..Capabilities::default()
             },
         ),
         Some(path) if !exists => (
@@ -54,15 +54,14 @@ pub(crate) fn faketime_choice(
                     "{} not found: install the libfaketime package (apt-get install libfaketime)",
                     path.display()
                 )),
-                clock_by_runtime: false,
+                ..Capabilities::default()
             },
         ),
         Some(path) => (
             Some(path.to_path_buf()),
             Capabilities {
                 clock_faults: true,
-                clock_faults_unavailable: None,
-                clock_by_runtime: false,
+                ..Capabilities::default()
             },
         ),
     }
@@ -84,11 +83,14 @@ pub(crate) async fn prepare_image(
     }
     let binary_libs = run_ldd(&spec.binary).await?;
     let exists = spec.faketime_lib.as_deref().is_some_and(Path::is_file);
-    let (faketime, capabilities) = faketime_choice(
+    let (faketime, mut capabilities) = faketime_choice(
         spec.faketime_lib.as_deref(),
         exists,
         binary_libs.statically_linked,
     );
+    // Under the agent, the running program itself tells whether it loaded the library
+    // (a stronger check than the library being in the image).
+    capabilities.clock_confirm_by_agent = capabilities.clock_faults && spec.agent.is_some();
     if let Some(reason) = &capabilities.clock_faults_unavailable {
         tracing::warn!("clock faults unavailable: {reason}");
     }
@@ -229,8 +231,7 @@ mod tests {
             caps,
             Capabilities {
                 clock_faults: true,
-                clock_faults_unavailable: None,
-                clock_by_runtime: false,
+                ..Capabilities::default()
             }
         );
 

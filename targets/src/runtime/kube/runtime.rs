@@ -365,6 +365,7 @@ impl KubeRuntime {
                 clock_faults: true,
                 clock_faults_unavailable: None,
                 clock_by_runtime: true,
+                ..Capabilities::default()
             }
         } else {
             without
@@ -625,32 +626,23 @@ impl Runtime for KubeRuntime {
                 ),
             });
         }
-        let name = spec
-            .binary
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // Clock faults: Chaos Mesh's TimeChaos where the cluster serves it; else the
+        // libfaketime that `agent-install` copied out of the agent image, which the agent
+        // preloads and whose loading each node's agent confirms once the program runs.
         Ok(PreparedImage {
             reference: reference.clone(),
             reused: true,
             libraries: Vec::new(),
-            capabilities: self.clock_capabilities(Capabilities {
-                clock_faults: false,
-                clock_faults_unavailable: Some(format!(
-                    "on Kubernetes {name} runs from the agent image {reference} as it is: \
-                     faultline cannot see whether it holds libfaketime, and Chaos Mesh \
-                     (whose TimeChaos moves any program's clock) is not installed"
-                )),
-                clock_by_runtime: false,
-            }),
+            capabilities: self.clock_capabilities(Capabilities::preloaded_by_agent()),
         })
     }
 
     async fn existing_image(&self, reference: &str) -> Result<PreparedImage, RuntimeError> {
         // The cluster pulls it when a Pod needs it; a missing image shows as a Pod that
-        // never gets ready (ErrImagePull), with the node named.
+        // never gets ready (ErrImagePull), with the node named. Its program runs under
+        // the agent like any other: clock faults as for `prepare_image`.
         let mut image = PreparedImage::as_is(reference);
-        image.capabilities = self.clock_capabilities(image.capabilities);
+        image.capabilities = self.clock_capabilities(Capabilities::preloaded_by_agent());
         Ok(image)
     }
 
