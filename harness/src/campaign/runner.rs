@@ -701,7 +701,16 @@ async fn confirm_faketime(cluster: &Cluster, agent: &AgentSpec) -> Result<()> {
             AgentClient::new(addr, &agent.token)?,
         ));
     }
-    confirm_faketime_on(&nodes, FAKETIME_CONFIRM_TIME).await
+    confirm_faketime_on(&nodes, FAKETIME_CONFIRM_TIME).await?;
+    errln!(
+        "clock faults confirmed: libfaketime is loaded in the program of {}",
+        nodes
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 /// [`confirm_faketime`] over `(node name, its agent)`, asking again for up to `patience`
