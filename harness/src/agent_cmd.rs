@@ -189,21 +189,28 @@ fn read_maps(pid: u32, user: Option<(u32, u32)>) -> Result<String, String> {
             let Some((uid, gid)) = user else {
                 return Err(format!("{path}: {e}"));
             };
-            let reader = std::thread::spawn(move || {
-                // SAFETY: setfsgid/setfsuid change this short-lived thread's filesystem
-                // ids only (the raw calls are per thread); the thread ends after the read.
-                unsafe {
-                    libc::setfsgid(gid);
-                    libc::setfsuid(uid);
-                }
-                std::fs::read_to_string(&path).map_err(|e| format!("{path} as {uid}:{gid}: {e}"))
-            });
-            reader
-                .join()
-                .unwrap_or_else(|_| Err("the maps reader thread panicked".to_string()))
+            read_maps_as(pid, uid, gid)
         }
         Err(e) => Err(format!("{path}: {e}")),
     }
+}
+
+/// `/proc/<pid>/maps` opened from a new thread whose filesystem uid and gid are `uid` and
+/// `gid` (the program's), which passes the kernel's access check without CAP_SYS_PTRACE.
+fn read_maps_as(pid: u32, uid: u32, gid: u32) -> Result<String, String> {
+    let path = format!("/proc/{pid}/maps");
+    let reader = std::thread::spawn(move || {
+        // SAFETY: setfsgid/setfsuid change this short-lived thread's filesystem ids only
+        // (the raw calls are per thread); the thread ends after the read.
+        unsafe {
+            libc::setfsgid(gid);
+            libc::setfsuid(uid);
+        }
+        std::fs::read_to_string(&path).map_err(|e| format!("{path} as {uid}:{gid}: {e}"))
+    });
+    reader
+        .join()
+        .unwrap_or_else(|_| Err("the maps reader thread panicked".to_string()))
 }
 
 impl Supervisor {
@@ -950,5 +957,86 @@ mod tests {
         for d in [src, dir, bare] {
             std::fs::remove_dir_all(d).unwrap();
         }
+    }
+
+    /// Drops CAP_SYS_PTRACE from this thread's effective set (capabilities are per
+    /// thread; threads it starts inherit the drop), as in a container without it.
+    fn drop_cap_sys_ptrace_in_this_thread() {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        const CAP_SYS_PTRACE: u32 = 19;
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data::default(); 2];
+        // SAFETY: capget/capset read and write the two structs given, laid out as the
+        // kernel's version-3 header and data.
+        unsafe {
+            assert_eq!(
+                libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()),
+                0
+            );
+            data[0].effective &= !(1 << CAP_SYS_PTRACE);
+            assert_eq!(
+                libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()),
+                0
+            );
+        }
+    }
+
+    #[test]
+    fn the_maps_of_a_child_run_as_another_user_are_read_with_its_filesystem_ids() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            let why = "this test needs root (to run a child as 65534:65534)";
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{why}");
+            eprintln!("SKIPPED (CI unset): {why}");
+            return;
+        }
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .uid(65534)
+            .gid(65534)
+            .process_group(0)
+            .spawn()
+            .expect("run sleep as 65534:65534");
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_link(format!("/proc/{pid}/exe"))
+            .unwrap_or_default()
+            .ends_with("sleep")
+        {
+            assert!(std::time::Instant::now() < deadline, "no exec of sleep");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // (proc(5) makes the access a PTRACE_MODE_READ_FSCREDS check, which root without
+        // CAP_SYS_PTRACE fails for another user's process; this machine's kernel lets it
+        // through all the same, so only the reading as the child is shown here.)
+        let maps = std::thread::spawn(move || {
+            drop_cap_sys_ptrace_in_this_thread();
+            read_maps_as(pid, 65534, 65534)
+        })
+        .join()
+        .expect("the reading thread");
+        let _ = child.kill();
+        let _ = child.wait();
+        let maps = maps.expect("maps read as 65534:65534 without CAP_SYS_PTRACE");
+        assert!(maps.contains("/sleep"), "{maps}");
+        // The thread's ids went with it: this thread is still root.
+        // SAFETY: setfsuid(-1) fails and returns the current filesystem uid.
+        assert_eq!(unsafe { libc::setfsuid(u32::MAX) }, 0);
     }
 }
