@@ -37,7 +37,7 @@ pub struct ManifestArgs {
     /// default plan]
     #[arg(long)]
     pub plan: Option<PathBuf>,
-    /// The image holding the faultline binary at /usr/local/bin/faultline (and `cp`):
+    /// The image holding the faultline binary at /usr/local/bin/faultline:
     /// the harness Job runs it, and each node Pod's init container copies it into the
     /// node's image. [default: the plan's k8s_agent_image]
     #[arg(long)]

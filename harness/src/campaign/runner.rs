@@ -347,7 +347,15 @@ pub async fn run_campaign(
     let probed = match (confirmed, &host_caps) {
         (Err(e), _) => Err(e),
         (Ok(()), Some(caps)) => Ok(caps.clone()),
-        (Ok(()), None) => agent_capabilities(r, &cluster, agent.as_ref()).await,
+        (Ok(()), None) => {
+            agent_capabilities(
+                r,
+                &cluster,
+                agent.as_ref(),
+                image.capabilities.clock_by_runtime,
+            )
+            .await
+        }
     };
     let caps = match probed {
         Ok(caps) => caps,
@@ -769,6 +777,7 @@ async fn agent_capabilities(
     r: &Resolved,
     cluster: &Cluster,
     agent: Option<&AgentSpec>,
+    clock_by_runtime: bool,
 ) -> Result<Capabilities> {
     let (Some(agent), Some(first)) = (agent, cluster.nodes().first()) else {
         anyhow::bail!("no node agent to ask");
@@ -785,7 +794,14 @@ async fn agent_capabilities(
         .capabilities()
         .await
         .context("asking the node agent what the node can do")?;
-    caps.check(&r.families).map_err(|e| Refused {
+    // Clocks the runtime moves itself need nothing of the node.
+    let needed: Vec<faultline_nemesis::Family> = r
+        .families
+        .iter()
+        .copied()
+        .filter(|f| !(clock_by_runtime && *f == faultline_nemesis::Family::Clock))
+        .collect();
+    caps.check(&needed).map_err(|e| Refused {
         message: format!(
             "the plan needs what the nodes lack (the image copies nft, iptables and tc from this \
              machine: apt-get install nftables iptables iproute2): {e}"

@@ -17,15 +17,17 @@
 //!   naming the node, with its log when there is one.
 //! - Nodes always run under the agent: a spec without [`super::AgentSpec`] is refused.
 //!   Kill, start, pause and resume act on the agent's child (the node's program) through
-//!   its control API, so the Pod, its IP and its DNS name stay; restart is a kill then a
-//!   start (SIGKILL: the agent has no graceful stop). The status is the agent's: the
+//!   its control API, so the Pod, its IP and its DNS name stay; restart is the agent's
+//!   graceful stop (SIGTERM, SIGKILL after the grace) then a start. The status is the agent's: the
 //!   child's pid inside the Pod, no network-namespace path (faults from the host are
 //!   impossible; they go through the agents).
 //! - Images: nothing is built or pulled by faultline. A target that runs an image runs it
 //!   as it is (its arguments are the program's whole command line, run by the agent, so
 //!   the image's own entry point is not used); a host binary runs from the agent image,
-//!   which must hold it at `/usr/local/bin/<file name>`. Clock faults are reported
-//!   unavailable (faultline cannot see whether the image holds libfaketime).
+//!   which must hold it at `/usr/local/bin/<file name>`.
+//! - Clock faults: through Chaos Mesh's TimeChaos where the cluster serves it
+//!   ([`Runtime::set_clock`], any program); else through the libfaketime the agent image
+//!   delivers, which each node's agent must confirm loaded in its running program.
 //! - Logs: the Pod log API (`node` container: the agent's output and its child's).
 //! - Clean-up: a run's Pods, Services, Secrets and ConfigMaps are deleted by its label; orphans are
 //!   runs whose Pods name a harness of this host that no longer runs.
@@ -81,7 +83,8 @@ pub struct KubeConfig {
     /// The namespace of every object; `None`: the kubeconfig context's (or the service
     /// account's), else [`DEFAULT_NAMESPACE`].
     pub namespace: Option<String>,
-    /// The image holding `faultline` at [`super::AGENT_IMAGE_PATH`] (and `cp`), which each
+    /// The image holding `faultline` at [`super::AGENT_IMAGE_PATH`] (and, for clock faults
+    /// without Chaos Mesh, libfaketime), which each
     /// node Pod's init container copies the agent from; needed to create a cluster.
     pub agent_image: Option<String>,
     /// Put each node on its own host (required Pod anti-affinity).
@@ -439,7 +442,7 @@ impl KubeRuntime {
                 runtime: "kubernetes",
                 reason: "the node Pods need the agent image: give --k8s-agent-image IMAGE or \
                          the plan's k8s_agent_image (an image holding \
-                         /usr/local/bin/faultline and cp)"
+                         /usr/local/bin/faultline)"
                     .into(),
             })
     }
