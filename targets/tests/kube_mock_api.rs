@@ -232,7 +232,16 @@ async fn handle(state: Shared, method: Method, uri: Uri, body: Bytes) -> Respons
                         p.starts_with(&format!("{path}/"))
                             && pairs.iter().all(|(k, v)| o["metadata"]["labels"][*k] == *v)
                     })
-                    .map(|(_, o)| o.clone())
+                    .map(|(_, o)| {
+                        // As an API server lists built-in kinds: items without their
+                        // apiVersion and kind.
+                        let mut item = o.clone();
+                        if let Some(m) = item.as_object_mut() {
+                            m.remove("apiVersion");
+                            m.remove("kind");
+                        }
+                        item
+                    })
                     .collect();
                 return axum::Json(json!({"apiVersion": "v1", "kind": "List",
                                          "metadata": {}, "items": items}))

@@ -364,22 +364,20 @@ impl KubeApi {
         self.list_in("v1", kind, namespace, selector).await
     }
 
-    /// Deletes every object of `kind` (in `api_version`) in `namespace` labelled with
-    /// `run`: each one listed, then deleted by name (what every API version serves; a
-    /// Service collection cannot be deleted at once before Kubernetes 1.28).
-    pub async fn delete_run_objects_in(
+    /// Deletes every object of `kind` (in `api_version`) in `namespace` whose labels
+    /// match `selector`: each one listed, then deleted by name (what every API version
+    /// serves; a Service collection cannot be deleted at once before Kubernetes 1.28).
+    /// Listed items are addressed by the kind asked for: an API server leaves apiVersion
+    /// and kind out of the items of a built-in kind's list.
+    pub async fn delete_labelled(
         &self,
         api_version: &str,
         kind: &str,
         namespace: &str,
-        run: &RunId,
+        selector: &str,
     ) -> Result<(), RuntimeError> {
-        let selector = format!("{LABEL_RUN}={run}");
         let mut first = None;
-        for object in self
-            .list_in(api_version, kind, namespace, &selector)
-            .await?
-        {
+        for object in self.list_in(api_version, kind, namespace, selector).await? {
             let Some(name) = object["metadata"]["name"].as_str() else {
                 continue;
             };
@@ -485,12 +483,18 @@ pub const RUN_KINDS: [&str; 4] = ["Pod", "Service", "Secret", "ConfigMap"];
 /// Service, Secret and the nodes' ConfigMaps, by the run label); tries each kind even
 /// when one fails, and returns the first failure.
 pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result<(), RuntimeError> {
+    let selector = format!("{LABEL_RUN}={run}");
     let mut first = None;
     // Clock faults first, while their Pods still run for Chaos Mesh to put the clocks
     // back. A cluster without Chaos Mesh does not serve the kind (404), and a harness
     // that may not read it (403) cannot have made any.
     match api
-        .delete_run_objects_in(super::manifest::CHAOS_MESH_API, "TimeChaos", namespace, run)
+        .delete_labelled(
+            super::manifest::CHAOS_MESH_API,
+            "TimeChaos",
+            namespace,
+            &selector,
+        )
         .await
     {
         Ok(()) => {}
@@ -504,7 +508,7 @@ pub async fn teardown_run(api: &KubeApi, namespace: &str, run: &RunId) -> Result
         }
     }
     for kind in RUN_KINDS {
-        if let Err(e) = api.delete_run_objects_in("v1", kind, namespace, run).await {
+        if let Err(e) = api.delete_labelled("v1", kind, namespace, &selector).await {
             tracing::warn!("{e}");
             first.get_or_insert(e);
         }

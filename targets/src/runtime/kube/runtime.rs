@@ -267,15 +267,9 @@ impl KubeRuntime {
     async fn shift_clock(&self, node: &NodeRef, offset_ms: i64) -> Result<(), RuntimeError> {
         let ns = &self.namespace;
         let selector = format!("{LABEL_RUN}={},{LABEL_NODE}={}", node.run, node.name);
-        for object in self
-            .api
-            .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
-            .await?
-        {
-            if let Some(r) = super::api::ObjectRef::of(&object) {
-                self.api.delete(&r).await?;
-            }
-        }
+        self.api
+            .delete_labelled(CHAOS_MESH_API, "TimeChaos", ns, &selector)
+            .await?;
         let deadline = tokio::time::Instant::now() + CHAOS_TIMEOUT;
         loop {
             let left = self
