@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::agent::TOKEN_ENV;
-use crate::runtime::names::{NodeName, RunId, LABEL_FAULTLINE, LABEL_NODE, LABEL_RUN};
+use crate::runtime::names::{NodeName, NodeRef, RunId, LABEL_FAULTLINE, LABEL_NODE, LABEL_RUN};
 use crate::runtime::rootfs::{AGENT_PATH, CLOCK_MOUNT, DATA_MOUNT};
 use crate::runtime::spec::ReadyProbe;
 
@@ -320,22 +320,22 @@ pub fn time_chaos_name(run: &RunId, node: &NodeName, seq: u64) -> String {
 /// until it is deleted (no duration). Chaos Mesh shifts the container's first process
 /// (the agent) and its children at injection time: a program started later is not
 /// shifted, so the runtime injects again after a start.
-pub fn time_chaos(k: &KubeRun, node: &NodeName, seq: u64, offset_ms: i64) -> Value {
+pub fn time_chaos(namespace: &str, node: &NodeRef, seq: u64, offset_ms: i64) -> Value {
     json!({
         "apiVersion": CHAOS_MESH_API,
         "kind": "TimeChaos",
         "metadata": {
-            "name": time_chaos_name(&k.run, node, seq),
-            "namespace": k.namespace,
-            "labels": run_labels(&k.run, Some(node)),
+            "name": time_chaos_name(&node.run, &node.name, seq),
+            "namespace": namespace,
+            "labels": run_labels(&node.run, Some(&node.name)),
         },
         "spec": {
             "mode": "all",
             "selector": {
-                "namespaces": [k.namespace],
+                "namespaces": [namespace],
                 "labelSelectors": {
-                    LABEL_RUN: k.run.to_string(),
-                    LABEL_NODE: node.to_string(),
+                    LABEL_RUN: node.run.to_string(),
+                    LABEL_NODE: node.name.to_string(),
                 },
             },
             "containerNames": ["node"],
@@ -527,8 +527,11 @@ mod tests {
 
     #[test]
     fn a_time_chaos_shifts_one_nodes_wall_clock_until_deleted() {
-        let node = NodeName::new("n2").expect("node name");
-        let chaos = time_chaos(&run(), &node, 3, -90_000);
+        let node = NodeRef {
+            run: run().run,
+            name: NodeName::new("n2").expect("node name"),
+        };
+        let chaos = time_chaos("jepsen", &node, 3, -90_000);
         golden("timechaos", &chaos);
         assert_eq!(chaos["spec"]["timeOffset"], "-90000ms");
         assert!(

@@ -263,72 +263,94 @@ impl KubeRuntime {
 
     /// Removes the TimeChaos objects of `node` and waits until they are gone (Chaos Mesh
     /// has put the clock back), then, unless `offset_ms` is 0, creates one holding
-    /// `offset_ms` and waits until Chaos Mesh says it is injected (`AllInjected`).
+    /// `offset_ms` and waits until Chaos Mesh says it is injected (`AllInjected`). One
+    /// that is not injected in time is deleted again, so that the node's clock is what
+    /// the failed fault says: real.
     async fn shift_clock(&self, node: &NodeRef, offset_ms: i64) -> Result<(), RuntimeError> {
         let ns = &self.namespace;
         let selector = format!("{LABEL_RUN}={},{LABEL_NODE}={}", node.run, node.name);
         self.api
             .delete_labelled(CHAOS_MESH_API, "TimeChaos", ns, &selector)
             .await?;
+        self.wait_chaos(node, &selector, "remove the node's TimeChaos", |items| {
+            items.is_empty()
+        })
+        .await?;
+        self.remember_clock(node, 0);
+        if offset_ms == 0 {
+            return Ok(());
+        }
+        let seq = self.chaos_seq.fetch_add(1, Ordering::Relaxed);
+        let r = self
+            .api
+            .create(&time_chaos(ns, node, seq, offset_ms))
+            .await?;
+        let injected = |items: &[Value]| {
+            items.iter().any(|o| {
+                o["metadata"]["name"] == r.name.as_str()
+                    && o["status"]["conditions"].as_array().is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c["type"] == "AllInjected" && c["status"] == "True")
+                    })
+            })
+        };
+        if let Err(e) = self
+            .wait_chaos(node, &selector, &format!("inject {r}"), injected)
+            .await
+        {
+            if let Err(d) = self.api.delete(&r).await {
+                tracing::warn!("taking back {r}: {d}");
+            }
+            return Err(e);
+        }
+        self.remember_clock(node, offset_ms);
+        Ok(())
+    }
+
+    /// Polls the TimeChaos objects of `selector` until `done` holds of them, for up to
+    /// [`CHAOS_TIMEOUT`]; the error says what Chaos Mesh did not do (`what`) and the
+    /// objects' last status.
+    async fn wait_chaos(
+        &self,
+        node: &NodeRef,
+        selector: &str,
+        what: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Result<(), RuntimeError> {
         let deadline = tokio::time::Instant::now() + CHAOS_TIMEOUT;
         loop {
-            let left = self
+            let items = self
                 .api
-                .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
+                .list_in(CHAOS_MESH_API, "TimeChaos", &self.namespace, selector)
                 .await?;
-            if left.is_empty() {
-                break;
+            if done(&items) {
+                return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
+                let seen: Vec<String> = items
+                    .iter()
+                    .map(|o| format!("{} {}", o["metadata"]["name"], o["status"]))
+                    .collect();
                 return Err(RuntimeError::Agent {
                     node: node.name.to_string(),
                     message: format!(
-                        "Chaos Mesh did not remove the node's TimeChaos within {} s (is its \
-                         controller running?)",
-                        CHAOS_TIMEOUT.as_secs()
+                        "Chaos Mesh did not {what} within {} s (is its controller running? \
+                         last seen: {})",
+                        CHAOS_TIMEOUT.as_secs(),
+                        if seen.is_empty() {
+                            "none".to_string()
+                        } else {
+                            seen.join("; ")
+                        }
                     ),
                 });
             }
             tokio::time::sleep(self.config.poll).await;
         }
-        if offset_ms != 0 {
-            let run = self.kube_run(&node.run)?;
-            let seq = self.chaos_seq.fetch_add(1, Ordering::Relaxed);
-            let object = time_chaos(&run, &node.name, seq, offset_ms);
-            let r = self.api.create(&object).await?;
-            let deadline = tokio::time::Instant::now() + CHAOS_TIMEOUT;
-            loop {
-                let seen = self
-                    .api
-                    .list_in(CHAOS_MESH_API, "TimeChaos", ns, &selector)
-                    .await?;
-                let injected = seen.iter().any(|o| {
-                    o["metadata"]["name"] == r.name.as_str()
-                        && o["status"]["conditions"].as_array().is_some_and(|cs| {
-                            cs.iter()
-                                .any(|c| c["type"] == "AllInjected" && c["status"] == "True")
-                        })
-                });
-                if injected {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    let status = seen
-                        .iter()
-                        .find(|o| o["metadata"]["name"] == r.name.as_str())
-                        .map(|o| o["status"].to_string())
-                        .unwrap_or_else(|| "gone".into());
-                    return Err(RuntimeError::Agent {
-                        node: node.name.to_string(),
-                        message: format!(
-                            "Chaos Mesh did not inject {r} within {} s (its status: {status})",
-                            CHAOS_TIMEOUT.as_secs()
-                        ),
-                    });
-                }
-                tokio::time::sleep(self.config.poll).await;
-            }
-        }
+    }
+
+    /// Keeps the clock offset a TimeChaos holds on `node`, for a start to make it again.
+    fn remember_clock(&self, node: &NodeRef, offset_ms: i64) {
         if let Some(state) = self
             .nodes
             .lock()
@@ -337,21 +359,6 @@ impl KubeRuntime {
         {
             state.clock_ms = offset_ms;
         }
-        Ok(())
-    }
-
-    /// The run as the manifests name its objects (for objects made after creation).
-    fn kube_run(&self, run: &RunId) -> Result<KubeRun, RuntimeError> {
-        Ok(KubeRun {
-            namespace: self.namespace.clone(),
-            run: run.clone(),
-            node_image: String::new(),
-            agent_image: self.agent_image()?,
-            agent_port: 0,
-            ports: Vec::new(),
-            anti_affinity: self.config.anti_affinity,
-            harness: String::new(),
-        })
     }
 
     /// What clock faults can do on this cluster: through Chaos Mesh's TimeChaos when it
