@@ -693,18 +693,54 @@ fn agent_requests(agent: &Agent) -> Vec<String> {
         .collect()
 }
 
+/// A test bed: the fake API (with Chaos Mesh or not), a fake agent per state in
+/// `states` (one node each, its Pod at the agent's address), the runtime connected to
+/// them, and the spec of run `run`.
+struct Bed {
+    fake: Shared,
+    port: u16,
+    agents: Vec<(IpAddr, Agent)>,
+    runtime: std::sync::Arc<dyn Runtime>,
+    engine: faultline_targets::runtime::EngineInfo,
+    run: RunId,
+    spec: ClusterSpec,
+}
+
+async fn bed(run: &str, states: &[&str], chaos_mesh: bool) -> Bed {
+    let (base, fake) = fake_api().await;
+    fake.lock().expect("fake").chaos_mesh = chaos_mesh;
+    let (port, agents) = fake_agents(states).await;
+    let (runtime, engine) = connect(&options(&base)).await.expect("connects");
+    let run = RunId::new(run).expect("run");
+    let ips: Vec<Option<IpAddr>> = agents.iter().map(|(ip, _)| Some(*ip)).collect();
+    pod_ips(&fake, &run, &ips);
+    let spec = kube_spec(runtime.as_ref(), &run, states.len(), port);
+    Bed {
+        fake,
+        port,
+        agents,
+        runtime,
+        engine,
+        run,
+        spec,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
-    let (base, fake) = fake_api().await;
-    let (port, agents) = fake_agents(&["running", "running"]).await;
-    let (runtime, engine) = connect(&options(&base)).await.expect("connects");
+    let Bed {
+        fake,
+        port,
+        agents,
+        runtime,
+        engine,
+        run,
+        mut spec,
+    } = bed("rk1", &["running", "running"], false).await;
     assert_eq!(
         (engine.runtime, engine.version.as_str()),
         ("kubernetes", "v1.30.0-fake")
     );
-    let run = RunId::new("rk1").expect("run");
-    pod_ips(&fake, &run, &[Some(agents[0].0), Some(agents[1].0)]);
-    let mut spec = kube_spec(runtime.as_ref(), &run, 2, port);
     // n1 has a file to find in its data folder when it starts.
     spec.nodes[0].files = vec![NodeFile::new("conf/node.cfg", "id=1\n")];
     // Peers name each other by DNS; no subnet.
@@ -890,17 +926,14 @@ async fn a_cluster_starts_takes_faults_through_its_agents_and_is_torn_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_refused_midway_leaves_nothing_behind() {
-    let (base, fake) = fake_api().await;
-    let (port, agents) = fake_agents(&["running", "running", "running"]).await;
-    let (runtime, _) = connect(&options(&base)).await.expect("connects");
-    let run = RunId::new("rk2").expect("run");
-    pod_ips(
-        &fake,
-        &run,
-        &[Some(agents[0].0), Some(agents[1].0), Some(agents[2].0)],
-    );
+    let Bed {
+        fake,
+        runtime,
+        run,
+        spec,
+        ..
+    } = bed("rk2", &["running", "running", "running"], false).await;
     fake.lock().expect("fake").refuse = Some("faultline-rk2-n2".into());
-    let spec = kube_spec(runtime.as_ref(), &run, 3, port);
     let image = runtime
         .existing_image("registry.example/mydb:1.4")
         .await
@@ -938,13 +971,16 @@ async fn a_pod_refused_midway_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_without_an_ip_times_out_naming_the_node_and_everything_goes() {
-    let (base, fake) = fake_api().await;
-    let (port, agents) = fake_agents(&["running"]).await;
-    let (runtime, _) = connect(&options(&base)).await.expect("connects");
-    let run = RunId::new("rk3").expect("run");
+    let Bed {
+        fake,
+        agents,
+        runtime,
+        run,
+        spec,
+        ..
+    } = bed("rk3", &["running", "running"], false).await;
     // n1 runs; n2 is never scheduled.
     pod_ips(&fake, &run, &[Some(agents[0].0), None]);
-    let spec = kube_spec(runtime.as_ref(), &run, 2, port);
     let image = runtime
         .existing_image("registry.example/mydb:1.4")
         .await
@@ -978,13 +1014,15 @@ async fn a_pod_without_an_ip_times_out_naming_the_node_and_everything_goes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_never_answers_its_probe_is_named_and_everything_goes() {
-    let (base, fake) = fake_api().await;
     // n2's program is down: its probe answers 503.
-    let (port, agents) = fake_agents(&["running", "stopped"]).await;
-    let (runtime, _) = connect(&options(&base)).await.expect("connects");
-    let run = RunId::new("rk4").expect("run");
-    pod_ips(&fake, &run, &[Some(agents[0].0), Some(agents[1].0)]);
-    let spec = kube_spec(runtime.as_ref(), &run, 2, port);
+    let Bed {
+        fake,
+        port,
+        runtime,
+        run,
+        spec,
+        ..
+    } = bed("rk4", &["running", "stopped"], false).await;
     let image = runtime
         .existing_image("registry.example/mydb:1.4")
         .await
@@ -1150,13 +1188,15 @@ async fn what_kubernetes_cannot_do_is_refused_before_anything_is_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_chaos_mesh_a_clock_fault_is_a_time_chaos_made_again_after_a_start() {
-    let (base, fake) = fake_api().await;
-    fake.lock().expect("fake").chaos_mesh = true;
-    let (port, agents) = fake_agents(&["running", "running"]).await;
-    let (runtime, _) = connect(&options(&base)).await.expect("connects");
-    let run = RunId::new("rkc").expect("run");
-    pod_ips(&fake, &run, &[Some(agents[0].0), Some(agents[1].0)]);
-    let spec = kube_spec(runtime.as_ref(), &run, 2, port);
+    let Bed {
+        fake,
+        port,
+        agents,
+        runtime,
+        run,
+        spec,
+        ..
+    } = bed("rkc", &["running", "running"], true).await;
     // Any image, whatever its program (a Go binary too): the runtime moves the clock.
     let image = runtime
         .existing_image("registry.example/etcd:3.5")
